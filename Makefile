@@ -1,0 +1,42 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+# Both install everything they need (Debian packages, uv, Python packages) and are idempotent.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+APT_PACKAGES := mosquitto ca-certificates
+VENV := .venv
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: install system-packages python-packages demo test lint typecheck clean
+
+install: system-packages python-packages
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install -q uv==$(UV_VERSION)
+
+python-packages: $(UV)
+	$(UV) sync --quiet --python $$(command -v $(PYTHON)) --group dev
+
+demo: install
+	$(VENV)/bin/fleet demo
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+	$(VENV)/bin/pytest -q
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .tools
