@@ -1,0 +1,67 @@
+"""Fleet-level resources, created once and shared by every camera."""
+
+from __future__ import annotations
+
+import logging
+
+from cloud import iam, iot, notify, storage
+from cloud.clients import AwsClients
+from cloud.models import FleetRecord
+from cloud.naming import FleetNames
+from cloud.policies import PolicyName, render
+from cloud.settings import FleetSettings
+from cloud.tags import fleet_tags
+
+log = logging.getLogger(__name__)
+
+AWS_MQTT_PORT = 8883
+
+
+def fleet_names(clients: AwsClients) -> FleetNames:
+    settings = clients.settings
+    return FleetNames(settings.name, clients.account_id, settings.region, settings.results_bucket)
+
+
+def mqtt_endpoint(clients: AwsClients, settings: FleetSettings) -> tuple[str, int]:
+    host = iot.describe_endpoint(clients, "iot:Data-ATS")
+    return host, settings.mqtt_port if settings.is_local else AWS_MQTT_PORT
+
+
+def ensure_fleet(clients: AwsClients) -> FleetRecord:
+    """Idempotent: every call converges the fleet-level resources and describes them."""
+    settings = clients.settings
+    names = fleet_names(clients)
+    tags = fleet_tags(names.fleet)
+    common = {"Partition": names.partition, "Region": names.region, "AccountId": names.account_id}
+
+    storage.ensure_bucket(clients, names.results_bucket, tags)
+    topic_arn = notify.ensure_topic(clients, names.notification_topic, tags)
+    group_arn = iot.ensure_thing_group(clients, names.thing_group, tags)
+    producer_role, _ = iam.ensure_role(
+        clients,
+        names.producer_role,
+        trust=render(PolicyName.KVS_PRODUCER_TRUST),
+        inline_policies={"kvs-put-media": render(PolicyName.KVS_PRODUCER_PERMISSIONS, **common)},
+        tags=tags,
+        description=f"Cameras of fleet {names.fleet} stream to their own KVS stream",
+    )
+    alias_arn = iot.ensure_role_alias(clients, names.role_alias, producer_role.arn)
+    iot.ensure_policy(
+        clients, names.iot_policy, render(PolicyName.IOT_CAMERA, **common, RoleAliasArn=alias_arn)
+    )
+    host, port = mqtt_endpoint(clients, settings)
+    return FleetRecord(
+        fleet=names.fleet,
+        account_id=names.account_id,
+        region=names.region,
+        bucket=names.results_bucket,
+        topic_arn=topic_arn,
+        iot_policy=names.iot_policy,
+        thing_group_arn=group_arn,
+        producer_role_arn=producer_role.arn,
+        role_alias=names.role_alias,
+        role_alias_arn=alias_arn,
+        mqtt_host=host,
+        mqtt_port=port,
+        credentials_endpoint=iot.describe_endpoint(clients, "iot:CredentialProvider"),
+    )

@@ -1,0 +1,106 @@
+"""IAM roles: the per-camera Rekognition role and the fleet's KVS producer role."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+from urllib.parse import unquote
+
+from cloud.clients import AwsClients
+from cloud.errors import NotFoundError, aws_call
+from cloud.models import Change, RoleRecord
+from cloud.policies import canonical
+from cloud.tags import as_key_value_list
+
+log = logging.getLogger(__name__)
+
+
+def _document(value: str | dict[str, Any]) -> dict[str, Any]:
+    # IAM returns policy documents URL-encoded; botocore decodes some responses, not all.
+    if isinstance(value, dict):
+        return value
+    loaded: dict[str, Any] = json.loads(unquote(value))
+    return loaded
+
+
+def get_role(clients: AwsClients, name: str) -> tuple[RoleRecord, dict[str, Any]] | None:
+    """The role and its trust policy, or None."""
+    try:
+        with aws_call(f"get IAM role {name}"):
+            role = clients.iam.get_role(RoleName=name)["Role"]
+    except NotFoundError:
+        return None
+    return RoleRecord(name=role["RoleName"], arn=role["Arn"]), _document(
+        role["AssumeRolePolicyDocument"]
+    )
+
+
+def _inline_policy(clients: AwsClients, role: str, policy: str) -> dict[str, Any] | None:
+    try:
+        with aws_call(f"get inline policy {policy} of role {role}"):
+            doc = clients.iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+    except NotFoundError:
+        return None
+    return _document(doc)
+
+
+def ensure_role(
+    clients: AwsClients,
+    name: str,
+    *,
+    trust: dict[str, Any],
+    inline_policies: dict[str, dict[str, Any]],
+    tags: dict[str, str],
+    description: str,
+) -> tuple[RoleRecord, Change]:
+    change = Change.UNCHANGED
+    found = get_role(clients, name)
+    if found is None:
+        with aws_call(f"create IAM role {name}"):
+            role = clients.iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(trust),
+                Description=description,
+                Tags=as_key_value_list(tags),
+            )["Role"]
+        record = RoleRecord(name=role["RoleName"], arn=role["Arn"])
+        log.info("created IAM role %s", name)
+        change = Change.CREATED
+    else:
+        record, current_trust = found
+        if canonical(current_trust) != canonical(trust):
+            with aws_call(f"update trust policy of IAM role {name}"):
+                clients.iam.update_assume_role_policy(
+                    RoleName=name, PolicyDocument=json.dumps(trust)
+                )
+            change = Change.UPDATED
+    for policy_name, document in inline_policies.items():
+        current = None if change is Change.CREATED else _inline_policy(clients, name, policy_name)
+        if current is not None and canonical(current) == canonical(document):
+            continue
+        with aws_call(f"put inline policy {policy_name} on IAM role {name}"):
+            clients.iam.put_role_policy(
+                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+            )
+        if change is Change.UNCHANGED:
+            change = Change.UPDATED
+    return record, change
+
+
+def delete_role(clients: AwsClients, name: str) -> bool:
+    """Delete a role and everything attached to it (inline and managed policies first)."""
+    try:
+        with aws_call(f"list policies of IAM role {name}"):
+            inline = clients.iam.list_role_policies(RoleName=name)["PolicyNames"]
+            attached = clients.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    except NotFoundError:
+        return False
+    with aws_call(f"delete IAM role {name}"):
+        for policy_name in inline:
+            clients.iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        for policy in attached:
+            clients.iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        clients.iam.delete_role(RoleName=name)
+    log.info("deleted IAM role %s", name)
+    return True

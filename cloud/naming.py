@@ -1,0 +1,119 @@
+"""Resource names derived from the fleet and camera ids. Pure: no I/O.
+
+The camera id is, by contract, the IoT thing name, the MQTT client id and the KVS stream name, so it
+must satisfy every one of those name patterns at once, plus the IAM role name that embeds it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cloud.errors import InvalidInputError
+
+# The intersection of the services' patterns, lower case so that IAM (case-insensitive names) and
+# S3 (lower-case buckets) never see two cameras collide:
+#   KVS stream [a-zA-Z0-9_.-]{1,256}, IoT thing [a-zA-Z0-9:_-]{1,128}, Rekognition processor
+#   [a-zA-Z0-9_.\-]{1,128}, IAM role [\w+=,.@-]{1,64}, MQTT topic level without + # /.
+CAMERA_ID_MAX = 32
+FLEET_NAME_MAX = 16
+_CAMERA_ID = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{CAMERA_ID_MAX - 1}}}$")
+_FLEET_NAME = re.compile(rf"^[a-z][a-z0-9-]{{0,{FLEET_NAME_MAX - 1}}}$")
+
+
+def validate_camera_id(value: str) -> str:
+    if _CAMERA_ID.fullmatch(value):
+        return value
+    reasons = []
+    if not value:
+        reasons.append("it is empty")
+    if len(value) > CAMERA_ID_MAX:
+        reasons.append(f"it is {len(value)} characters long (at most {CAMERA_ID_MAX})")
+    bad = sorted({c for c in value if not re.fullmatch(r"[a-z0-9_-]", c)})
+    if bad:
+        reasons.append("it contains " + " ".join(repr(c) for c in bad))
+    if value and not re.fullmatch(r"[a-z0-9]", value[0]):
+        reasons.append("it does not start with a lower-case letter or digit")
+    raise InvalidInputError(
+        f"camera id {value!r} is not valid: {', '.join(reasons)}. A camera id is the KVS stream, "
+        "IoT thing and MQTT client name, so it may use only a-z, 0-9, '-' and '_' "
+        f"(1 to {CAMERA_ID_MAX} characters, starting with a letter or digit)"
+    )
+
+
+def validate_fleet_name(value: str) -> str:
+    if _FLEET_NAME.fullmatch(value):
+        return value
+    raise InvalidInputError(
+        f"fleet name {value!r} is not valid: use 1 to {FLEET_NAME_MAX} characters of a-z, "
+        "0-9 and '-', starting with a letter"
+    )
+
+
+class FleetNames:
+    """Every name the fleet gives a resource: one place, so discovery and teardown agree."""
+
+    def __init__(self, fleet: str, account_id: str, region: str, results_bucket: str | None = None):
+        self.fleet = validate_fleet_name(fleet)
+        self.account_id = account_id
+        self.region = region
+        self._results_bucket = results_bucket
+
+    # Fleet-level resources.
+    @property
+    def thing_group(self) -> str:
+        return self.fleet
+
+    @property
+    def iot_policy(self) -> str:
+        return f"{self.fleet}-camera"
+
+    @property
+    def producer_role(self) -> str:
+        return f"{self.fleet}-kvs-producer"
+
+    @property
+    def role_alias(self) -> str:
+        return f"{self.fleet}-kvs-producer"
+
+    @property
+    def results_bucket(self) -> str:
+        return self._results_bucket or f"{self.fleet}-results-{self.account_id}-{self.region}"
+
+    @property
+    def notification_topic(self) -> str:
+        return f"{self.fleet}-rekognition"
+
+    @property
+    def partition(self) -> str:
+        return "aws-cn" if self.region.startswith("cn-") else "aws"
+
+    def topic_arn(self) -> str:
+        return f"arn:{self.partition}:sns:{self.region}:{self.account_id}:{self.notification_topic}"
+
+    # Per-camera resources.
+    def stream(self, camera_id: str) -> str:
+        return validate_camera_id(camera_id)
+
+    def thing(self, camera_id: str) -> str:
+        return validate_camera_id(camera_id)
+
+    def processor(self, camera_id: str) -> str:
+        return f"{self.fleet}-{validate_camera_id(camera_id)}"
+
+    def processor_arn(self, camera_id: str) -> str:
+        return (
+            f"arn:{self.partition}:rekognition:{self.region}:{self.account_id}:"
+            f"streamprocessor/{self.processor(camera_id)}"
+        )
+
+    def rekognition_role(self, camera_id: str) -> str:
+        return f"{self.fleet}-rekognition-{validate_camera_id(camera_id)}"
+
+    def results_prefix(self, camera_id: str) -> str:
+        return f"cameras/{validate_camera_id(camera_id)}"
+
+    def stream_arn_pattern(self, camera_id: str) -> str:
+        return (
+            f"arn:{self.partition}:kinesisvideo:{self.region}:{self.account_id}:"
+            f"stream/{self.stream(camera_id)}/*"
+        )

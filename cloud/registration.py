@@ -1,0 +1,308 @@
+"""Register one camera: preflight (read-only), then idempotent steps with a rollback journal.
+
+A failure rolls back exactly what this run created, newest first, and re-raises; a crash (no
+rollback ran) is resumed by running again, because every step finds what exists before creating.
+Updates made in place (processor settings, retention, thing attributes) are not rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloud import iam, iot, kvs, rekognition
+from cloud.bundle import Bundle
+from cloud.clients import AwsClients
+from cloud.errors import ConflictError, FleetError, QuotaExceededError
+from cloud.models import CameraSpec as Spec
+from cloud.models import (
+    Change,
+    FleetRecord,
+    ProcessorRecord,
+    ProcessorSettings,
+    ProcessorWiring,
+    RegistrationResult,
+)
+from cloud.naming import FleetNames
+from cloud.policies import PolicyName, render
+from cloud.quotas import processor_quota
+from cloud.registry import thing_attributes
+from cloud.tags import fleet_tags
+from device.config import AgentConfig, AwsConfig, MqttConfig, SinkConfig, SinkKind, SourceConfig
+
+log = logging.getLogger(__name__)
+
+RateLimiter = Callable[[str], None]
+
+
+def _no_limit(family: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RegistrationContext:
+    """Everything a registration needs, built once by the composition root."""
+
+    clients: AwsClients
+    names: FleetNames
+    fleet: FleetRecord
+    bundle_root: Path
+    broker_ca_pem: str
+    fragment_root: Path | None = None  # local stack: cameras write fragments here, not to KVS
+    limiter: RateLimiter = _no_limit
+
+
+@dataclass
+class Journal:
+    """Undo actions for what this run created, newest last."""
+
+    undo: list[tuple[str, Callable[[], object]]] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    def created(self, what: str, undo: Callable[[], object]) -> None:
+        self.changed.append(f"created {what}")
+        self.undo.append((what, undo))
+
+    def updated(self, what: str) -> None:
+        self.changed.append(f"updated {what}")
+
+    def rollback(self, camera_id: str) -> list[str]:
+        """Undo newest first; keep going past failures and return what could not be undone."""
+        left: list[str] = []
+        for what, action in reversed(self.undo):
+            try:
+                action()
+                log.info("camera %s: rolled back %s", camera_id, what)
+            except Exception as err:  # report, keep undoing the rest
+                log.error("camera %s: could not roll back %s: %s", camera_id, what, err)
+                left.append(f"{what} ({err})")
+        self.undo.clear()
+        return left
+
+
+@dataclass(frozen=True)
+class Preflight:
+    existing_processor: ProcessorRecord | None
+    recreate_processor: bool
+
+
+def desired_wiring(
+    ctx: RegistrationContext, camera_id: str, stream_arn: str, role_arn: str
+) -> ProcessorWiring:
+    return ProcessorWiring(
+        stream_arn=stream_arn,
+        bucket=ctx.fleet.bucket,
+        key_prefix=ctx.names.results_prefix(camera_id),
+        sns_topic_arn=ctx.fleet.topic_arn,
+        role_arn=role_arn,
+    )
+
+
+def processor_settings(spec: Spec) -> ProcessorSettings:
+    return ProcessorSettings(
+        labels=spec.labels,
+        min_confidence=spec.min_confidence,
+        regions_of_interest=spec.regions_of_interest,
+    )
+
+
+def preflight(ctx: RegistrationContext, spec: Spec, *, replace: bool) -> Preflight:
+    """Read-only checks that must pass before anything is created."""
+    clients, names, camera = ctx.clients, ctx.names, spec.camera_id
+    existing = rekognition.describe_processor(clients, names.processor(camera))
+    if existing is None:
+        quota = processor_quota(clients)
+        in_use = len(rekognition.list_processor_names(clients))
+        if in_use >= quota.value:
+            raise QuotaExceededError(
+                f"camera {camera}: the Rekognition stream processor quota is reached "
+                f"({in_use} of {quota.value} in {clients.region}; quota {quota.code!r}, "
+                f"{quota.name!r}). Raise it in Service Quotas (service 'rekognition'), or on the "
+                "local stack restart it with `fleet up --processor-quota N`. Nothing was created."
+            )
+        return Preflight(existing_processor=None, recreate_processor=False)
+    stream = kvs.describe_stream(clients, names.stream(camera))
+    stream_arn = stream.arn if stream else existing.wiring.stream_arn
+    role = iam.get_role(clients, names.rekognition_role(camera))
+    role_arn = role[0].arn if role else existing.wiring.role_arn
+    differences = rekognition.wiring_differences(
+        existing.wiring, desired_wiring(ctx, camera, stream_arn, role_arn)
+    )
+    if differences and not replace:
+        raise ConflictError(
+            f"camera {camera} is registered with settings that cannot be changed in place: "
+            + "; ".join(differences)
+            + ". Re-run with --replace to re-create its stream processor."
+        )
+    return Preflight(existing_processor=existing, recreate_processor=bool(differences))
+
+
+def register_camera(
+    ctx: RegistrationContext, spec: Spec, *, replace: bool = False
+) -> RegistrationResult:
+    check = preflight(ctx, spec, replace=replace)
+    journal = Journal()
+    try:
+        return _register(ctx, spec, check, journal)
+    except BaseException as err:
+        left = journal.rollback(spec.camera_id)
+        if left and isinstance(err, FleetError):
+            raise type(err)(f"{err} (rollback left: {', '.join(left)})") from err
+        raise
+
+
+def _register(
+    ctx: RegistrationContext, spec: Spec, check: Preflight, journal: Journal
+) -> RegistrationResult:
+    clients, names, camera = ctx.clients, ctx.names, spec.camera_id
+    tags = fleet_tags(names.fleet, camera)
+
+    ctx.limiter("iot")
+    thing, change = iot.ensure_thing(
+        clients, names.thing(camera), thing_attributes(spec, names.fleet), names.thing_group
+    )
+    _note(journal, change, "IoT thing", lambda: iot.delete_thing(clients, thing.name))
+
+    ctx.limiter("kinesisvideo")
+    stream, change = kvs.ensure_stream(clients, names.stream(camera), spec.retention_hours, tags)
+    _note(journal, change, "KVS stream", lambda: kvs.delete_stream(clients, stream.name))
+
+    ctx.limiter("iam")
+    common = {"Partition": names.partition, "AccountId": names.account_id}
+    role, change = iam.ensure_role(
+        clients,
+        names.rekognition_role(camera),
+        trust=render(
+            PolicyName.REKOGNITION_TRUST,
+            AccountId=names.account_id,
+            ProcessorArn=names.processor_arn(camera),
+        ),
+        inline_policies={
+            "camera-analysis": render(
+                PolicyName.REKOGNITION_PERMISSIONS,
+                Partition=common["Partition"],
+                StreamArn=stream.arn,
+                Bucket=ctx.fleet.bucket,
+                KeyPrefix=names.results_prefix(camera),
+                TopicArn=ctx.fleet.topic_arn,
+            )
+        },
+        tags=tags,
+        description=f"Rekognition reads camera {camera}'s stream and writes its results",
+    )
+    _note(journal, change, "Rekognition IAM role", lambda: iam.delete_role(clients, role.name))
+
+    ctx.limiter("rekognition")
+    processor = _ensure_processor(ctx, spec, check, stream.arn, role.arn, tags, journal)
+
+    ctx.limiter("iot")
+    cert_arn = _ensure_certificate(ctx, camera, thing.name, set(thing.principals), journal)
+
+    _write_bundle(ctx, spec, journal)
+    log.info("camera %s: registered (%s)", camera, "; ".join(journal.changed) or "no change")
+    return RegistrationResult(
+        camera_id=camera,
+        thing_name=thing.name,
+        stream_arn=stream.arn,
+        processor_arn=processor.arn,
+        role_arn=role.arn,
+        certificate_arn=cert_arn,
+        bundle_dir=Bundle(ctx.bundle_root / camera).dir,
+        changed=tuple(journal.changed),
+    )
+
+
+def _note(journal: Journal, change: Change, what: str, undo: Callable[[], object]) -> None:
+    if change is Change.CREATED:
+        journal.created(what, undo)
+    elif change is Change.UPDATED:
+        journal.updated(what)
+
+
+def _ensure_processor(
+    ctx: RegistrationContext,
+    spec: Spec,
+    check: Preflight,
+    stream_arn: str,
+    role_arn: str,
+    tags: dict[str, str],
+    journal: Journal,
+) -> ProcessorRecord:
+    clients, name = ctx.clients, ctx.names.processor(spec.camera_id)
+    wanted = processor_settings(spec)
+    wiring = desired_wiring(ctx, spec.camera_id, stream_arn, role_arn)
+    existing = rekognition.describe_processor(clients, name)
+    if existing is not None and check.recreate_processor:
+        rekognition.delete_processor(clients, name)
+        journal.updated("stream processor (re-created: --replace)")
+        return rekognition.create_processor(clients, name, wiring, wanted, tags)
+    if existing is None:
+        created = rekognition.create_processor(clients, name, wiring, wanted, tags)
+        journal.created("stream processor", lambda: rekognition.delete_processor(clients, name))
+        return created
+    if existing.settings != wanted:
+        rekognition.update_processor(clients, name, wanted)
+        journal.updated("stream processor settings")
+    return existing
+
+
+def _ensure_certificate(
+    ctx: RegistrationContext, camera: str, thing: str, principals: set[str], journal: Journal
+) -> str:
+    clients, bundle = ctx.clients, Bundle(ctx.bundle_root / camera)
+    if bundle.ensure_dir():
+        journal.created("bundle directory", bundle.remove)
+    held = bundle.certificate_arn()
+    if held is not None:
+        record = iot.describe_certificate(clients, iot.certificate_id(held))
+        if record is None or record.status != "ACTIVE":
+            bundle.forget_certificate()
+            held = None
+    if held is None:
+        record, pem = iot.create_certificate_from_csr(clients, bundle.csr(camera))
+        held = record.arn
+        bundle.write_certificate(pem, held)  # before attaching: a crash here is resumable
+
+        def undo(arn: str = held) -> None:
+            iot.retire_certificate(clients, arn, thing)
+            bundle.forget_certificate()
+
+        journal.created("IoT certificate", undo)
+    if held not in principals:
+        iot.attach_certificate(clients, held, ctx.names.iot_policy, thing)
+    for stale in sorted(principals - {held}):
+        # A certificate whose key this bundle does not hold: a lost bundle. Revoke it.
+        log.warning("camera %s: retiring certificate %s (key not in the bundle)", camera, stale)
+        iot.retire_certificate(clients, stale, thing)
+        journal.updated("IoT certificate (re-issued)")
+    return held
+
+
+def _write_bundle(ctx: RegistrationContext, spec: Spec, journal: Journal) -> None:
+    bundle, fleet = Bundle(ctx.bundle_root / spec.camera_id), ctx.fleet
+    if ctx.fragment_root is not None:
+        sink = SinkConfig(
+            kind=SinkKind.LOCAL,
+            stream_name=spec.camera_id,
+            fragment_dir=ctx.fragment_root / spec.camera_id,
+        )
+    else:
+        sink = SinkConfig(kind=SinkKind.KVS, stream_name=spec.camera_id)
+    config = AgentConfig(
+        camera_id=spec.camera_id,
+        mqtt=MqttConfig(endpoint=fleet.mqtt_host, port=fleet.mqtt_port, client_id=spec.camera_id),
+        aws=AwsConfig(
+            region=fleet.region,
+            credentials_endpoint=fleet.credentials_endpoint,
+            role_alias=fleet.role_alias,
+        ),
+        source=SourceConfig(),
+        sink=sink,
+    )
+    existing = bundle.config_path.read_text() if bundle.config_path.exists() else None
+    bundle.write_ca(ctx.broker_ca_pem)
+    bundle.write_agent_config(config)
+    if existing is not None and existing != bundle.config_path.read_text():
+        journal.updated("agent.toml")

@@ -1,0 +1,193 @@
+"""Rekognition stream processors with ConnectedHome settings: one per camera."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cloud.clients import AwsClients
+from cloud.errors import ConflictError, NotFoundError, aws_call
+from cloud.models import (
+    BoundingBox,
+    Label,
+    Point,
+    ProcessorRecord,
+    ProcessorSettings,
+    ProcessorStatus,
+    ProcessorWiring,
+    RegionOfInterest,
+)
+
+log = logging.getLogger(__name__)
+
+# Pure translation between our models and the API's shapes.
+
+
+def regions_request(regions: tuple[RegionOfInterest, ...]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for region in regions:
+        if region.box is not None:
+            box = region.box
+            out.append(
+                {
+                    "BoundingBox": {
+                        "Left": box.left,
+                        "Top": box.top,
+                        "Width": box.width,
+                        "Height": box.height,
+                    }
+                }
+            )
+        elif region.polygon is not None:
+            out.append({"Polygon": [{"X": p.x, "Y": p.y} for p in region.polygon]})
+    return out
+
+
+def regions_from_response(regions: list[dict[str, Any]]) -> tuple[RegionOfInterest, ...]:
+    parsed = []
+    for region in regions:
+        if "BoundingBox" in region:
+            b = region["BoundingBox"]
+            box = BoundingBox(left=b["Left"], top=b["Top"], width=b["Width"], height=b["Height"])
+            parsed.append(RegionOfInterest(box=box))
+        elif "Polygon" in region:
+            points = tuple(Point(x=p["X"], y=p["Y"]) for p in region["Polygon"])
+            parsed.append(RegionOfInterest(polygon=points))
+    return tuple(parsed)
+
+
+def settings_request(settings: ProcessorSettings) -> dict[str, Any]:
+    return {
+        "Labels": sorted(label.value for label in settings.labels),
+        "MinConfidence": settings.min_confidence,
+    }
+
+
+def record_from_response(info: dict[str, Any]) -> ProcessorRecord:
+    home = info.get("Settings", {}).get("ConnectedHome", {})
+    s3 = info.get("Output", {}).get("S3Destination", {})
+    return ProcessorRecord(
+        name=info["Name"],
+        arn=info["StreamProcessorArn"],
+        status=ProcessorStatus(info["Status"]),
+        status_message=info.get("StatusMessage"),
+        settings=ProcessorSettings(
+            labels=frozenset(Label(v) for v in home.get("Labels", [])),
+            min_confidence=float(home.get("MinConfidence", 50.0)),
+            regions_of_interest=regions_from_response(info.get("RegionsOfInterest", [])),
+        ),
+        wiring=ProcessorWiring(
+            stream_arn=info["Input"]["KinesisVideoStream"]["Arn"],
+            bucket=s3.get("Bucket", ""),
+            key_prefix=s3.get("KeyPrefix", ""),
+            sns_topic_arn=info.get("NotificationChannel", {}).get("SNSTopicArn", ""),
+            role_arn=info["RoleArn"],
+        ),
+    )
+
+
+_WIRING_FIELDS = {
+    "stream_arn": "input KVS stream",
+    "bucket": "output S3 bucket",
+    "key_prefix": "output S3 key prefix",
+    "sns_topic_arn": "notification SNS topic",
+    "role_arn": "IAM role",
+}
+
+
+def wiring_differences(current: ProcessorWiring, desired: ProcessorWiring) -> list[str]:
+    """Human-readable differences in the settings Rekognition cannot update in place."""
+    return [
+        f"{label} is {getattr(current, field)!r}, wanted {getattr(desired, field)!r}"
+        for field, label in _WIRING_FIELDS.items()
+        if getattr(current, field) != getattr(desired, field)
+    ]
+
+
+# I/O.
+
+
+def describe_processor(clients: AwsClients, name: str) -> ProcessorRecord | None:
+    try:
+        with aws_call(f"describe stream processor {name}"):
+            info = clients.rekognition.describe_stream_processor(Name=name)
+    except NotFoundError:
+        return None
+    return record_from_response(info)
+
+
+def list_processor_names(clients: AwsClients) -> list[str]:
+    names: list[str] = []
+    kwargs: dict[str, Any] = {"MaxResults": 100}
+    with aws_call("list stream processors"):
+        while True:
+            page = clients.rekognition.list_stream_processors(**kwargs)
+            names.extend(p["Name"] for p in page.get("StreamProcessors", []))
+            if not page.get("NextToken"):
+                return names
+            kwargs["NextToken"] = page["NextToken"]
+
+
+def create_processor(
+    clients: AwsClients,
+    name: str,
+    wiring: ProcessorWiring,
+    settings: ProcessorSettings,
+    tags: dict[str, str],
+) -> ProcessorRecord:
+    request: dict[str, Any] = {
+        "Name": name,
+        "Input": {"KinesisVideoStream": {"Arn": wiring.stream_arn}},
+        "Output": {"S3Destination": {"Bucket": wiring.bucket, "KeyPrefix": wiring.key_prefix}},
+        "NotificationChannel": {"SNSTopicArn": wiring.sns_topic_arn},
+        "RoleArn": wiring.role_arn,
+        "Settings": {"ConnectedHome": settings_request(settings)},
+        "DataSharingPreference": {"OptIn": False},
+        "Tags": tags,
+    }
+    if settings.regions_of_interest:
+        request["RegionsOfInterest"] = regions_request(settings.regions_of_interest)
+    with aws_call(f"create stream processor {name}"):
+        clients.rekognition.create_stream_processor(**request)
+    log.info("created stream processor %s", name)
+    created = describe_processor(clients, name)
+    if created is None:
+        raise NotFoundError(f"stream processor {name} vanished right after it was created")
+    return created
+
+
+def update_processor(clients: AwsClients, name: str, settings: ProcessorSettings) -> None:
+    request: dict[str, Any] = {
+        "Name": name,
+        "SettingsForUpdate": {"ConnectedHomeForUpdate": settings_request(settings)},
+    }
+    if settings.regions_of_interest:
+        request["RegionsOfInterestForUpdate"] = regions_request(settings.regions_of_interest)
+    else:
+        request["ParametersToDelete"] = ["RegionsOfInterest"]
+    try:
+        with aws_call(f"update stream processor {name}"):
+            clients.rekognition.update_stream_processor(**request)
+    except ConflictError as err:
+        raise ConflictError(
+            f"stream processor {name} is analysing a session right now and cannot be updated; "
+            "try again when the session ends"
+        ) from err
+    log.info("updated stream processor %s settings", name)
+
+
+def stop_processor(clients: AwsClients, name: str) -> None:
+    with aws_call(f"stop stream processor {name}"):
+        clients.rekognition.stop_stream_processor(Name=name)
+
+
+def delete_processor(clients: AwsClients, name: str) -> bool:
+    current = describe_processor(clients, name)
+    if current is None:
+        return False
+    if current.status in (ProcessorStatus.STARTING, ProcessorStatus.RUNNING):
+        stop_processor(clients, name)
+    with aws_call(f"delete stream processor {name}"):
+        clients.rekognition.delete_stream_processor(Name=name)
+    log.info("deleted stream processor %s", name)
+    return True

@@ -1,0 +1,62 @@
+"""Fleet settings: one typed model, read once at the composition root (CLI, flow entry points)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloud.naming import validate_fleet_name
+
+LOOPBACK = "127.0.0.1"
+# moto's server accepts any credentials; these are never used against AWS.
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+class Target(StrEnum):
+    LOCAL = "local"
+    AWS = "aws"
+
+
+class FleetSettings(BaseSettings):
+    """Everything configurable about the control plane, from `FLEET_*` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="FLEET_", extra="forbid", frozen=True)
+
+    name: str = Field(
+        "camfleet", description="Fleet name: prefix and ownership marker of every resource."
+    )
+    target: Target = Target.LOCAL
+    region: str = "us-east-1"
+    aws_profile: str | None = None
+    home: Path = Field(default_factory=lambda: Path.home() / ".camera-fleet")
+    results_bucket: str | None = Field(None, description="Override the results bucket name.")
+    aws_port: int = 5055
+    mqtt_port: int = 8883
+    prefect_port: int = 4200
+    processor_quota: int = Field(10, ge=1, description="Local stack only: stream processor quota.")
+    registration_concurrency: int = Field(8, ge=1, le=64)
+
+    @field_validator("name")
+    @classmethod
+    def _fleet_name(cls, value: str) -> str:
+        return validate_fleet_name(value)
+
+    @property
+    def is_local(self) -> bool:
+        return self.target is Target.LOCAL
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """The AWS endpoint: the local stack's, or None for the real AWS endpoints."""
+        return f"http://{LOOPBACK}:{self.aws_port}" if self.is_local else None
+
+    @property
+    def stack_dir(self) -> Path:
+        return self.home / "stack"
+
+    @property
+    def bundles_dir(self) -> Path:
+        return self.home / "bundles"
