@@ -1,0 +1,139 @@
+"""`fleet camera ...`: register, list, show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from cli.camera_input import camera_spec, camera_specs_from_file
+from cli.errors import handled
+from cli.output import console, emit_json, emit_table
+from cli.prefect_context import run_flow
+from cli.settings import current_settings
+from cloud.errors import InvalidInputError
+from cloud.models import CameraSpec
+from cloud.registry import list_camera_ids, show_camera
+from cloud.settings import FleetSettings
+from flows import runtime
+from flows.register import (
+    RegistrationOutcome,
+    progress_reporter,
+    register_camera_flow,
+    register_cameras_flow,
+)
+
+app = typer.Typer(help="Register and inspect cameras.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command()
+@handled
+def register(
+    camera_id: Annotated[str | None, typer.Argument(help="Camera id (= thing, stream).")] = None,
+    labels: Annotated[str | None, typer.Option(help="PERSON,PET,PACKAGE or ALL.")] = None,
+    min_confidence: Annotated[float | None, typer.Option(help="0 to 100 (default 50).")] = None,
+    retention_hours: Annotated[int | None, typer.Option(help="KVS retention, >= 1.")] = None,
+    max_duration: Annotated[
+        int | None, typer.Option(help="Seconds per analysis session, 1 to 120.")
+    ] = None,
+    region_of_interest: Annotated[
+        list[str] | None,
+        typer.Option(help="box:L,T,W,H or polygon:X,Y;X,Y;X,Y (ratios); repeatable, up to 10."),
+    ] = None,
+    many: Annotated[
+        Path | None, typer.Option(help="Register every camera in a file (JSON list or ids).")
+    ] = None,
+    replace: Annotated[
+        bool, typer.Option(help="Re-create a processor whose fixed settings differ.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Register a camera (or --many): provision its AWS resources and write its device bundle."""
+    settings = current_settings()
+    if many is not None:
+        if camera_id is not None:
+            raise InvalidInputError("give either a camera id or --many FILE, not both")
+        _register_many(settings, camera_specs_from_file(many), replace, json_output)
+        return
+    if camera_id is None:
+        raise InvalidInputError("a camera id is required (or --many FILE)")
+    spec = camera_spec(
+        camera_id, labels, min_confidence, retention_hours, max_duration, region_of_interest
+    )
+    result = run_flow(settings, register_camera_flow(camera=spec, replace=replace))
+    if json_output:
+        emit_json(result)
+        return
+    console.print(f"camera [bold]{result.camera_id}[/] registered")
+    for change in result.changed or ("nothing changed",):
+        console.print(f"  {change}")
+    console.print(f"  bundle: {result.bundle_dir}")
+
+
+def _register_many(
+    settings: FleetSettings, specs: list[CameraSpec], replace: bool, json_output: bool
+) -> None:
+    outcomes: list[RegistrationOutcome] = []
+    with Progress(console=console, transient=json_output) as progress:
+        bar = progress.add_task("registering", total=len(specs))
+
+        def report(outcome: RegistrationOutcome) -> None:
+            outcomes.append(outcome)
+            progress.advance(bar)
+            if outcome.error:
+                progress.console.print(f"[red]{outcome.camera_id}[/]: {outcome.error}")
+
+        token = progress_reporter.set(report)
+        try:
+            run_flow(settings, register_cameras_flow(cameras=specs, replace=replace))
+        finally:
+            progress_reporter.reset(token)
+            if json_output:
+                ordered: list[RegistrationOutcome] = sorted(outcomes, key=_camera_of)
+                emit_json(ordered)
+
+
+@app.command("list")
+@handled
+def list_cameras(json_output: JsonOption = False) -> None:
+    """List the fleet's cameras from the IoT thing registry."""
+    rt = runtime.configure(current_settings())
+    records = [show_camera(rt.clients, rt.names, c) for c in list_camera_ids(rt.clients, rt.names)]
+    if json_output:
+        emit_json(records)
+        return
+    emit_table(
+        f"fleet {rt.names.fleet}: {len(records)} cameras",
+        ["camera", "labels", "confidence", "processor", "stream"],
+        [
+            (
+                r.camera_id,
+                ",".join(r.settings.sorted_labels),
+                r.settings.min_confidence,
+                r.processor_status,
+                r.stream_arn,
+            )
+            for r in records
+        ],
+    )
+
+
+@app.command()
+@handled
+def show(camera_id: str, json_output: JsonOption = False) -> None:
+    """Show one camera's settings and resources."""
+    rt = runtime.configure(current_settings())
+    record = show_camera(rt.clients, rt.names, camera_id)
+    if json_output:
+        emit_json(record)
+        return
+    for key, value in record.model_dump(mode="json").items():
+        console.print(f"[bold]{key}[/]: {value}")
+
+
+def _camera_of(outcome: RegistrationOutcome) -> str:
+    return outcome.camera_id

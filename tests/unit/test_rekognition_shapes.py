@@ -1,0 +1,82 @@
+import pytest
+from botocore.exceptions import ClientError
+
+from cloud.errors import (
+    AccessDeniedError,
+    ConflictError,
+    NotFoundError,
+    QuotaExceededError,
+    RetryableError,
+    is_retryable,
+    translate,
+)
+from cloud.models import BoundingBox, Label, Point, ProcessorWiring, RegionOfInterest
+from cloud.rekognition import record_from_response, regions_request, wiring_differences
+
+# DescribeStreamProcessor's documented response shape for a ConnectedHome processor.
+DESCRIBED = {
+    "Name": "camfleet-cam1",
+    "StreamProcessorArn": "arn:aws:rekognition:us-east-1:123456789012:streamprocessor/camfleet-cam1",
+    "Status": "STOPPED",
+    "Input": {
+        "KinesisVideoStream": {"Arn": "arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam1/1"}
+    },
+    "Output": {"S3Destination": {"Bucket": "b", "KeyPrefix": "cameras/cam1"}},
+    "RoleArn": "arn:aws:iam::123456789012:role/camfleet-rekognition-cam1",
+    "Settings": {"ConnectedHome": {"Labels": ["PERSON", "PET"], "MinConfidence": 80.0}},
+    "NotificationChannel": {"SNSTopicArn": "arn:aws:sns:us-east-1:123456789012:t"},
+    "RegionsOfInterest": [
+        {"BoundingBox": {"Left": 0.1, "Top": 0.2, "Width": 0.3, "Height": 0.4}},
+        {"Polygon": [{"X": 0.0, "Y": 0.0}, {"X": 1.0, "Y": 0.0}, {"X": 1.0, "Y": 1.0}]},
+    ],
+}
+
+
+def test_record_round_trips_regions() -> None:
+    record = record_from_response(DESCRIBED)
+    assert record.settings.labels == {Label.PERSON, Label.PET}
+    assert regions_request(record.settings.regions_of_interest) == DESCRIBED["RegionsOfInterest"]
+    assert record.wiring.key_prefix == "cameras/cam1"
+
+
+def test_wiring_differences_name_each_fixed_setting() -> None:
+    current = record_from_response(DESCRIBED).wiring
+    desired = ProcessorWiring(
+        **{**current.model_dump(), "bucket": "other", "role_arn": current.role_arn}
+    )
+    [difference] = wiring_differences(current, desired)
+    assert difference.startswith("output S3 bucket is 'b', wanted 'other'")
+    assert wiring_differences(current, current) == []
+
+
+def test_regions_request_shapes() -> None:
+    regions = (
+        RegionOfInterest(box=BoundingBox(left=0, top=0, width=1, height=1)),
+        RegionOfInterest(polygon=(Point(x=0, y=0), Point(x=1, y=0), Point(x=0, y=1))),
+    )
+    out = regions_request(regions)
+    assert out[0] == {"BoundingBox": {"Left": 0, "Top": 0, "Width": 1, "Height": 1}}
+    assert out[1]["Polygon"][1] == {"X": 1, "Y": 0}
+
+
+def _client_error(code: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": "m"}}, "Op")
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("ResourceNotFoundException", NotFoundError),
+        ("NoSuchEntity", NotFoundError),
+        ("ResourceInUseException", ConflictError),
+        ("ThrottlingException", RetryableError),
+        ("ProvisionedThroughputExceededException", RetryableError),
+        ("LimitExceededException", QuotaExceededError),
+        ("AccessDeniedException", AccessDeniedError),
+    ],
+)
+def test_error_codes_translate_once(code: str, kind: type) -> None:
+    err = translate(_client_error(code), "create thing cam1")
+    assert isinstance(err, kind)
+    assert str(err).startswith(f"create thing cam1: {code}")
+    assert is_retryable(err) is (kind is RetryableError)
