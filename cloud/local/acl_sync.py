@@ -1,0 +1,116 @@
+"""Keep the broker's ACL file in step with moto's IoT state.
+
+After each IoT call that may change who may do what (see ``is_acl_relevant``),
+the endpoint calls ``AclSync.sync``: it reads every IoT backend (all accounts
+and regions share one broker), renders the ACL with ``broker_acl``, writes it
+atomically (temp file + rename) if it changed, and sends SIGHUP to the broker
+whose pid is in the pid file, if that process is alive (mosquitto re-reads
+its ACL on SIGHUP).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from moto.backends import get_backend
+
+from cloud.local.broker_acl import CertificateBinding, render_acl
+from cloud.local.ca import certificate_identity
+
+logger = logging.getLogger(__name__)
+
+_READ_PREFIXES = ("Describe", "List", "Get", "Search", "Test", "Validate")
+
+
+def is_acl_relevant(service: str | None, operation: str | None) -> bool:
+    """Any mutating IoT control-plane call may change bindings."""
+    if service != "iot" or operation is None:
+        return False
+    return not operation.startswith(_READ_PREFIXES)
+
+
+def _document(policy: Any) -> str | dict[str, Any]:
+    for version in getattr(policy, "versions", []):
+        if version.is_default:
+            return version.document  # type: ignore[no-any-return]
+    return policy.document  # type: ignore[no-any-return]
+
+
+def collect_iot_state() -> tuple[dict[str, str | dict[str, Any]], list[CertificateBinding]]:
+    """Policies (name -> default document) and bindings of ACTIVE certificates."""
+    policies: dict[str, str | dict[str, Any]] = {}
+    bindings: list[CertificateBinding] = []
+    for account in list(get_backend("iot").values()):
+        for backend in list(account.values()):
+            for name, policy in list(backend.policies.items()):
+                policies[name] = _document(policy)
+            for cert in list(backend.certificates.values()):
+                if cert.status != "ACTIVE":
+                    continue
+                try:
+                    identity = certificate_identity(cert.certificate_pem)
+                except ValueError:
+                    continue
+                policy_names = [
+                    policy_name
+                    for (target, policy_name) in list(backend.principal_policies)
+                    if target == cert.arn
+                ]
+                things = [
+                    thing_name
+                    for (principal, thing_name) in list(backend.principal_things)
+                    if principal == cert.arn
+                ]
+                bindings.append(CertificateBinding(identity, tuple(policy_names), tuple(things)))
+    return policies, bindings
+
+
+def _valid_json(document: str | dict[str, Any]) -> str | dict[str, Any]:
+    if isinstance(document, str):
+        try:
+            json.loads(document)
+        except ValueError:
+            return {"Statement": []}
+    return document
+
+
+class AclSync:
+    def __init__(self, acl_file: Path | None, broker_pid_file: Path | None) -> None:
+        self.acl_file = acl_file
+        self.broker_pid_file = broker_pid_file
+        self._lock = threading.Lock()
+
+    def sync(self) -> bool:
+        """Regenerate the ACL; True if the file changed."""
+        if self.acl_file is None:
+            return False
+        with self._lock:
+            policies, bindings = collect_iot_state()
+            text = render_acl({k: _valid_json(v) for k, v in policies.items()}, bindings)
+            if self.acl_file.exists() and self.acl_file.read_text() == text:
+                return False
+            self.acl_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.acl_file.with_name(self.acl_file.name + ".tmp")
+            tmp.write_text(text)
+            os.replace(tmp, self.acl_file)
+            logger.info("broker ACL regenerated (%d identities)", len(bindings))
+        self._signal_broker()
+        return True
+
+    def _signal_broker(self) -> None:
+        if self.broker_pid_file is None or not self.broker_pid_file.exists():
+            return
+        try:
+            pid = int(self.broker_pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError, PermissionError) as err:
+            logger.warning("broker pid file %s: no live process (%s)", self.broker_pid_file, err)
+            return
+        os.kill(pid, signal.SIGHUP)
+        logger.debug("sent SIGHUP to broker pid %d", pid)

@@ -1,0 +1,184 @@
+"""Render a mosquitto ``acl_file`` from IoT policies and certificate bindings.
+
+Pure: no I/O. The broker must run with ``use_identity_as_username true`` on
+its TLS listener so the client certificate's CN is the ACL username.
+
+Translation of each policy's ``Allow`` statements, per bound identity:
+
+- ``iot:Publish`` on ``arn:...:topic/X``          -> ``topic write X``
+- ``iot:Receive`` on ``arn:...:topic/X``          -> ``topic read X``
+- ``iot:Subscribe`` on ``arn:...:topicfilter/X``  -> ``topic read X``
+- ``iot:*`` counts as all three; ``Resource: "*"`` as ``topic/*`` and
+  ``topicfilter/*``.
+
+Policy variables: ``${iot:Connection.Thing.ThingName}`` becomes each thing
+attached to the certificate (an identity with no thing gets no line using it);
+``${iot:Certificate.Subject.CommonName}`` becomes the identity. Lines with any
+other variable are left out (they cannot be resolved from IoT state).
+
+Wildcards: an IoT ``*`` forming a whole last level becomes ``#``, a whole
+middle level becomes ``+``; ``*`` inside a level and ``?`` have no MQTT
+equivalent, and such resources are left out (the ACL errs on denying).
+
+``Deny`` statements become ``topic deny X`` (mosquitto denies both directions,
+which is stricter than IoT's per-action deny). ``iot:Connect`` cannot be
+expressed in a mosquitto ACL (it has no client-id rule): the broker only
+checks that the certificate chains to the CA. Inactive or unattached
+certificates get no lines at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+THING_NAME_VAR = "${iot:Connection.Thing.ThingName}"
+COMMON_NAME_VAR = "${iot:Certificate.Subject.CommonName}"
+_VARIABLE = re.compile(r"\$\{[^}]*\}")
+
+
+class Access(StrEnum):
+    READ = "read"
+    WRITE = "write"
+    DENY = "deny"
+
+
+@dataclass(frozen=True)
+class CertificateBinding:
+    """One ACTIVE certificate as the broker sees it."""
+
+    identity: str
+    policy_names: Sequence[str] = field(default_factory=tuple)
+    thing_names: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class _Grant:
+    access: Access
+    pattern: str  # IoT resource remainder after topic/ or topicfilter/
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(item) for item in value]
+
+
+def _resource_remainder(resource: str, kind: str) -> str | None:
+    """``X`` for ``arn:...:<kind>/X`` (or ``*``), else None."""
+    if resource == "*":
+        return "*"
+    parts = resource.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iot":
+        return None
+    prefix = f"{kind}/"
+    return parts[5][len(prefix) :] if parts[5].startswith(prefix) else None
+
+
+def _actions_grant(action: str) -> list[tuple[Access, str]]:
+    """(read/write, resource kind) pairs an action name grants."""
+    name = action.lower()
+    pairs: list[tuple[Access, str]] = []
+    if name in ("iot:publish", "iot:*", "*"):
+        pairs.append((Access.WRITE, "topic"))
+    if name in ("iot:receive", "iot:*", "*"):
+        pairs.append((Access.READ, "topic"))
+    if name in ("iot:subscribe", "iot:*", "*"):
+        pairs.append((Access.READ, "topicfilter"))
+    return pairs
+
+
+def _statement_grants(statement: Mapping[str, Any]) -> list[_Grant]:
+    effect = str(statement.get("Effect", "")).lower()
+    if effect not in ("allow", "deny"):
+        return []
+    grants: list[_Grant] = []
+    for action in _as_list(statement.get("Action")):
+        for access, kind in _actions_grant(action):
+            for resource in _as_list(statement.get("Resource")):
+                remainder = _resource_remainder(resource, kind)
+                if remainder is None:
+                    continue
+                grants.append(_Grant(Access.DENY if effect == "deny" else access, remainder))
+    return grants
+
+
+def policy_grants(document: str | Mapping[str, Any]) -> list[_Grant]:
+    """All topic grants of one policy document (JSON text or parsed)."""
+    parsed = json.loads(document) if isinstance(document, str) else document
+    statements = parsed.get("Statement", [])
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    grants: list[_Grant] = []
+    for statement in statements:
+        grants.extend(_statement_grants(statement))
+    return grants
+
+
+def iot_pattern_to_mqtt(pattern: str) -> str | None:
+    """Translate an IoT resource topic pattern to an MQTT filter, or None."""
+    if "?" in pattern:
+        return None
+    levels = pattern.split("/")
+    out: list[str] = []
+    for index, level in enumerate(levels):
+        if "*" not in level:
+            out.append(level)
+        elif level == "*":
+            out.append("#" if index == len(levels) - 1 else "+")
+        else:
+            return None
+    return "/".join(out)
+
+
+def _substitute(pattern: str, identity: str, thing: str | None) -> str | None:
+    if THING_NAME_VAR in pattern:
+        if thing is None:
+            return None
+        pattern = pattern.replace(THING_NAME_VAR, thing)
+    pattern = pattern.replace(COMMON_NAME_VAR, identity)
+    return None if _VARIABLE.search(pattern) else pattern
+
+
+def _identity_lines(binding: CertificateBinding, grants: Iterable[_Grant]) -> list[str]:
+    things: list[str | None] = list(binding.thing_names) or [None]
+    lines: set[str] = set()
+    for grant in grants:
+        for thing in things:
+            resolved = _substitute(grant.pattern, binding.identity, thing)
+            topic = iot_pattern_to_mqtt(resolved) if resolved is not None else None
+            if topic:
+                lines.add(f"topic {grant.access.value} {topic}")
+    deny = sorted(line for line in lines if line.startswith("topic deny"))
+    allow = sorted(line for line in lines if not line.startswith("topic deny"))
+    return deny + allow
+
+
+def render_acl(
+    policies: Mapping[str, str | Mapping[str, Any]],
+    bindings: Sequence[CertificateBinding],
+) -> str:
+    """The mosquitto ACL text for ``bindings`` (ACTIVE certificates only).
+
+    ``policies`` maps a policy name to its default version's document.
+    Bindings without any policy attached produce no section.
+    """
+    sections: list[str] = ["# Generated from the local IoT state: do not edit.\n"]
+    for binding in sorted(bindings, key=lambda b: b.identity):
+        grants = [
+            grant
+            for name in binding.policy_names
+            if name in policies
+            for grant in policy_grants(policies[name])
+        ]
+        if not binding.policy_names:
+            continue
+        lines = _identity_lines(binding, grants)
+        sections.append("\n".join([f"user {binding.identity}", *lines]) + "\n")
+    return "\n".join(sections)
