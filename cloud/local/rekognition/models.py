@@ -129,9 +129,10 @@ def _paginate(
         start = next((i for i, name in enumerate(names) if name > after), len(names))
     size = max_results or default
     page = names[start : start + size]
-    more = start + size < len(names)
+    if not page or start + size >= len(names):
+        return page, None
     token = base64.urlsafe_b64encode(json.dumps({"after": page[-1]}).encode()).decode()
-    return page, token if more and page else None
+    return page, token
 
 
 class RekognitionBackend:

@@ -1,0 +1,22 @@
+"""Shared integration fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.local import LocalEndpoint, start_local_endpoint
+
+
+@pytest.fixture(scope="session")
+def local_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEndpoint]:
+    """A local AWS endpoint on a free loopback port, for the whole session.
+
+    moto's state is process-global: use unique resource names per test, or
+    call ``local_endpoint.reset()`` (wipes everything) where a test needs it.
+    """
+    state_dir: Path = tmp_path_factory.mktemp("local-aws")
+    with start_local_endpoint(state_dir, port=0) as endpoint:
+        yield endpoint
