@@ -5,8 +5,9 @@
   stack.json                 the resolved ports and paths (StackRecord)
   logs/<part>.log            each part's stdout and stderr (mosquitto logs there too)
   run/<part>.pid             each part's pid
-  ca/                        the local IoT CA (LocalCA), shared by the AWS endpoint and the broker
   aws/                       the AWS endpoint's state (--state-dir)
+  aws/ca/                    the local IoT CA (LocalCA): where the endpoint keeps it by default;
+                             the broker's cafile and the stack's own identity come from it too
   mosquitto/                 mosquitto.conf, acl, server.pem/.key, admin.crt/.key (the stack's
                              own MQTT identity, for the health probe), data/ (persistence)
   prefect/                   PREFECT_HOME of the Prefect server (SQLite database)
@@ -49,7 +50,8 @@ class StackLayout:
 
     @property
     def ca_dir(self) -> Path:
-        return self.root / "ca"
+        """The endpoint's default CA directory (`<state-dir>/ca`): one CA for IoT and the broker."""
+        return self.aws_state_dir / "ca"
 
     @property
     def aws_state_dir(self) -> Path:

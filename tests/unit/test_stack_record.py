@@ -33,7 +33,7 @@ def test_record_derives_the_endpoints() -> None:
     assert RECORD.aws_endpoint == "http://127.0.0.1:15055"
     assert RECORD.prefect_ui_url == "http://127.0.0.1:14200"
     assert RECORD.prefect_api_url == "http://127.0.0.1:14200/api"
-    assert RECORD.mqtt == MqttEndpoint(host="127.0.0.1", port=18883, ca_file=ROOT / "ca/ca.pem")
+    assert RECORD.mqtt == MqttEndpoint(host="127.0.0.1", port=18883, ca_file=ROOT / "aws/ca/ca.pem")
 
 
 def test_record_refuses_unknown_keys() -> None:

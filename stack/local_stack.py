@@ -1,0 +1,276 @@
+"""`fleet up` / `fleet down` / `fleet status`: the local stack on loopback.
+
+`up` is idempotent: a part whose process is running (checked by pid and command line) is left
+alone, a crashed one is started again. The Prefect server, the slowest part (about 12 to 16 s
+cold), is started first; the AWS endpoint and the broker start while it migrates its database,
+and then all are waited for together. The flows' serve process starts last, once Prefect
+answers. State (Prefect database, CA, AWS state, broker persistence) lives under
+`settings.stack_dir` and survives `down` unless `wipe=True`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import psutil
+from pydantic import ValidationError
+
+from cloud.errors import ConflictError
+from cloud.local.ca import LocalCA
+from cloud.settings import LOOPBACK, FleetSettings
+from stack import mosquitto, processes
+from stack.errors import PortInUseError, StackError
+from stack.health import PartCheck, Probe, check_once, wait_until_healthy
+from stack.layout import PartName, StackLayout
+from stack.models import PartStatus, StackRecord, StackStatus
+from stack.parts import prefect_client_env, probes, process_specs
+from stack.processes import ProcessSpec
+
+logger = logging.getLogger(__name__)
+
+UP_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 15.0
+MOSQUITTO_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/usr/local/bin"
+FLOWS_MODULE = "flows.serve"
+_PORT_SETTING = {
+    PartName.AWS: "FLEET_AWS_PORT",
+    PartName.MOSQUITTO: "FLEET_MQTT_PORT",
+    PartName.PREFECT: "FLEET_PREFECT_PORT",
+}
+# Start order: Prefect first (slow cold start), then the AWS endpoint and the broker.
+_SERVERS = (PartName.PREFECT, PartName.AWS, PartName.MOSQUITTO)
+
+
+def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
+    """Start every part that is not running and return once all of them answer."""
+    layout = StackLayout(settings.stack_dir)
+    _make_private_dir(settings.home)
+    _make_private_dir(layout.root)
+    record = _record_from(settings, layout)
+    _refuse_other_running_stack(layout, record)
+    _write_record(layout, record)
+    # The CA is created here, before the AWS endpoint starts: the two must not race to create it.
+    ca = LocalCA.load_or_create(layout.ca_dir)
+    specs = _specs(record, layout)
+    for part in _SERVERS:
+        spec = specs[part]
+        if processes.is_running(spec):
+            logger.info("%s is already running", part.value)
+            continue
+        _check_port_free(part, record.host, record.ports()[part])
+        if part is PartName.MOSQUITTO:
+            _prepare_broker(layout, record, ca)
+        processes.start(spec)
+    part_probes = probes(record, layout)
+    wait_until_healthy(
+        [_part_check(part, part_probes[part], specs[part]) for part in _SERVERS], timeout
+    )
+    _start_flows(specs[PartName.FLOWS])
+    result = status(settings)
+    logger.info("local stack is up in %s", layout.root)
+    return result
+
+
+def down(settings: FleetSettings, wipe: bool = False) -> None:
+    """Stop every part (in reverse start order); with `wipe`, delete the whole state directory."""
+    layout = StackLayout(settings.stack_dir)
+    record = _load_record(layout) or _record_from(settings, layout)
+    specs = _specs(record, layout)
+    for part in (PartName.FLOWS, PartName.MOSQUITTO, PartName.AWS, PartName.PREFECT):
+        if processes.stop(specs[part], timeout=STOP_TIMEOUT_S):
+            logger.info("stopped %s", part.value)
+    if wipe and layout.root.exists():
+        shutil.rmtree(layout.root)
+        logger.info("deleted the local stack's state in %s", layout.root)
+
+
+def status(settings: FleetSettings) -> StackStatus:
+    """Where the stack's endpoints are and whether each part answers, from any process."""
+    layout = StackLayout(settings.stack_dir)
+    record = _load_record(layout) or _record_from(settings, layout)
+    specs = _specs(record, layout)
+    part_probes = probes(record, layout)
+    parts = [_part_status(part, specs[part], part_probes.get(part)) for part in PartName]
+    return StackStatus(
+        aws_endpoint=record.aws_endpoint,
+        mqtt=record.mqtt,
+        prefect_api_url=record.prefect_api_url,
+        prefect_ui_url=record.prefect_ui_url,
+        stack_dir=layout.root,
+        parts=parts,
+    )
+
+
+def prefect_env(settings: FleetSettings) -> dict[str, str]:
+    """The environment a process needs to talk to this stack's Prefect server."""
+    layout = StackLayout(settings.stack_dir)
+    record = _load_record(layout) or _record_from(settings, layout)
+    return prefect_client_env(record, layout)
+
+
+def flows_available() -> bool:
+    return importlib.util.find_spec(FLOWS_MODULE) is not None
+
+
+def _record_from(settings: FleetSettings, layout: StackLayout) -> StackRecord:
+    return StackRecord(
+        host=LOOPBACK,
+        aws_port=settings.aws_port,
+        mqtt_port=settings.mqtt_port,
+        prefect_port=settings.prefect_port,
+        processor_quota=settings.processor_quota,
+        stack_dir=layout.root,
+        ca_file=layout.ca_cert,
+    )
+
+
+def _load_record(layout: StackLayout) -> StackRecord | None:
+    try:
+        return StackRecord.model_validate_json(layout.stack_json.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValidationError as err:
+        raise StackError(f"{layout.stack_json} is not a stack record: {err}") from err
+
+
+def _write_record(layout: StackLayout, record: StackRecord) -> None:
+    tmp = layout.stack_json.with_name(layout.stack_json.name + ".tmp")
+    tmp.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(layout.stack_json)
+
+
+def _specs(record: StackRecord, layout: StackLayout) -> dict[PartName, ProcessSpec]:
+    return process_specs(record, layout, os.environ, mosquitto=_find_mosquitto())
+
+
+def _find_mosquitto() -> str:
+    """The broker binary: Debian installs it in /usr/sbin, which a user's PATH may lack."""
+    path = f"{os.environ.get('PATH', '')}:{MOSQUITTO_SEARCH_PATH}"
+    return shutil.which("mosquitto", path=path) or "/usr/sbin/mosquitto"
+
+
+def _make_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+
+
+def _refuse_other_running_stack(layout: StackLayout, record: StackRecord) -> None:
+    """Changing ports or the quota while the stack runs would orphan the running parts."""
+    previous = _load_record(layout)
+    if previous is None or previous == record:
+        return
+    running = [
+        name.value for name, spec in _specs(previous, layout).items() if processes.is_running(spec)
+    ]
+    if running:
+        raise ConflictError(
+            f"the local stack in {layout.root} is running with other settings "
+            f"({', '.join(running)} up); run `fleet down` first"
+        )
+
+
+def _check_port_free(part: PartName, host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR: a port left in TIME_WAIT by our own previous run counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise PortInUseError(
+                f"port {host}:{port}, needed by the stack's {part.value} part, is taken"
+                f"{_port_owner(port)}; stop it or choose another port ({_PORT_SETTING[part]})"
+            ) from err
+
+
+def _port_owner(port: int) -> str:
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid is None:
+                    return ""
+                return f" by pid {conn.pid} ({' '.join(psutil.Process(conn.pid).cmdline())})"
+    except (psutil.Error, OSError):
+        return ""
+    return ""
+
+
+def _prepare_broker(layout: StackLayout, record: StackRecord, ca: LocalCA) -> None:
+    """The broker's certificate, the stack's own MQTT identity, the ACL and the config."""
+    _make_private_dir(layout.mosquitto_dir)
+    _make_private_dir(layout.mosquitto_data_dir)
+    if not (layout.server_cert.exists() and layout.server_key.exists()):
+        ca.issue_server_cert(["localhost", LOOPBACK], layout.mosquitto_dir)
+        logger.info("issued the broker's server certificate")
+    if not (layout.admin_cert.exists() and layout.admin_key.exists()):
+        cert_pem, key_pem = ca.issue_key_and_cert()
+        _write_private(layout.admin_key, key_pem)
+        _write_private(layout.admin_cert, cert_pem)
+        logger.info("issued the stack's own MQTT identity")
+    mosquitto.ensure_acl_file(layout.acl_file)
+    config = mosquitto.MosquittoConfig(
+        host=record.host,
+        port=record.mqtt_port,
+        user=mosquitto.current_user(),
+        ca_file=layout.ca_cert,
+        cert_file=layout.server_cert,
+        key_file=layout.server_key,
+        acl_file=layout.acl_file,
+        pid_file=layout.pid_file(PartName.MOSQUITTO),
+        log_file=layout.log_file(PartName.MOSQUITTO),
+        persistence_dir=layout.mosquitto_data_dir,
+    )
+    mosquitto.write_config(config, layout.mosquitto_conf)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _start_flows(spec: ProcessSpec) -> None:
+    if not flows_available():
+        logger.warning("%s does not exist yet: the flows are not served", FLOWS_MODULE)
+        return
+    if processes.is_running(spec):
+        logger.info("flows are already served")
+        return
+    processes.start(spec)
+
+
+def _part_check(part: PartName, probe: Probe, spec: ProcessSpec) -> PartCheck:
+    return PartCheck(part.value, probe, spec.log_file, alive=lambda: processes.is_running(spec))
+
+
+def _part_status(part: PartName, spec: ProcessSpec, probe: Probe | None) -> PartStatus:
+    proc = processes.find_process(spec)
+    pid = proc.pid if proc is not None else None
+    if part is PartName.FLOWS and proc is None and not flows_available():
+        return PartStatus(
+            name=part,
+            healthy=False,
+            running=False,
+            log_file=spec.log_file,
+            skipped=True,
+            detail=f"{FLOWS_MODULE} does not exist yet",
+        )
+    if proc is None:
+        return PartStatus(
+            name=part, healthy=False, running=False, log_file=spec.log_file, detail="not running"
+        )
+    reason = None
+    if probe is not None:
+        reason = check_once(_part_check(part, probe, spec))
+    return PartStatus(
+        name=part,
+        healthy=reason is None,
+        running=True,
+        pid=pid,
+        log_file=spec.log_file,
+        detail=reason or "",
+    )

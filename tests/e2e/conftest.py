@@ -1,0 +1,54 @@
+"""The local stack, started once per test session on free loopback ports in a temporary home."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from cloud.settings import LOOPBACK, FleetSettings
+from stack.local_stack import down, prefect_env, up
+from stack.models import StackStatus
+
+E2E_PROCESSOR_QUOTA = 4
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free right now (held open together so they differ)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((LOOPBACK, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.fixture(scope="session")
+def local_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[FleetSettings, StackStatus]]:
+    aws_port, mqtt_port, prefect_port = free_ports(3)
+    settings = FleetSettings(
+        home=tmp_path_factory.mktemp("fleet-home"),
+        aws_port=aws_port,
+        mqtt_port=mqtt_port,
+        prefect_port=prefect_port,
+        processor_quota=E2E_PROCESSOR_QUOTA,
+    )
+    env = prefect_env(settings)
+    saved = {key: os.environ.get(key) for key in env}
+    try:
+        status = up(settings)
+        os.environ.update(env)
+        yield settings, status
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        down(settings, wipe=True)
