@@ -160,7 +160,7 @@ def wait_until_healthy(parts: Sequence[PartCheck], timeout: float) -> None:
             return
         if time.monotonic() >= deadline:
             part = next(iter(pending.values()))
-            raise _failure(part, f"it did not answer within {timeout:.0f} s", reasons[part.name])
+            raise _failure(part, f"it did not answer within {timeout:g} s", reasons[part.name])
         time.sleep(_POLL_INTERVAL_S)
 
 
