@@ -23,7 +23,7 @@ from moto.iam.models import get_account_id_from
 from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from cloud.local import iot_patch, persistence
+from cloud.local import iot_patch, kinesisvideo, persistence
 from cloud.local.acl_sync import AclSync, is_acl_relevant
 from cloud.local.admin import PREFIX, AdminApi
 from cloud.local.exceptions import LocalAwsError
@@ -196,6 +196,14 @@ class LocalEndpointApp:
                 return rekognition_handler(responses, request)
 
             return rekognition
+        if info.service == "kinesisvideo" and operation in kinesisvideo.OPERATIONS:
+            kvs_handler = kinesisvideo.OPERATIONS[operation]
+
+            def kvs(account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+                with self.state_lock:
+                    return kvs_handler(account, region, request)
+
+            return kvs
         if info.service == "service-quotas" and operation in quota_responses.OPERATIONS:
             try:
                 request = json.loads(body or b"{}")

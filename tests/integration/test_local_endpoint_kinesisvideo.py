@@ -1,0 +1,40 @@
+"""KVS calls the local endpoint adds to moto."""
+
+from __future__ import annotations
+
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from cloud.local import LocalEndpoint
+
+
+def test_update_data_retention(local_endpoint: LocalEndpoint) -> None:
+    kvs = boto3.client(
+        "kinesisvideo",
+        endpoint_url=local_endpoint.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = f"cam-{uuid.uuid4().hex[:6]}"
+    kvs.create_stream(StreamName=name, DataRetentionInHours=1)
+    version = kvs.describe_stream(StreamName=name)["StreamInfo"]["Version"]
+    kvs.update_data_retention(
+        StreamName=name,
+        CurrentVersion=version,
+        Operation="INCREASE_DATA_RETENTION",
+        DataRetentionChangeInHours=23,
+    )
+    info = kvs.describe_stream(StreamName=name)["StreamInfo"]
+    assert info["DataRetentionInHours"] == 24
+    with pytest.raises(ClientError) as excinfo:
+        kvs.update_data_retention(
+            StreamName=name,
+            CurrentVersion=version,
+            Operation="DECREASE_DATA_RETENTION",
+            DataRetentionChangeInHours=1,
+        )
+    assert excinfo.value.response["Error"]["Code"] == "VersionMismatchException"
