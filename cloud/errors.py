@@ -46,6 +46,7 @@ _NOT_FOUND = {
     "NoSuchEntity",
     "NoSuchBucket",
     "NotFoundException",
+    "NotFound",
     "NoSuchKey",
 }
 _CONFLICT = {

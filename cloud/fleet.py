@@ -15,6 +15,7 @@ from cloud.tags import fleet_tags
 log = logging.getLogger(__name__)
 
 AWS_MQTT_PORT = 8883
+PRODUCER_POLICY = "kvs-put-media"
 
 
 def fleet_names(clients: AwsClients) -> FleetNames:
@@ -35,15 +36,20 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
     common = {"Partition": names.partition, "Region": names.region, "AccountId": names.account_id}
 
     storage.ensure_bucket(clients, names.results_bucket, tags)
-    topic_arn = notify.ensure_topic(clients, names.notification_topic, tags)
+    topic_arn = notify.ensure_topic(clients, names.notification_topic, names.topic_arn(), tags)
     group_arn = iot.ensure_thing_group(clients, names.thing_group, tags)
     producer_role, _ = iam.ensure_role(
         clients,
         names.producer_role,
         trust=render(PolicyName.KVS_PRODUCER_TRUST),
-        inline_policies={"kvs-put-media": render(PolicyName.KVS_PRODUCER_PERMISSIONS, **common)},
         tags=tags,
         description=f"Cameras of fleet {names.fleet} stream to their own KVS stream",
+    )
+    iam.ensure_inline_policy(
+        clients,
+        names.producer_role,
+        PRODUCER_POLICY,
+        render(PolicyName.KVS_PRODUCER_PERMISSIONS, **common),
     )
     alias_arn = iot.ensure_role_alias(clients, names.role_alias, producer_role.arn)
     iot.ensure_policy(

@@ -50,11 +50,9 @@ def ensure_role(
     name: str,
     *,
     trust: dict[str, Any],
-    inline_policies: dict[str, dict[str, Any]],
     tags: dict[str, str],
     description: str,
 ) -> tuple[RoleRecord, Change]:
-    change = Change.UNCHANGED
     found = get_role(clients, name)
     if found is None:
         with aws_call(f"create IAM role {name}"):
@@ -64,28 +62,27 @@ def ensure_role(
                 Description=description,
                 Tags=as_key_value_list(tags),
             )["Role"]
-        record = RoleRecord(name=role["RoleName"], arn=role["Arn"])
         log.info("created IAM role %s", name)
-        change = Change.CREATED
-    else:
-        record, current_trust = found
-        if canonical(current_trust) != canonical(trust):
-            with aws_call(f"update trust policy of IAM role {name}"):
-                clients.iam.update_assume_role_policy(
-                    RoleName=name, PolicyDocument=json.dumps(trust)
-                )
-            change = Change.UPDATED
-    for policy_name, document in inline_policies.items():
-        current = None if change is Change.CREATED else _inline_policy(clients, name, policy_name)
-        if current is not None and canonical(current) == canonical(document):
-            continue
-        with aws_call(f"put inline policy {policy_name} on IAM role {name}"):
-            clients.iam.put_role_policy(
-                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
-            )
-        if change is Change.UNCHANGED:
-            change = Change.UPDATED
-    return record, change
+        return RoleRecord(name=role["RoleName"], arn=role["Arn"]), Change.CREATED
+    record, current_trust = found
+    if canonical(current_trust) == canonical(trust):
+        return record, Change.UNCHANGED
+    with aws_call(f"update trust policy of IAM role {name}"):
+        clients.iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust))
+    return record, Change.UPDATED
+
+
+def ensure_inline_policy(
+    clients: AwsClients, role: str, policy_name: str, document: dict[str, Any]
+) -> Change:
+    current = _inline_policy(clients, role, policy_name)
+    if current is not None and canonical(current) == canonical(document):
+        return Change.UNCHANGED
+    with aws_call(f"put inline policy {policy_name} on IAM role {role}"):
+        clients.iam.put_role_policy(
+            RoleName=role, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+        )
+    return Change.CREATED if current is None else Change.UPDATED
 
 
 def delete_role(clients: AwsClients, name: str) -> bool:

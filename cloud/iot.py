@@ -109,7 +109,7 @@ def describe_thing(clients: AwsClients, name: str) -> ThingRecord | None:
 
 
 def ensure_thing(
-    clients: AwsClients, name: str, attributes: dict[str, str], group: str
+    clients: AwsClients, name: str, attributes: dict[str, str]
 ) -> tuple[ThingRecord, Change]:
     current = describe_thing(clients, name)
     change = Change.UNCHANGED
@@ -126,12 +126,22 @@ def ensure_thing(
                 expectedVersion=current.version,
             )
         change = Change.UPDATED
-    with aws_call(f"add thing {name} to group {group}"):
-        clients.iot.add_thing_to_thing_group(thingGroupName=group, thingName=name)
-    record = describe_thing(clients, name)
+    record = describe_thing(clients, name) if change is not Change.UNCHANGED else current
     if record is None:
         raise NotFoundError(f"thing {name} vanished right after it was written")
     return record, change
+
+
+def ensure_in_group(clients: AwsClients, thing: str, group: str, *, new_thing: bool) -> None:
+    if new_thing or group not in _groups_of(clients, thing):
+        with aws_call(f"add thing {thing} to group {group}"):
+            clients.iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
+
+
+def _groups_of(clients: AwsClients, thing: str) -> set[str]:
+    with aws_call(f"list groups of thing {thing}"):
+        groups = clients.iot.list_thing_groups_for_thing(thingName=thing, maxResults=100)
+    return {g["groupName"] for g in groups.get("thingGroups", [])}
 
 
 def list_group_things(clients: AwsClients, group: str) -> list[str]:
@@ -203,8 +213,12 @@ def retire_certificate(
         for policy in clients.iot.list_attached_policies(target=cert_arn)["policies"]:
             clients.iot.detach_policy(policyName=policy["policyName"], target=cert_arn)
         clients.iot.update_certificate(certificateId=cert_id, newStatus="INACTIVE")
-        if thing is not None:
-            clients.iot.detach_thing_principal(thingName=thing, principal=cert_arn)
+    if thing is not None:
+        try:
+            with aws_call(f"detach certificate {cert_id} from thing {thing}"):
+                clients.iot.detach_thing_principal(thingName=thing, principal=cert_arn)
+        except NotFoundError:
+            log.debug("certificate %s was not attached to %s", cert_id, thing)
     # DetachThingPrincipal is asynchronous on AWS: deleting too early is a DeleteConflict.
     deadline = time.monotonic() + detach_wait_seconds
     delay = 0.2

@@ -35,6 +35,7 @@ from device.config import AgentConfig, AwsConfig, MqttConfig, SinkConfig, SinkKi
 log = logging.getLogger(__name__)
 
 RateLimiter = Callable[[str], None]
+ROLE_POLICY = "camera-analysis"
 
 
 def _no_limit(family: str) -> None:
@@ -161,38 +162,40 @@ def _register(
 
     ctx.limiter("iot")
     thing, change = iot.ensure_thing(
-        clients, names.thing(camera), thing_attributes(spec, names.fleet), names.thing_group
+        clients, names.thing(camera), thing_attributes(spec, names.fleet)
     )
     _note(journal, change, "IoT thing", lambda: iot.delete_thing(clients, thing.name))
+    iot.ensure_in_group(clients, thing.name, names.thing_group, new_thing=change is Change.CREATED)
 
     ctx.limiter("kinesisvideo")
     stream, change = kvs.ensure_stream(clients, names.stream(camera), spec.retention_hours, tags)
     _note(journal, change, "KVS stream", lambda: kvs.delete_stream(clients, stream.name))
 
     ctx.limiter("iam")
-    common = {"Partition": names.partition, "AccountId": names.account_id}
+    role_name = names.rekognition_role(camera)
     role, change = iam.ensure_role(
         clients,
-        names.rekognition_role(camera),
+        role_name,
         trust=render(
             PolicyName.REKOGNITION_TRUST,
             AccountId=names.account_id,
             ProcessorArn=names.processor_arn(camera),
         ),
-        inline_policies={
-            "camera-analysis": render(
-                PolicyName.REKOGNITION_PERMISSIONS,
-                Partition=common["Partition"],
-                StreamArn=stream.arn,
-                Bucket=ctx.fleet.bucket,
-                KeyPrefix=names.results_prefix(camera),
-                TopicArn=ctx.fleet.topic_arn,
-            )
-        },
         tags=tags,
         description=f"Rekognition reads camera {camera}'s stream and writes its results",
     )
-    _note(journal, change, "Rekognition IAM role", lambda: iam.delete_role(clients, role.name))
+    _note(journal, change, "Rekognition IAM role", lambda: iam.delete_role(clients, role_name))
+    permissions = render(
+        PolicyName.REKOGNITION_PERMISSIONS,
+        Partition=names.partition,
+        StreamArn=stream.arn,
+        Bucket=ctx.fleet.bucket,
+        KeyPrefix=names.results_prefix(camera),
+        TopicArn=ctx.fleet.topic_arn,
+    )
+    change = iam.ensure_inline_policy(clients, role_name, ROLE_POLICY, permissions)
+    if change is Change.UPDATED:  # a new inline policy goes with the role it was put on
+        journal.updated("Rekognition role permissions")
 
     ctx.limiter("rekognition")
     processor = _ensure_processor(ctx, spec, check, stream.arn, role.arn, tags, journal)

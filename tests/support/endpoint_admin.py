@@ -1,0 +1,49 @@
+"""A tiny client for the local AWS endpoint's admin API (faults and request log)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+
+def _call(url: str, method: str, body: dict[str, Any] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    return json.loads(text) if text else None
+
+
+def inject_fault(
+    endpoint: str,
+    service: str,
+    operation: str,
+    error_code: str = "AccessDeniedException",
+    *,
+    count: int = 1,
+    http_status: int = 400,
+    delay_seconds: float = 0,
+) -> None:
+    _call(
+        f"{endpoint}/_fleet/faults",
+        "POST",
+        {
+            "service": service,
+            "operation": operation,
+            "error_code": error_code,
+            "http_status": http_status,
+            "count": count,
+            "delay_seconds": delay_seconds,
+        },
+    )
+
+
+def clear_faults(endpoint: str) -> None:
+    _call(f"{endpoint}/_fleet/faults", "DELETE")
+
+
+def requests_since(endpoint: str, since: int = 0) -> list[dict[str, Any]]:
+    answer = _call(f"{endpoint}/_fleet/requests?since={since}", "GET")
+    return list(answer["requests"] if isinstance(answer, dict) else answer)
