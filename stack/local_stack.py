@@ -56,7 +56,7 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     _write_record(layout, record)
     # The CA is created here, before the AWS endpoint starts: the two must not race to create it.
     ca = LocalCA.load_or_create(layout.ca_dir)
-    specs = _specs(record, layout)
+    specs = _specs(record, layout, fleet_env(settings))
     for part in _SERVERS:
         spec = specs[part]
         if processes.is_running(spec):
@@ -144,8 +144,16 @@ def _write_record(layout: StackLayout, record: StackRecord) -> None:
     tmp.replace(layout.stack_json)
 
 
-def _specs(record: StackRecord, layout: StackLayout) -> dict[PartName, ProcessSpec]:
-    return process_specs(record, layout, os.environ, mosquitto=_find_mosquitto())
+def fleet_env(settings: FleetSettings) -> dict[str, str]:
+    """The settings as FLEET_* variables, for a child process that builds its own FleetSettings."""
+    values = settings.model_dump(mode="json", exclude_none=True)
+    return {f"FLEET_{name.upper()}": str(value) for name, value in values.items()}
+
+
+def _specs(
+    record: StackRecord, layout: StackLayout, fleet: dict[str, str] | None = None
+) -> dict[PartName, ProcessSpec]:
+    return process_specs(record, layout, os.environ, mosquitto=_find_mosquitto(), fleet_env=fleet)
 
 
 def _find_mosquitto() -> str:

@@ -72,11 +72,20 @@ def prefect_argv(record: StackRecord) -> list[str]:
 
 
 def process_specs(
-    record: StackRecord, layout: StackLayout, environ: Mapping[str, str], mosquitto: str
+    record: StackRecord,
+    layout: StackLayout,
+    environ: Mapping[str, str],
+    mosquitto: str,
+    fleet_env: Mapping[str, str] | None = None,
 ) -> dict[PartName, ProcessSpec]:
-    """Each part's command, environment, log and pid file; `mosquitto` is the broker binary."""
+    """Each part's command, environment, log and pid file.
+
+    `mosquitto` is the broker binary; `fleet_env` (FLEET_* variables) tells the flows' serve
+    process which fleet and which stack its flows work on.
+    """
     env = base_env(environ)
     prefect_env = {**env, **prefect_client_env(record, layout)}
+    flows_env = {**prefect_env, **(fleet_env or {})}
     server_env = {
         **prefect_env,
         "PREFECT_SERVER_API_HOST": record.host,
@@ -87,7 +96,7 @@ def process_specs(
         PartName.AWS: (aws_argv(record, layout), env),
         PartName.MOSQUITTO: ([mosquitto, "-c", str(layout.mosquitto_conf)], env),
         PartName.PREFECT: (prefect_argv(record), server_env),
-        PartName.FLOWS: ([str(venv_bin() / "python"), "-m", "flows.serve"], prefect_env),
+        PartName.FLOWS: ([str(venv_bin() / "python"), "-m", "flows.serve"], flows_env),
     }
     return {
         part: ProcessSpec(

@@ -1,9 +1,14 @@
-"""The local stack, started once per test session on free loopback ports in a temporary home."""
+"""The local stack, started once per test session on free loopback ports in a temporary home.
+
+`local_stack` yields `(settings, status)` and, for the session, puts `prefect_env(settings)`
+(PREFECT_API_URL, PREFECT_HOME, ...) in os.environ, so in-process Prefect clients talk to it.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -27,6 +32,14 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _refresh_prefect_settings() -> None:
+    """Prefect reads the environment once, when `prefect.context` is imported: re-read it."""
+    if "prefect.context" in sys.modules:
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()
+
+
 @pytest.fixture(scope="session")
 def local_stack(
     tmp_path_factory: pytest.TempPathFactory,
@@ -44,6 +57,7 @@ def local_stack(
     try:
         status = up(settings)
         os.environ.update(env)
+        _refresh_prefect_settings()
         yield settings, status
     finally:
         for key, value in saved.items():
@@ -51,4 +65,5 @@ def local_stack(
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        _refresh_prefect_settings()
         down(settings, wipe=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import pytest
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
@@ -206,6 +207,21 @@ def test_up_again_leaves_running_parts_alone(local_stack: Stack) -> None:
 
     assert again.healthy
     assert _pids(settings) == before
+
+
+def test_up_restarts_a_crashed_part(local_stack: Stack) -> None:
+    settings, _ = local_stack
+    before = _pids(settings)
+    broker = psutil.Process(before[PartName.MOSQUITTO])
+    broker.kill()
+    broker.wait(10)
+
+    again = up(settings)
+
+    after = _pids(settings)
+    assert again.part(PartName.MOSQUITTO).healthy
+    assert after[PartName.MOSQUITTO] != before[PartName.MOSQUITTO]
+    assert after[PartName.PREFECT] == before[PartName.PREFECT]
 
 
 def _create_flow_run(settings: FleetSettings) -> uuid.UUID:

@@ -121,3 +121,13 @@ def test_parse_connack(packet: bytes, code: int) -> None:
 def test_parse_connack_refuses_other_packets() -> None:
     with pytest.raises(ProbeFailedError):
         parse_connack(b"\x30\x02\x00\x00")
+
+
+def test_flows_get_the_fleet_settings_the_stack_was_started_with() -> None:
+    fleet = {"FLEET_HOME": "/srv/fleet", "FLEET_AWS_PORT": "15055"}
+    specs = process_specs(RECORD, LAYOUT, {"FLEET_HOME": "/elsewhere"}, "mosquitto", fleet)
+
+    flows = specs[PartName.FLOWS].env
+    assert flows["FLEET_HOME"] == "/srv/fleet"
+    assert flows["FLEET_AWS_PORT"] == "15055"
+    assert flows["PREFECT_API_URL"] == RECORD.prefect_api_url
