@@ -20,6 +20,7 @@ def describe_validation(err: ValidationError, what: str) -> str:
         parts.append(f"{where}: {message}")
     return f"invalid {what}: " + "; ".join(parts)
 
+
 _BOX_FIELDS = ("left", "top", "width", "height")
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from cli import camera
+from cli.demo import run_demo
 from cli.errors import handled
 from cli.output import console, emit_json
 from cli.settings import current_settings, set_overrides
@@ -91,3 +92,10 @@ def init(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     for key, value in record.model_dump(mode="json").items():
         console.print(f"[bold]{key}[/]: {value}")
+
+
+@app.command()
+@handled
+def demo() -> None:
+    """Start the local stack, register demo cameras and show them (what `make demo` runs)."""
+    run_demo(current_settings())

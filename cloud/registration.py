@@ -34,12 +34,10 @@ from device.config import AgentConfig, AwsConfig, MqttConfig, SinkConfig, SinkKi
 
 log = logging.getLogger(__name__)
 
-RateLimiter = Callable[[str], None]
+# The AWS API families a registration writes to (about one create each): callers that pace
+# registrations against AWS's per-account write rates draw from these.
+WRITE_FAMILIES = ("iot", "kinesisvideo", "iam", "rekognition")
 ROLE_POLICY = "camera-analysis"
-
-
-def _no_limit(family: str) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -52,7 +50,6 @@ class RegistrationContext:
     bundle_root: Path
     broker_ca_pem: str
     fragment_root: Path | None = None  # local stack: cameras write fragments here, not to KVS
-    limiter: RateLimiter = _no_limit
 
 
 @dataclass
@@ -160,18 +157,15 @@ def _register(
     clients, names, camera = ctx.clients, ctx.names, spec.camera_id
     tags = fleet_tags(names.fleet, camera)
 
-    ctx.limiter("iot")
     thing, change = iot.ensure_thing(
         clients, names.thing(camera), thing_attributes(spec, names.fleet)
     )
     _note(journal, change, "IoT thing", lambda: iot.delete_thing(clients, thing.name))
     iot.ensure_in_group(clients, thing.name, names.thing_group, new_thing=change is Change.CREATED)
 
-    ctx.limiter("kinesisvideo")
     stream, change = kvs.ensure_stream(clients, names.stream(camera), spec.retention_hours, tags)
     _note(journal, change, "KVS stream", lambda: kvs.delete_stream(clients, stream.name))
 
-    ctx.limiter("iam")
     role_name = names.rekognition_role(camera)
     role, change = iam.ensure_role(
         clients,
@@ -197,10 +191,8 @@ def _register(
     if change is Change.UPDATED:  # a new inline policy goes with the role it was put on
         journal.updated("Rekognition role permissions")
 
-    ctx.limiter("rekognition")
     processor = _ensure_processor(ctx, spec, check, stream.arn, role.arn, tags, journal)
 
-    ctx.limiter("iot")
     cert_arn = _ensure_certificate(ctx, camera, thing.name, set(thing.principals), journal)
 
     _write_bundle(ctx, spec, journal)

@@ -59,4 +59,7 @@ class FleetSettings(BaseSettings):
 
     @property
     def bundles_dir(self) -> Path:
-        return self.home / "bundles"
+        """Device bundles: the local stack's die with its CA (`fleet down --wipe`)."""
+        if self.is_local:
+            return self.stack_dir / "bundles"
+        return self.home / "bundles" / self.region

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 
 from prefect import flow, get_run_logger, task
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import unmapped
 
@@ -20,8 +20,8 @@ from cloud.errors import FleetError, QuotaExceededError
 from cloud.fleet import ensure_fleet
 from cloud.models import CameraSpec, FleetRecord, Model, RegistrationResult
 from cloud.quotas import processor_quota
-from cloud.registration import RegistrationContext, register_camera
-from flows.rate_limits import acquire, ensure_rate_limits
+from cloud.registration import WRITE_FAMILIES, RegistrationContext, register_camera
+from flows.rate_limits import acquire, burst, ensure_rate_limits
 from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
 from flows.runtime import runtime
 
@@ -70,7 +70,6 @@ def register_camera_task(
         bundle_root=rt.settings.bundles_dir,
         broker_ca_pem=rt.broker_ca_file.read_text(),
         fragment_root=rt.fragment_root,
-        limiter=acquire,
     )
     result = register_camera(context, camera, replace=replace)
     get_run_logger().info(
@@ -84,6 +83,7 @@ async def register_camera_flow(camera: CameraSpec, replace: bool = False) -> Reg
     """Provision one camera's stream, processor, role and IoT identity; write its bundle."""
     await ensure_rate_limits()
     fleet = ensure_fleet_task()
+    await acquire(WRITE_FAMILIES)
     return register_camera_task(camera, fleet, replace)
 
 
@@ -118,7 +118,14 @@ async def register_cameras_flow(
     check_batch_quota(cameras)
     await ensure_rate_limits()
     fleet = ensure_fleet_task()
-    futures = register_camera_task.map(cameras, fleet=unmapped(fleet), replace=unmapped(replace))
+    futures: list[PrefectFuture[RegistrationResult]] = []
+    wave = burst(WRITE_FAMILIES)
+    for start in range(0, len(cameras), wave):
+        batch = cameras[start : start + wave]
+        await acquire(WRITE_FAMILIES, len(batch))  # paces waves to AWS's write rates
+        futures.extend(
+            register_camera_task.map(batch, fleet=unmapped(fleet), replace=unmapped(replace))
+        )
     by_id = {f.task_run_id: c.camera_id for f, c in zip(futures, cameras, strict=True)}
     report = progress_reporter.get()
     outcomes: dict[str, RegistrationOutcome] = {}

@@ -10,7 +10,6 @@ answers. State (Prefect database, CA, AWS state, broker persistence) lives under
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import shutil
@@ -36,7 +35,6 @@ logger = logging.getLogger(__name__)
 UP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 MOSQUITTO_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/usr/local/bin"
-FLOWS_MODULE = "flows.serve"
 _PORT_SETTING = {
     PartName.AWS: "FLEET_AWS_PORT",
     PartName.MOSQUITTO: "FLEET_MQTT_PORT",
@@ -44,6 +42,12 @@ _PORT_SETTING = {
 }
 # Start order: Prefect first (slow cold start), then the AWS endpoint and the broker.
 _SERVERS = (PartName.PREFECT, PartName.AWS, PartName.MOSQUITTO)
+# Against a real AWS account only the orchestration runs here.
+_AWS_TARGET_SERVERS = (PartName.PREFECT,)
+
+
+def _servers(settings: FleetSettings) -> tuple[PartName, ...]:
+    return _SERVERS if settings.is_local else _AWS_TARGET_SERVERS
 
 
 def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
@@ -57,7 +61,8 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     # The CA is created here, before the AWS endpoint starts: the two must not race to create it.
     ca = LocalCA.load_or_create(layout.ca_dir)
     specs = _specs(record, layout, fleet_env(settings))
-    for part in _SERVERS:
+    servers = _servers(settings)
+    for part in servers:
         spec = specs[part]
         if processes.is_running(spec):
             logger.info("%s is already running", part.value)
@@ -68,7 +73,7 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
         processes.start(spec)
     part_probes = probes(record, layout)
     wait_until_healthy(
-        [_part_check(part, part_probes[part], specs[part]) for part in _SERVERS], timeout
+        [_part_check(part, part_probes[part], specs[part]) for part in servers], timeout
     )
     _start_flows(specs[PartName.FLOWS])
     result = status(settings)
@@ -95,7 +100,20 @@ def status(settings: FleetSettings) -> StackStatus:
     record = _load_record(layout) or _record_from(settings, layout)
     specs = _specs(record, layout)
     part_probes = probes(record, layout)
-    parts = [_part_status(part, specs[part], part_probes.get(part)) for part in PartName]
+    used = {*_servers(settings), PartName.FLOWS}
+    parts = [
+        _part_status(part, specs[part], part_probes.get(part))
+        if part in used
+        else PartStatus(
+            name=part,
+            healthy=False,
+            running=False,
+            log_file=specs[part].log_file,
+            skipped=True,
+            detail="not used with the real AWS target",
+        )
+        for part in PartName
+    ]
     return StackStatus(
         aws_endpoint=record.aws_endpoint,
         mqtt=record.mqtt,
@@ -111,10 +129,6 @@ def prefect_env(settings: FleetSettings) -> dict[str, str]:
     layout = StackLayout(settings.stack_dir)
     record = _load_record(layout) or _record_from(settings, layout)
     return prefect_client_env(record, layout)
-
-
-def flows_available() -> bool:
-    return importlib.util.find_spec(FLOWS_MODULE) is not None
 
 
 def _record_from(settings: FleetSettings, layout: StackLayout) -> StackRecord:
@@ -242,9 +256,6 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _start_flows(spec: ProcessSpec) -> None:
-    if not flows_available():
-        logger.warning("%s does not exist yet: the flows are not served", FLOWS_MODULE)
-        return
     if processes.is_running(spec):
         logger.info("flows are already served")
         return
@@ -258,15 +269,6 @@ def _part_check(part: PartName, probe: Probe, spec: ProcessSpec) -> PartCheck:
 def _part_status(part: PartName, spec: ProcessSpec, probe: Probe | None) -> PartStatus:
     proc = processes.find_process(spec)
     pid = proc.pid if proc is not None else None
-    if part is PartName.FLOWS and proc is None and not flows_available():
-        return PartStatus(
-            name=part,
-            healthy=False,
-            running=False,
-            log_file=spec.log_file,
-            skipped=True,
-            detail=f"{FLOWS_MODULE} does not exist yet",
-        )
     if proc is None:
         return PartStatus(
             name=part, healthy=False, running=False, log_file=spec.log_file, detail="not running"

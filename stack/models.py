@@ -63,7 +63,7 @@ class PartStatus(_Model):
     running: bool
     pid: int | None = None
     log_file: Path
-    skipped: bool = Field(False, description="Not started because it is not available yet.")
+    skipped: bool = Field(False, description="Not part of the stack for this target.")
     detail: str = Field("", description="Why the part is not healthy, or why it was skipped.")
 
 
