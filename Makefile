@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 UV_VERSION := 0.13.8
-APT_PACKAGES := mosquitto ca-certificates
+APT_PACKAGES := python3 python3-venv mosquitto ca-certificates
 VENV := .venv
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never

@@ -10,7 +10,7 @@ from rich.progress import Progress
 
 from cli.camera_input import camera_spec, camera_specs_from_file
 from cli.errors import handled
-from cli.output import console, emit_json, emit_table
+from cli.output import console, emit_json, emit_table, err_console
 from cli.prefect_context import run_flow
 from cli.settings import current_settings
 from cloud.errors import InvalidInputError
@@ -78,7 +78,7 @@ def _register_many(
     settings: FleetSettings, specs: list[CameraSpec], replace: bool, json_output: bool
 ) -> None:
     outcomes: list[RegistrationOutcome] = []
-    with Progress(console=console, transient=json_output) as progress:
+    with Progress(console=err_console) as progress:
         bar = progress.add_task("registering", total=len(specs))
 
         def report(outcome: RegistrationOutcome) -> None:

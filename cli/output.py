@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console()
+# Progress and notes go to stderr, so `--json` output on stdout stays machine-readable.
+err_console = Console(stderr=True)
 
 
 def emit_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:

@@ -13,7 +13,6 @@ from contextvars import ContextVar
 from prefect import flow, get_run_logger, task
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from prefect.utilities.annotations import unmapped
 
 from cloud import rekognition
 from cloud.errors import FleetError, QuotaExceededError
@@ -21,7 +20,7 @@ from cloud.fleet import ensure_fleet
 from cloud.models import CameraSpec, FleetRecord, Model, RegistrationResult
 from cloud.quotas import processor_quota
 from cloud.registration import WRITE_FAMILIES, RegistrationContext, register_camera
-from flows.rate_limits import acquire, burst, ensure_rate_limits
+from flows.rate_limits import acquire, ensure_rate_limits, wave_size
 from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
 from flows.runtime import runtime
 
@@ -119,13 +118,12 @@ async def register_cameras_flow(
     await ensure_rate_limits()
     fleet = ensure_fleet_task()
     futures: list[PrefectFuture[RegistrationResult]] = []
-    wave = burst(WRITE_FAMILIES)
+    wave = wave_size(WRITE_FAMILIES)
     for start in range(0, len(cameras), wave):
         batch = cameras[start : start + wave]
-        await acquire(WRITE_FAMILIES, len(batch))  # paces waves to AWS's write rates
-        futures.extend(
-            register_camera_task.map(batch, fleet=unmapped(fleet), replace=unmapped(replace))
-        )
+        # Paces submissions to AWS's write rates; earlier waves run meanwhile in the threads.
+        await acquire(WRITE_FAMILIES, len(batch))
+        futures.extend(register_camera_task.submit(c, fleet, replace) for c in batch)
     by_id = {f.task_run_id: c.camera_id for f, c in zip(futures, cameras, strict=True)}
     report = progress_reporter.get()
     outcomes: dict[str, RegistrationOutcome] = {}

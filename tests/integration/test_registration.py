@@ -299,3 +299,20 @@ def test_an_unwritable_bundle_directory_rolls_back(
     with pytest.raises(InvalidInputError, match="bundle directory"):
         register_camera(bad, CameraSpec(camera_id="cam1"))
     assert _footprint(ctx, "cam1") == NOTHING
+
+
+def test_a_batch_larger_than_the_free_quota_is_refused_before_anything_is_created(
+    ctx: RegistrationContext, local_endpoint: Any, tmp_path: Path
+) -> None:
+    from flows import runtime
+    from flows.register import check_batch_quota
+
+    runtime.configure(ctx.clients.settings)
+    for i in range(8):
+        register_camera(ctx, CameraSpec(camera_id=f"cam{i}"))
+    seq = _last_seq(local_endpoint)
+    batch = [CameraSpec(camera_id=f"new{i}") for i in range(3)] + [CameraSpec(camera_id="cam1")]
+    with pytest.raises(QuotaExceededError, match=r"3 new cameras needs 3 .* only 2 of 10"):
+        check_batch_quota(batch)
+    assert _writes_since(local_endpoint, seq) == []
+    check_batch_quota(batch[1:])  # two new ones fit

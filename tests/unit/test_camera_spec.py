@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -30,7 +32,7 @@ def test_defaults() -> None:
     ],
 )
 def test_bad_input_names_the_field(kwargs: dict[str, object], field: str) -> None:
-    args = {
+    args: dict[str, Any] = {
         "labels": None,
         "min_confidence": None,
         "retention_hours": None,
@@ -39,7 +41,7 @@ def test_bad_input_names_the_field(kwargs: dict[str, object], field: str) -> Non
     }
     args.update(kwargs)
     with pytest.raises(ValidationError, match=field):
-        camera_spec("cam1", **args)  # type: ignore[arg-type]
+        camera_spec("cam1", **args)
 
 
 @pytest.mark.parametrize("text", ["box:1,2,3", "circle:1,2", "polygon:1;2;3", "box:a,b,c,d"])

@@ -1,0 +1,198 @@
+"""Registration end to end: the `fleet` command, the Prefect server, the local AWS endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from awscrt import mqtt5
+from awsiot import mqtt5_client_builder
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+from cloud.clients import AwsClients
+from cloud.settings import FleetSettings
+from device.config import load_agent_config
+from stack.models import StackStatus
+from tests.e2e.cli import fleet, fleet_json, start_fleet
+from tests.support.endpoint_admin import clear_faults, inject_fault, requests_since
+
+pytestmark = pytest.mark.e2e
+Stack = tuple[FleetSettings, StackStatus]
+
+
+async def _flow_run_states(name: str) -> list[str]:
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name]))
+        )
+    return [run.state.type.value for run in runs if run.state is not None]
+
+
+def _camera_footprint(settings: FleetSettings, camera: str) -> dict[str, int]:
+    clients = AwsClients(settings)
+    streams = clients.kvs.list_streams()["StreamInfoList"]
+    processors = clients.rekognition.list_stream_processors()["StreamProcessors"]
+    things = clients.iot.list_things()["things"]
+    principals = (
+        clients.iot.list_thing_principals(thingName=camera)["principals"]
+        if any(t["thingName"] == camera for t in things)
+        else []
+    )
+    return {
+        "streams": sum(s["StreamName"] == camera for s in streams),
+        "processors": sum(p["Name"].endswith(f"-{camera}") for p in processors),
+        "things": sum(t["thingName"] == camera for t in things),
+        "certificates": len(principals),
+    }
+
+
+ONE_OF_EACH = {"streams": 1, "processors": 1, "things": 1, "certificates": 1}
+
+
+def test_register_show_update_and_rerun(local_stack: Stack) -> None:
+    settings, _ = local_stack
+    created = fleet_json(settings, "camera", "register", "porch", "--labels", "PERSON,PACKAGE")
+    for key in (
+        "camera_id",
+        "stream_arn",
+        "processor_arn",
+        "role_arn",
+        "thing_name",
+        "certificate_arn",
+        "bundle_dir",
+    ):
+        assert created[key], key
+    assert Path(created["bundle_dir"], "agent.toml").exists()
+    assert asyncio.run(_flow_run_states("register porch")) == ["COMPLETED"]
+
+    shown = fleet_json(settings, "camera", "show", "porch")
+    assert set(shown["settings"]["labels"]) == {"PACKAGE", "PERSON"}
+    assert shown["processor_arn"] == created["processor_arn"]
+    assert [c["camera_id"] for c in fleet_json(settings, "camera", "list")].count("porch") == 1
+
+    again = fleet_json(settings, "camera", "register", "porch", "--labels", "PERSON,PACKAGE")
+    assert again["changed"] == []
+    updated = fleet_json(
+        settings, "camera", "register", "porch", "--labels", "PET", "--min-confidence", "75"
+    )
+    assert "updated stream processor settings" in updated["changed"]
+    assert fleet_json(settings, "camera", "show", "porch")["settings"]["min_confidence"] == 75
+    assert _camera_footprint(settings, "porch") == ONE_OF_EACH
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["Bad Id"], "camera id 'Bad Id' is not valid"),
+        (["cam-x", "--labels", "PERSON,CAR"], "labels"),
+        (["cam-x", "--min-confidence", "101"], "min_confidence"),
+        (["cam-x", "--max-duration", "121"], "max_duration_seconds"),
+        (["cam-x", "--retention-hours", "0"], "retention_hours"),
+        (["cam-x", "--region-of-interest", "box:0.9,0.9,0.5,0.5"], "beyond the frame"),
+    ],
+)
+def test_bad_input_is_refused_before_any_aws_call(
+    local_stack: Stack, args: list[str], message: str
+) -> None:
+    settings, status = local_stack
+    before = len(requests_since(status.aws_endpoint))
+    done = fleet(settings, "camera", "register", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(requests_since(status.aws_endpoint)) == before
+
+
+def test_a_killed_registration_resumes_without_duplicates(local_stack: Stack) -> None:
+    settings, status = local_stack
+    inject_fault(status.aws_endpoint, "rekognition", "CreateStreamProcessor", delay_seconds=60)
+    try:
+        process = start_fleet(settings, "camera", "register", "garage")
+        deadline = time.monotonic() + 60
+        while not any(
+            r["operation"] == "PutRolePolicy" and r["status"] == 200
+            for r in requests_since(status.aws_endpoint)
+        ):
+            assert time.monotonic() < deadline, "registration never reached the processor step"
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.1)
+        time.sleep(0.5)  # now hanging in CreateStreamProcessor
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        clear_faults(status.aws_endpoint)
+    half = _camera_footprint(settings, "garage")
+    assert half["things"] == 1 and half["streams"] == 1  # the crash left the first half
+
+    resumed = fleet_json(settings, "camera", "register", "garage")
+    assert "created stream processor" in resumed["changed"]
+    assert "created KVS stream" not in resumed["changed"]
+    assert _camera_footprint(settings, "garage") == ONE_OF_EACH
+
+
+def test_a_registered_bundle_connects_and_is_confined_to_its_own_topics(local_stack: Stack) -> None:
+    """The bundle's certificate chains to the broker's CA; the ACL generated from the IoT policy
+    lets the camera publish on its own topics and refuses another camera's."""
+    settings, _ = local_stack
+    created = fleet_json(settings, "camera", "register", "side-gate")
+    config = load_agent_config(Path(created["bundle_dir"]) / "agent.toml")
+    connected = threading.Event()
+    client = mqtt5_client_builder.mtls_from_path(
+        endpoint=config.mqtt.endpoint,
+        port=config.mqtt.port,
+        cert_filepath=str(config.mqtt.cert),
+        pri_key_filepath=str(config.mqtt.key),
+        ca_filepath=str(config.mqtt.ca),
+        client_id=config.mqtt.client_id,
+        enable_metrics_collection=False,
+        on_lifecycle_connection_success=lambda _data: connected.set(),
+    )
+    client.start()
+    try:
+        assert connected.wait(20), "the broker refused the bundle's certificate"
+
+        def publish(topic: str) -> mqtt5.PubackReasonCode:
+            packet = mqtt5.PublishPacket(topic=topic, payload=b"{}", qos=mqtt5.QoS.AT_LEAST_ONCE)
+            result = client.publish(packet).result(20)
+            return result.puback.reason_code
+
+        allowed = {mqtt5.PubackReasonCode.SUCCESS, mqtt5.PubackReasonCode.NO_MATCHING_SUBSCRIBERS}
+        assert publish("fleet/side-gate/motion") in allowed
+        assert publish("fleet/side-gate/health") in allowed
+        assert publish("fleet/porch/motion") == mqtt5.PubackReasonCode.NOT_AUTHORIZED
+        assert publish("fleet/side-gate/commands/x") == mqtt5.PubackReasonCode.NOT_AUTHORIZED
+    finally:
+        client.stop()
+
+
+def test_many_then_the_quota_refuses_the_next_camera(local_stack: Stack, tmp_path: Path) -> None:
+    settings, status = local_stack
+    clients = AwsClients(settings)
+    in_use = len(clients.rekognition.list_stream_processors()["StreamProcessors"])
+    free = settings.processor_quota - in_use
+    assert free >= 1
+    listing = tmp_path / "cameras.json"
+    listing.write_text(
+        json.dumps([{"camera_id": f"bulk-{i}", "labels": ["PERSON"]} for i in range(free)])
+    )
+    outcomes = fleet_json(settings, "camera", "register", "--many", str(listing))
+    assert [o["camera_id"] for o in outcomes] == [f"bulk-{i}" for i in range(free)]
+    assert all(o["error"] is None for o in outcomes)
+
+    before = len(requests_since(status.aws_endpoint))
+    refused = fleet(settings, "camera", "register", "one-too-many")
+    assert refused.returncode == 5
+    assert "stream processor quota" in refused.stderr and "--processor-quota" in refused.stderr
+    writes = [
+        r["operation"]
+        for r in requests_since(status.aws_endpoint)[before:]
+        if not str(r["operation"]).startswith(("Describe", "List", "Get", "Head"))
+    ]
+    assert writes == []
+    assert _camera_footprint(settings, "one-too-many")["things"] == 0
