@@ -228,7 +228,7 @@ def _ensure_processor(
     clients, name = ctx.clients, ctx.names.processor(spec.camera_id)
     wanted = processor_settings(spec)
     wiring = desired_wiring(ctx, spec.camera_id, stream_arn, role_arn)
-    existing = rekognition.describe_processor(clients, name)
+    existing = check.existing_processor
     if existing is not None and check.recreate_processor:
         rekognition.delete_processor(clients, name)
         journal.updated("stream processor (re-created: --replace)")

@@ -173,16 +173,9 @@ class LocalEndpointApp:
             response = self._call_moto(environ)
         if response.status < 400 and mutating:
             if is_acl_relevant(info.service, info.operation):
-                self._sync_acl()
+                self.acl_sync.request()
             self._mark_dirty()
         return response, False
-
-    def _sync_acl(self) -> None:
-        try:
-            with self.state_lock:
-                self.acl_sync.sync()
-        except OSError:
-            logger.exception("could not regenerate the broker ACL")
 
     def _own_handler(self, info: RequestInfo, body: bytes) -> JsonHandler | None:
         operation = info.operation

@@ -67,7 +67,7 @@ class LocalEndpoint:
         self.app = LocalEndpointApp(
             self.rekognition,
             self._iot_context,
-            AclSync(config.acl_file, config.broker_pid_file),
+            AclSync(config.acl_file, config.broker_pid_file, self._lock),
             self.save,
             self._saver.mark_dirty,
             self._lock,

@@ -130,7 +130,8 @@ def test_register_creates_every_resource_and_a_usable_bundle(
     config = load_agent_config(bundle.config_path)
     assert config.camera_id == config.mqtt.client_id == "front-door"
     assert config.mqtt.ca.read_text() == local_endpoint.ca.cert_pem
-    assert config.sink.fragment_dir == ctx.bundle_root.parent / "fragments" / "front-door"
+    assert ctx.fragment_root is not None
+    assert config.sink.fragment_dir == ctx.fragment_root / "front-door"
 
     shown = show_camera(c, n, "front-door")
     assert shown.settings == spec
