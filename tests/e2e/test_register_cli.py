@@ -20,7 +20,7 @@ from cloud.settings import FleetSettings
 from device.config import load_agent_config
 from stack.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json, start_fleet
-from tests.support.endpoint_admin import clear_faults, inject_fault, requests_since
+from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
 
 pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
@@ -101,23 +101,24 @@ def test_bad_input_is_refused_before_any_aws_call(
     local_stack: Stack, args: list[str], message: str
 ) -> None:
     settings, status = local_stack
-    before = len(requests_since(status.aws_endpoint))
+    before = last_seq(status.aws_endpoint)
     done = fleet(settings, "camera", "register", *args)
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
-    assert len(requests_since(status.aws_endpoint)) == before
+    assert requests_since(status.aws_endpoint, before) == []
 
 
 def test_a_killed_registration_resumes_without_duplicates(local_stack: Stack) -> None:
     settings, status = local_stack
+    start = last_seq(status.aws_endpoint)
     inject_fault(status.aws_endpoint, "rekognition", "CreateStreamProcessor", delay_seconds=60)
     try:
         process = start_fleet(settings, "camera", "register", "garage")
         deadline = time.monotonic() + 60
         while not any(
             r["operation"] == "PutRolePolicy" and r["status"] == 200
-            for r in requests_since(status.aws_endpoint)
+            for r in requests_since(status.aws_endpoint, start)
         ):
             assert time.monotonic() < deadline, "registration never reached the processor step"
             assert process.poll() is None, process.communicate()
@@ -185,13 +186,13 @@ def test_many_then_the_quota_refuses_the_next_camera(local_stack: Stack, tmp_pat
     assert [o["camera_id"] for o in outcomes] == [f"bulk-{i}" for i in range(free)]
     assert all(o["error"] is None for o in outcomes)
 
-    before = len(requests_since(status.aws_endpoint))
+    before = last_seq(status.aws_endpoint)
     refused = fleet(settings, "camera", "register", "one-too-many")
     assert refused.returncode == 5
     assert "stream processor quota" in refused.stderr and "--processor-quota" in refused.stderr
     writes = [
         r["operation"]
-        for r in requests_since(status.aws_endpoint)[before:]
+        for r in requests_since(status.aws_endpoint, before)
         if not str(r["operation"]).startswith(("Describe", "List", "Get", "Head"))
     ]
     assert writes == []

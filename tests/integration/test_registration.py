@@ -21,7 +21,7 @@ from cloud.registration import RegistrationContext, register_camera
 from cloud.registry import list_camera_ids, show_camera
 from cloud.settings import FleetSettings
 from device.config import load_agent_config
-from tests.support.endpoint_admin import clear_faults, inject_fault, requests_since
+from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
 
 WRITE_PREFIXES = ("Create", "Put", "Update", "Attach", "Detach", "Delete", "Add", "Tag")
 
@@ -56,8 +56,7 @@ def _writes_since(endpoint: Any, seq: int) -> list[str]:
 
 
 def _last_seq(endpoint: Any) -> int:
-    log = requests_since(endpoint.url, 0)
-    return max((int(r["seq"]) for r in log), default=0)
+    return last_seq(endpoint.url)
 
 
 def _footprint(ctx: RegistrationContext, camera: str) -> dict[str, object]:

@@ -47,3 +47,8 @@ def clear_faults(endpoint: str) -> None:
 def requests_since(endpoint: str, since: int = 0) -> list[dict[str, Any]]:
     answer = _call(f"{endpoint}/_fleet/requests?since={since}", "GET")
     return list(answer["requests"] if isinstance(answer, dict) else answer)
+
+
+def last_seq(endpoint: str) -> int:
+    """The sequence number of the newest request the endpoint has logged."""
+    return max((int(r["seq"]) for r in requests_since(endpoint, 0)), default=0)

@@ -47,7 +47,7 @@ def test_camera_policy_keeps_policy_variables() -> None:
     text = json.dumps(_render(PolicyName.IOT_CAMERA))
     assert "${iot:Connection.Thing.ThingName}" in text
     assert "topic/fleet/${iot:Connection.Thing.ThingName}/motion" in text
-    assert "iot:Publish\", \"Resource\": \"*" not in text
+    assert 'iot:Publish", "Resource": "*' not in text
 
 
 def test_producer_role_cannot_create_streams() -> None:
