@@ -13,7 +13,7 @@ from prefect.settings import (
     temporary_settings,
 )
 
-from cloud.errors import FleetError
+from cloud.errors import UnavailableError
 from cloud.settings import FleetSettings
 from flows import runtime
 from stack import local_stack
@@ -21,16 +21,21 @@ from stack import local_stack
 T = TypeVar("T")
 
 
+def require_stack(settings: FleetSettings) -> None:
+    """Fail with one clear line when the local stack a command needs is not up."""
+    current = local_stack.status(settings)
+    if not current.healthy:
+        down = [p.name for p in current.parts if not (p.healthy or p.skipped)]
+        raise UnavailableError(
+            f"the local stack is not running ({', '.join(down)} down): start it with `fleet up`"
+        )
+
+
 def prefect_settings(settings: FleetSettings) -> dict[Any, str]:
     """The user's own Prefect server if configured, else the local stack's (which must be up)."""
     if os.environ.get("PREFECT_API_URL"):
         return {}
-    current = local_stack.status(settings)
-    if not current.healthy:
-        down = [p.name for p in current.parts if not p.healthy]
-        raise FleetError(
-            f"the local stack is not running ({', '.join(down)} down): start it with `fleet up`"
-        )
+    require_stack(settings)
     env = local_stack.prefect_env(settings)
     return {
         PREFECT_API_URL: env["PREFECT_API_URL"],
@@ -40,6 +45,11 @@ def prefect_settings(settings: FleetSettings) -> dict[Any, str]:
 
 def run_flow(settings: FleetSettings, coro: Coroutine[Any, Any, T]) -> T:
     """Run a flow in this process: it starts at once, and is still a run in the Prefect UI."""
+    try:
+        updates = prefect_settings(settings)
+    except BaseException:
+        coro.close()  # never started: do not leave it to warn at exit
+        raise
     runtime.configure(settings)
-    with temporary_settings(updates=prefect_settings(settings)):
+    with temporary_settings(updates=updates):
         return asyncio.run(coro)

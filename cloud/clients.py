@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from cloud.errors import aws_call
 from cloud.settings import LOCAL_CREDENTIALS, FleetSettings
 
 # botocore's standard mode retries throttling and transient errors with exponential backoff and
@@ -51,7 +52,8 @@ class AwsClients:
     @property
     def account_id(self) -> str:
         if self._account_id is None:
-            self._account_id = str(self.client("sts").get_caller_identity()["Account"])
+            with aws_call("read the AWS account id (STS GetCallerIdentity)"):
+                self._account_id = str(self.client("sts").get_caller_identity()["Account"])
         return self._account_id
 
     @property

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 
 class FleetError(Exception):
@@ -39,6 +45,12 @@ class RetryableError(FleetError):
 
 class AccessDeniedError(FleetError):
     exit_code = 7
+
+
+class UnavailableError(FleetError):
+    """The AWS endpoint cannot be reached, or there are no credentials to call it with."""
+
+    exit_code = 8
 
 
 _NOT_FOUND = {
@@ -130,3 +142,12 @@ class aws_call:  # noqa: N801 - used as a context manager, reads like a statemen
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, ClientError):
             raise translate(exc, self.what) from exc
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+            raise UnavailableError(
+                f"{self.what}: no AWS credentials (configure a profile, FLEET_AWS_PROFILE, or "
+                "the AWS_* environment variables)"
+            ) from exc
+        if isinstance(exc, ConnectionError):
+            raise UnavailableError(f"{self.what}: cannot reach AWS: {exc}") from exc
+        if isinstance(exc, BotoCoreError):
+            raise FleetError(f"{self.what}: {exc}") from exc

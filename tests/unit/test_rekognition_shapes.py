@@ -1,5 +1,5 @@
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from cloud.errors import (
     AccessDeniedError,
@@ -7,6 +7,8 @@ from cloud.errors import (
     NotFoundError,
     QuotaExceededError,
     RetryableError,
+    UnavailableError,
+    aws_call,
     is_retryable,
     translate,
 )
@@ -80,3 +82,21 @@ def test_error_codes_translate_once(code: str, kind: type) -> None:
     assert isinstance(err, kind)
     assert str(err).startswith(f"create thing cam1: {code}")
     assert is_retryable(err) is (kind is RetryableError)
+
+
+@pytest.mark.parametrize(
+    ("raised", "kind", "text"),
+    [
+        (
+            EndpointConnectionError(endpoint_url="http://127.0.0.1:5055/"),
+            UnavailableError,
+            "cannot reach AWS",
+        ),
+        (NoCredentialsError(), UnavailableError, "no AWS credentials"),
+    ],
+)
+def test_transport_and_credential_errors_become_one_clear_error(
+    raised: Exception, kind: type, text: str
+) -> None:
+    with pytest.raises(kind, match=f"list things: {text}"), aws_call("list things"):
+        raise raised
