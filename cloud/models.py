@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -182,7 +181,6 @@ class CameraRecord(Model):
     processor_status: ProcessorStatus | None = None
     role_arn: Arn | None = None
     certificate_arn: Arn | None = None
-    registered_at: datetime | None = None
 
 
 class RegistrationResult(Model):
