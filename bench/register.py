@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import tempfile
 import threading
 import time
@@ -29,24 +28,15 @@ from cli.prefect_context import run_flow
 from cloud.fleet import ensure_fleet
 from cloud.models import CameraSpec
 from cloud.registration import RegistrationContext, register_camera
-from cloud.settings import LOOPBACK, FleetSettings
+from cloud.settings import FleetSettings
 from flows import runtime
 from flows.register import MAX_CONCURRENCY, register_cameras_flow
 from stack.local_stack import down, up
 from tests.support.endpoint_admin import clear_faults, inject_fault
+from tests.support.ports import free_ports
 
 SERVICES = ["iot", "kinesisvideo", "iam", "rekognition", "sts", "sns", "s3", "service-quotas"]
 RESULTS = Path(__file__).parent / "results"
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind((LOOPBACK, 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @contextmanager

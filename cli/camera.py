@@ -11,13 +11,12 @@ from rich.progress import Progress
 from cli.camera_input import camera_spec, camera_specs_from_file
 from cli.errors import handled
 from cli.output import console, emit_json, emit_table, err_console
-from cli.prefect_context import require_stack, run_flow
+from cli.prefect_context import control_plane, run_flow
 from cli.settings import current_settings
 from cloud.errors import InvalidInputError
 from cloud.models import CameraSpec
 from cloud.registry import list_camera_ids, show_camera
 from cloud.settings import FleetSettings
-from flows import runtime
 from flows.register import (
     RegistrationOutcome,
     progress_reporter,
@@ -101,7 +100,7 @@ def _register_many(
 @handled
 def list_cameras(json_output: JsonOption = False) -> None:
     """List the fleet's cameras from the IoT thing registry."""
-    rt = _control_plane()
+    rt = control_plane(current_settings())
     records = [show_camera(rt.clients, rt.names, c) for c in list_camera_ids(rt.clients, rt.names)]
     if json_output:
         emit_json(records)
@@ -126,7 +125,7 @@ def list_cameras(json_output: JsonOption = False) -> None:
 @handled
 def show(camera_id: str, json_output: JsonOption = False) -> None:
     """Show one camera's settings and resources."""
-    rt = _control_plane()
+    rt = control_plane(current_settings())
     record = show_camera(rt.clients, rt.names, camera_id)
     if json_output:
         emit_json(record)
@@ -137,10 +136,3 @@ def show(camera_id: str, json_output: JsonOption = False) -> None:
 
 def _camera_of(outcome: RegistrationOutcome) -> str:
     return outcome.camera_id
-
-
-def _control_plane() -> runtime.Runtime:
-    settings = current_settings()
-    if settings.is_local:
-        require_stack(settings)
-    return runtime.configure(settings)

@@ -11,10 +11,9 @@ from cli import camera
 from cli.demo import run_demo
 from cli.errors import handled
 from cli.output import console, emit_json
-from cli.prefect_context import require_stack
+from cli.prefect_context import control_plane
 from cli.settings import current_settings, set_overrides
 from cloud.fleet import ensure_fleet
-from flows import runtime
 from stack import local_stack
 
 app = typer.Typer(
@@ -87,10 +86,7 @@ def status(json_output: Annotated[bool, typer.Option("--json")] = False) -> None
 @handled
 def init(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Create the fleet-level resources (bucket, topic, IoT policy, role alias, thing group)."""
-    settings = current_settings()
-    if settings.is_local:
-        require_stack(settings)
-    record = ensure_fleet(runtime.configure(settings).clients)
+    record = ensure_fleet(control_plane(current_settings()).clients)
     if json_output:
         emit_json(record)
         return

@@ -31,6 +31,13 @@ def require_stack(settings: FleetSettings) -> None:
         )
 
 
+def control_plane(settings: FleetSettings) -> runtime.Runtime:
+    """The runtime for a command that calls AWS directly; on the local stack, it must be up."""
+    if settings.is_local:
+        require_stack(settings)
+    return runtime.configure(settings)
+
+
 def prefect_settings(settings: FleetSettings) -> dict[Any, str]:
     """The user's own Prefect server if configured, else the local stack's (which must be up)."""
     if os.environ.get("PREFECT_API_URL"):

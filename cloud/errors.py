@@ -59,6 +59,7 @@ _NOT_FOUND = {
     "NoSuchBucket",
     "NotFoundException",
     "NotFound",
+    "404",  # S3 HeadBucket/HeadObject answer with a bare status code
     "NoSuchKey",
 }
 _CONFLICT = {

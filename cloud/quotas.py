@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from cloud.clients import AwsClients
-from cloud.errors import FleetError, NotFoundError, aws_call
+from cloud.errors import FleetError, aws_call
 from cloud.models import Model
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def processor_quota(clients: AwsClients) -> Quota:
         try:
             with aws_call(f"read Rekognition quotas ({operation})"):
                 found = _find(_list(clients, operation))
-        except (NotFoundError, FleetError) as err:
+        except FleetError as err:
             log.debug("service quotas %s unavailable: %s", operation, err)
             continue
         if found is not None:

@@ -17,10 +17,6 @@ def bucket_exists(clients: AwsClients, bucket: str) -> bool:
             clients.s3.head_bucket(Bucket=bucket)
     except NotFoundError:
         return False
-    except Exception as err:  # head_bucket answers a bare 404 with no error code
-        if "404" in str(err) or "Not Found" in str(err):
-            return False
-        raise
     return True
 
 

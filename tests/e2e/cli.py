@@ -9,23 +9,13 @@ import sys
 from typing import Any
 
 from cloud.settings import FleetSettings
-from stack.local_stack import prefect_env
+from stack.local_stack import fleet_env, prefect_env
 
 FLEET = [sys.executable, "-m", "cli"]
 
 
-def fleet_env(settings: FleetSettings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(prefect_env(settings))
-    env.update(
-        {
-            "FLEET_HOME": str(settings.home),
-            "FLEET_AWS_PORT": str(settings.aws_port),
-            "FLEET_MQTT_PORT": str(settings.mqtt_port),
-            "FLEET_PREFECT_PORT": str(settings.prefect_port),
-        }
-    )
-    return env
+def cli_env(settings: FleetSettings) -> dict[str, str]:
+    return {**os.environ, **prefect_env(settings), **fleet_env(settings)}
 
 
 def fleet(
@@ -33,7 +23,7 @@ def fleet(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*FLEET, *args],
-        env=fleet_env(settings),
+        env=cli_env(settings),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -50,7 +40,7 @@ def fleet_json(settings: FleetSettings, *args: str) -> Any:
 def start_fleet(settings: FleetSettings, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [*FLEET, *args],
-        env=fleet_env(settings),
+        env=cli_env(settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,29 +7,17 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Iterator
 
 import pytest
 
-from cloud.settings import LOOPBACK, FleetSettings
+from cloud.settings import FleetSettings
 from stack.local_stack import down, prefect_env, up
 from stack.models import StackStatus
+from tests.support.ports import free_ports
 
 E2E_PROCESSOR_QUOTA = 4
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free right now (held open together so they differ)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind((LOOPBACK, 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _refresh_prefect_settings() -> None:
