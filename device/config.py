@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,6 +30,18 @@ class MqttConfig(Section):
     key: Path = Path("private.pem.key")
     ca: Path = Path("root-ca.pem")
     keep_alive_seconds: int = Field(30, ge=5, le=1200)
+    # Bounded, jittered reconnect delays: short enough to be back within seconds of a broker
+    # restart, long enough that a fleet does not stampede IoT Core after an outage.
+    reconnect_min_seconds: float = Field(0.5, gt=0, le=60)
+    reconnect_max_seconds: float = Field(10, gt=0, le=600)
+    connect_timeout_seconds: float = Field(10, gt=0, le=120)
+    motion_queue_limit: int = Field(1000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _delays(self) -> MqttConfig:
+        if self.reconnect_max_seconds < self.reconnect_min_seconds:
+            raise ValueError("mqtt.reconnect_max_seconds must be >= mqtt.reconnect_min_seconds")
+        return self
 
 
 class AwsConfig(Section):
@@ -48,7 +60,13 @@ class SourceKind(StrEnum):
 class SourceConfig(Section):
     kind: SourceKind = SourceKind.TEST
     uri: str | None = Field(None, description="rtsp://host/path, without credentials.")
-    credentials_file: Path | None = Field(None, description="user:password for RTSP, mode 0600.")
+    credentials_file: Path | None = Field(
+        None, description="RTSP `user:password` in a file only its owner can read."
+    )
+    # From the environment (FLEET_AGENT_SOURCE__USERNAME / __PASSWORD), never from agent.toml's
+    # command line: passed to the GStreamer child over a pipe, never in argv or the log.
+    username: str | None = None
+    password: SecretStr | None = None
     device: Path | None = None
     path: Path | None = None
     width: int = Field(640, ge=16, le=7680)
@@ -87,6 +105,41 @@ class SinkConfig(Section):
         return self
 
 
+class MotionConfig(Section):
+    """The motion branch: a downscaled copy of the video through `motioncells`."""
+
+    enabled: bool = True
+    width: int = Field(320, ge=16, le=1920)
+    height: int = Field(240, ge=16, le=1080)
+    fps: int = Field(5, ge=1, le=30)
+    sensitivity: float = Field(0.5, ge=0, le=1)
+    gap_seconds: int = Field(5, ge=1, le=600, description="Quiet time that ends a motion.")
+    min_area: float = Field(
+        0.01, gt=0, le=1, description="Fraction of the picture's cells that must move."
+    )
+    min_frames: int = Field(1, ge=1, le=100, description="Motion frames before it counts.")
+
+
+class PipelineConfig(Section):
+    """Supervision of the GStreamer child."""
+
+    gst_launch: str = "gst-launch-1.0"
+    gst_inspect: str = "gst-inspect-1.0"
+    # Python with GStreamer's bindings (Debian's python3-gi): runs the child when an RTSP
+    # password must reach rtspsrc without appearing on a command line.
+    gi_python: str = "/usr/bin/python3"
+    stall_seconds: float = Field(15, ge=2, le=600, description="No buffers or fragments: stalled.")
+    restart_min_seconds: float = Field(1, gt=0, le=60)
+    restart_max_seconds: float = Field(60, gt=0, le=3600)
+    stop_timeout_seconds: float = Field(10, gt=0, le=120, description="EOS before SIGKILL.")
+
+    @model_validator(mode="after")
+    def _delays(self) -> PipelineConfig:
+        if self.restart_max_seconds < self.restart_min_seconds:
+            raise ValueError("pipeline.restart_max_seconds must be >= pipeline.restart_min_seconds")
+        return self
+
+
 class AgentConfig(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FLEET_AGENT_", env_nested_delimiter="__", extra="forbid"
@@ -97,7 +150,10 @@ class AgentConfig(BaseSettings):
     aws: AwsConfig
     source: SourceConfig = SourceConfig()
     sink: SinkConfig
-    health_interval_seconds: int = Field(30, ge=1, le=3600)
+    motion: MotionConfig = MotionConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    health_interval_seconds: float = Field(30, ge=1, le=3600)
+    state_dir: Path = Field(Path("state"), description="The agent's only writable directory.")
 
     toml_file: ClassVar[Path | None] = None
 
@@ -116,7 +172,9 @@ class AgentConfig(BaseSettings):
         return sources
 
     def to_toml_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(
+            mode="json", exclude_none=True, exclude={"source": {"username", "password"}}
+        )
 
 
 def load_agent_config(path: Path) -> AgentConfig:
@@ -133,14 +191,15 @@ _MQTT_FILES = ("cert", "key", "ca")
 
 def resolve_paths(config: AgentConfig, base: Path) -> AgentConfig:
     def rel(p: Path | None) -> Path | None:
-        return None if p is None or p.is_absolute() else base / p
+        return p if p is None or p.is_absolute() else base / p
 
-    mqtt = config.mqtt.model_copy(
-        update={k: rel(getattr(config.mqtt, k)) or getattr(config.mqtt, k) for k in _MQTT_FILES}
+    mqtt = config.mqtt.model_copy(update={k: rel(getattr(config.mqtt, k)) for k in _MQTT_FILES})
+    source = config.source.model_copy(
+        update={k: rel(getattr(config.source, k)) for k in ("credentials_file", "path")}
     )
-    update: dict[str, Any] = {"mqtt": mqtt}
+    update: dict[str, Any] = {"mqtt": mqtt, "source": source, "state_dir": rel(config.state_dir)}
     if config.sink.fragment_dir is not None:
         update["sink"] = config.sink.model_copy(
-            update={"fragment_dir": rel(config.sink.fragment_dir) or config.sink.fragment_dir}
+            update={"fragment_dir": rel(config.sink.fragment_dir)}
         )
     return config.model_copy(update=update)
