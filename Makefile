@@ -27,7 +27,7 @@ $(UV):
 	.tools/bin/pip install -q uv==$(UV_VERSION)
 
 python-packages: $(UV)
-	$(UV) sync --quiet --python $$(command -v $(PYTHON)) --group dev
+	$(UV) sync --quiet --python $$(command -v $(PYTHON)) --extra cloud --group dev
 
 demo: install
 	$(VENV)/bin/fleet demo

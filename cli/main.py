@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import camera
+from cli import agent, camera
 from cli.demo import run_demo
 from cli.errors import handled
 from cli.output import console, emit_json
@@ -22,6 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(camera.app, name="camera")
+app.add_typer(agent.app, name="agent")
 
 
 @app.callback()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -57,6 +57,17 @@ class SourceKind(StrEnum):
     TEST = "test"
 
 
+# videotestsrc's patterns (GStreamer 1.22), by nick.
+# fmt: off
+TestPattern = Literal[
+    "smpte", "snow", "black", "white", "red", "green", "blue", "checkers-1", "checkers-2",
+    "checkers-4", "checkers-8", "circular", "blink", "smpte75", "zone-plate", "gamut",
+    "chroma-zone-plate", "solid-color", "ball", "smpte100", "bar", "pinwheel", "spokes",
+    "gradient", "colors", "smpte-rp-219",
+]
+# fmt: on
+
+
 class SourceConfig(Section):
     kind: SourceKind = SourceKind.TEST
     uri: str | None = Field(None, description="rtsp://host/path, without credentials.")
@@ -74,6 +85,11 @@ class SourceConfig(Section):
     fps: int = Field(15, ge=1, le=60)
     bitrate_kbps: int = Field(1000, ge=64, le=50000)
     keyframe_interval: int = Field(30, ge=1, le=600)
+    # `test` source only. The default is static (SMPTE bars without the `smpte` pattern's noise
+    # corner, which motioncells sees as motion): an idle simulated camera reports no motion.
+    pattern: TestPattern = "smpte100"
+    # `rtsp` only: rtspsrc's jitter buffer. GStreamer's default (2000 ms) delays every frame.
+    rtsp_latency_ms: int = Field(200, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _needs(self) -> SourceConfig:
@@ -96,6 +112,8 @@ class SinkConfig(Section):
     stream_name: str
     fragment_dir: Path | None = Field(None, description="Local stack: the local fragment store.")
     fragment_seconds: int = Field(2, ge=1, le=60)
+    # The local store prunes itself, as a KVS stream's retention does.
+    local_retention_minutes: int = Field(120, ge=1, le=7 * 24 * 60)
     storage_size_mb: int = Field(128, ge=16, le=4096)
 
     @model_validator(mode="after")
@@ -113,11 +131,11 @@ class MotionConfig(Section):
     height: int = Field(240, ge=16, le=1080)
     fps: int = Field(5, ge=1, le=30)
     sensitivity: float = Field(0.5, ge=0, le=1)
-    gap_seconds: int = Field(5, ge=1, le=600, description="Quiet time that ends a motion.")
+    gap_seconds: int = Field(5, ge=1, le=60, description="Quiet time that ends a motion.")
     min_area: float = Field(
         0.01, gt=0, le=1, description="Fraction of the picture's cells that must move."
     )
-    min_frames: int = Field(1, ge=1, le=100, description="Motion frames before it counts.")
+    min_frames: int = Field(1, ge=1, le=60, description="Motion frames before it counts.")
 
 
 class PipelineConfig(Section):

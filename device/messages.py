@@ -58,6 +58,33 @@ def subscription(kind: TopicKind) -> str:
     return f"{TOPIC_ROOT}/+/{kind.value}"
 
 
+class Command(StrEnum):
+    """What the cloud may ask of a camera, on `fleet/<camera>/commands/<command>`."""
+
+    REPORT_HEALTH = "report-health"
+    RESTART_PIPELINE = "restart-pipeline"
+
+
+def command_topic(camera_id: str, command: Command) -> str:
+    return f"{TOPIC_ROOT}/{camera_id}/commands/{command.value}"
+
+
+def command_subscription(camera_id: str) -> str:
+    """The camera's own command filter: the IoT policy allows `fleet/<thing>/commands/*`."""
+    return f"{TOPIC_ROOT}/{camera_id}/commands/#"
+
+
+def parse_command(camera_id: str, topic_name: str) -> Command:
+    prefix = f"{TOPIC_ROOT}/{camera_id}/commands/"
+    if not topic_name.startswith(prefix):
+        raise InvalidMessageError(f"topic {topic_name!r} is not one of {prefix}<command>")
+    try:
+        return Command(topic_name.removeprefix(prefix))
+    except ValueError as err:
+        known = ", ".join(c.value for c in Command)
+        raise InvalidMessageError(f"{topic_name}: unknown command (known: {known})") from err
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -17,7 +17,7 @@ from stack.local_stack import down, prefect_env, up
 from stack.models import StackStatus
 from tests.support.ports import free_ports
 
-E2E_PROCESSOR_QUOTA = 4
+E2E_PROCESSOR_QUOTA = 8
 
 
 def _refresh_prefect_settings() -> None:

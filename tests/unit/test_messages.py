@@ -117,3 +117,16 @@ def test_bad_messages_are_refused_with_the_reason(
 def test_decode_never_raises_anything_but_invalid_message(payload: bytes) -> None:
     with contextlib.suppress(InvalidMessageError):
         decode("fleet/porch/motion", payload)
+
+
+def test_commands_are_the_cameras_own() -> None:
+    from device.messages import Command, command_subscription, command_topic, parse_command
+
+    assert command_subscription("porch") == "fleet/porch/commands/#"
+    restart = command_topic("porch", Command.RESTART_PIPELINE)
+    assert restart == "fleet/porch/commands/restart-pipeline"
+    assert parse_command("porch", restart) is Command.RESTART_PIPELINE
+    with pytest.raises(InvalidMessageError, match="unknown command"):
+        parse_command("porch", "fleet/porch/commands/format-disk")
+    with pytest.raises(InvalidMessageError, match="fleet/porch/commands/"):
+        parse_command("porch", "fleet/garage/commands/restart-pipeline")

@@ -1,0 +1,214 @@
+"""Benchmark: the device agent on the local stack, against the bare pipeline (the seeds' way).
+
+    .venv/bin/python bench/agent.py [--seconds 60]
+
+Runs, in one run on a fresh local stack with one registered camera and a 640x480 test pattern:
+- baseline: the seeds' `gst-launch-1.0` pipeline (test source, x264enc, Matroska fragments) alone,
+  for `--seconds`: its CPU;
+- the agent (`python -m device`, default settings: health every 30 s) for `--seconds`: its own
+  resident memory and CPU without the child, the child's CPU, and time from start to `online`;
+- pipeline recovery: SIGKILL the child, time until the agent reports the pipeline running again;
+- reconnect: kill the broker, start it again, time from the new broker's start to the agent's
+  reconnection (from the agent's log).
+Prints a table and writes bench/results/agent.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from cloud.settings import FleetSettings
+from stack.layout import PartName, StackLayout
+from stack.local_stack import down, fleet_env, prefect_env, up
+from tests.support.mqtt_observer import MqttObserver
+from tests.support.ports import free_ports
+
+RESULTS = Path(__file__).parent / "results"
+CAMERA = "bench-cam"
+# The seeds' pipeline, with a local Matroska store in place of kvssink.
+SEED_PIPELINE = (
+    "videotestsrc is-live=true pattern=smpte100 ! video/x-raw,width=640,height=480,framerate=15/1 "
+    "! videoconvert ! video/x-raw,format=I420 ! x264enc bframes=0 key-int-max=30 bitrate=1000 "
+    "tune=zerolatency speed-preset=veryfast ! h264parse "
+    "! video/x-h264,stream-format=avc,alignment=au,profile=baseline "
+    "! splitmuxsink muxer-factory=matroskamux max-size-time=2000000000 location={dir}/%05d.mkv"
+)
+_LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def baseline(seconds: float, workdir: Path) -> dict[str, float]:
+    out = workdir / "baseline"
+    out.mkdir()
+    proc = subprocess.Popen(
+        ["gst-launch-1.0", "-e", *SEED_PIPELINE.format(dir=out).split()],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    gst = psutil.Process(proc.pid)
+    time.sleep(2)  # past start-up, as for the agent
+    before = cpu_seconds(gst)
+    time.sleep(seconds)
+    used = cpu_seconds(gst) - before
+    rss = gst.memory_info().rss / 2**20
+    proc.send_signal(signal.SIGINT)
+    proc.wait(15)
+    return {"gst_cpu_percent": round(100 * used / seconds, 2), "gst_rss_mb": round(rss, 1)}
+
+
+def register(settings: FleetSettings) -> Path:
+    env = {**os.environ, **prefect_env(settings), **fleet_env(settings)}
+    subprocess.run(
+        [sys.executable, "-m", "cli", "camera", "register", CAMERA],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return settings.bundles_dir / CAMERA / "agent.toml"
+
+
+def log_time(line: str) -> float:
+    match = _LOG_TIME.match(line)
+    assert match, line
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def agent_run(
+    settings: FleetSettings, status: Any, config: Path, seconds: float, workdir: Path
+) -> dict[str, float]:
+    layout = StackLayout(settings.stack_dir)
+    observer = MqttObserver(
+        settings, layout.ca_cert, workdir / "observer", status.mqtt.host, status.mqtt.port
+    ).start()
+    log_path = workdir / "agent.log"
+    env = {**os.environ, "FLEET_AGENT_PIPELINE__RESTART_MIN_SECONDS": "1"}
+    started_wall, started = time.time(), time.monotonic()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "device", "--config", str(config)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        status_topic, health_topic = f"fleet/{CAMERA}/status", f"fleet/{CAMERA}/health"
+        online = observer.wait_for(status_topic, lambda m: m["presence"] == "online", 30, started)
+        time_to_online = online.at - started
+        observer.wait_for(health_topic, lambda m: m["pipeline"] == "running", 30, started)
+        agent = psutil.Process(proc.pid)
+        child = agent.children()[0]
+        time.sleep(3)
+        agent_before, child_before = cpu_seconds(agent), cpu_seconds(child)
+        rss_peak = 0.0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rss_peak = max(rss_peak, agent.memory_info().rss / 2**20)
+            time.sleep(1)
+        agent_cpu = 100 * (cpu_seconds(agent) - agent_before) / seconds
+        child_cpu = 100 * (cpu_seconds(child) - child_before) / seconds
+
+        killed = time.monotonic()
+        child.kill()
+        observer.wait_for(health_topic, lambda m: m["pipeline"] == "restarting", 10, killed)
+        running = observer.wait_for(health_topic, lambda m: m["pipeline"] == "running", 30, killed)
+        recovery = running.at - killed
+
+        broker = psutil.Process(int(layout.pid_file(PartName.MOSQUITTO).read_text()))
+        broker.kill()
+        broker.wait(10)
+        time.sleep(2)
+        up(settings)
+        new_broker = psutil.Process(int(layout.pid_file(PartName.MOSQUITTO).read_text()))
+        broker_started = new_broker.create_time()
+        deadline = time.monotonic() + 30
+        reconnected = None
+        while reconnected is None and time.monotonic() < deadline:
+            for line in log_path.read_text().splitlines():
+                if "device.mqtt: connected" in line and log_time(line) >= broker_started:
+                    reconnected = log_time(line)
+                    break
+            time.sleep(0.2)
+        assert reconnected is not None, log_path.read_text()
+        return {
+            "time_to_online_s": round(time_to_online, 2),
+            "agent_rss_mb": round(rss_peak, 1),
+            "agent_cpu_percent": round(agent_cpu, 2),
+            "child_cpu_percent": round(child_cpu, 2),
+            "pipeline_recovery_s": round(recovery, 2),
+            "reconnect_after_broker_back_s": round(reconnected - broker_started, 2),
+            "started_at": started_wall,
+        }
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        observer.stop()
+
+
+def run(seconds: float) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-agent-"))
+    aws_port, mqtt_port, prefect_port = free_ports(3)
+    settings = FleetSettings(
+        home=workdir / "home", aws_port=aws_port, mqtt_port=mqtt_port, prefect_port=prefect_port
+    )
+    status = up(settings)
+    try:
+        config = register(settings)
+        base = baseline(seconds, workdir)
+        agent = agent_run(settings, status, config, seconds, workdir)
+    finally:
+        down(settings, wipe=True)
+    total = agent["agent_cpu_percent"] + agent["child_cpu_percent"]
+    return {
+        "seconds": seconds,
+        **base,
+        **agent,
+        "agent_plus_child_over_baseline": round(total / base["gst_cpu_percent"], 2),
+    }
+
+
+def table(r: dict[str, Any]) -> str:
+    rows = [
+        ("agent RSS (own process)", f"{r['agent_rss_mb']} MB", "< 40 MB"),
+        ("agent CPU, idle (own process)", f"{r['agent_cpu_percent']} %", "< 1 %"),
+        ("pipeline child CPU", f"{r['child_cpu_percent']} %", ""),
+        ("baseline: bare gst-launch CPU", f"{r['gst_cpu_percent']} %", ""),
+        ("(agent + child) / baseline", f"{r['agent_plus_child_over_baseline']}x", ""),
+        ("start to online", f"{r['time_to_online_s']} s", ""),
+        ("pipeline recovery after SIGKILL", f"{r['pipeline_recovery_s']} s", "< 3 s"),
+        ("reconnect after broker is back", f"{r['reconnect_after_broker_back_s']} s", "< 2 s"),
+    ]
+    lines = ["| measure | value | target |", "| --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    result = run(args.seconds)
+    print(f"agent on the local stack, 640x480 test pattern, {args.seconds:g} s per measurement")
+    print(table(result))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "agent.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""`fleet agent run`: the camera-host agent in the foreground (systemd runs it this way)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from device.agent import run
+
+app = typer.Typer(help="The camera-host agent.", no_args_is_help=True)
+
+
+@app.command("run")
+def run_agent(
+    config: Annotated[Path, typer.Option("--config", help="The registration bundle's agent.toml.")],
+) -> None:
+    """Connect to IoT Core (or the local broker), run the video pipeline, report motion and health.
+
+    Every setting in agent.toml can be overridden from the environment:
+    FLEET_AGENT_<SECTION>__<FIELD>, e.g. FLEET_AGENT_SOURCE__PATTERN=ball.
+    """
+    root = logging.getLogger()
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    raise typer.Exit(run(config))

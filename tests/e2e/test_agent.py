@@ -1,0 +1,365 @@
+"""The real agent, a real GStreamer pipeline and real mosquitto, on the local stack.
+
+Each test registers its camera with the CLI and runs `fleet agent run --config <bundle>` as a
+separate process; a test-only IoT identity watches the broker (tests/support/mqtt_observer.py).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from cloud.settings import FleetSettings
+from stack.layout import PartName, StackLayout
+from stack.local_stack import up
+from stack.models import StackStatus
+from tests.e2e.cli import FLEET, cli_env, fleet
+from tests.support.mqtt_observer import MqttObserver
+from tests.support.ports import free_ports
+
+Stack = tuple[FleetSettings, StackStatus]
+
+FAST = {
+    "FLEET_AGENT_HEALTH_INTERVAL_SECONDS": "2",
+    "FLEET_AGENT_PIPELINE__STALL_SECONDS": "3",
+    "FLEET_AGENT_PIPELINE__RESTART_MIN_SECONDS": "0.3",
+    "FLEET_AGENT_PIPELINE__RESTART_MAX_SECONDS": "2",
+    "FLEET_AGENT_MQTT__RECONNECT_MIN_SECONDS": "0.2",
+    "FLEET_AGENT_MQTT__RECONNECT_MAX_SECONDS": "1",
+    "FLEET_AGENT_MQTT__KEEP_ALIVE_SECONDS": "10",
+    "FLEET_AGENT_SOURCE__PATTERN": "ball",
+    "FLEET_AGENT_SOURCE__WIDTH": "320",
+    "FLEET_AGENT_SOURCE__HEIGHT": "240",
+}
+
+
+# A camera host runs `python -m device` (the `camera-fleet-agent` script); `fleet agent run` is
+# the same code behind the operator's CLI, which imports Prefect and starts seconds slower.
+AGENT = [sys.executable, "-m", "device"]
+
+
+class RunningAgent:
+    def __init__(
+        self,
+        settings: FleetSettings,
+        config: Path,
+        log: Path,
+        env: dict[str, str],
+        command: tuple[str, ...] = (*AGENT, "--config"),
+    ):
+        self.log_path = log
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            [*command, str(config)],
+            env={**cli_env(settings), **FAST, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_log(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.log():
+            assert self.proc.poll() is None or time.monotonic() < deadline, self.log()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the agent's log:\n{self.log()}")
+            time.sleep(0.1)
+
+    def pipeline(self) -> psutil.Process:
+        """The GStreamer child, once it runs."""
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+            gst = [c for c in children if "gst" in " ".join(c.cmdline())]
+            if gst:
+                return gst[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no pipeline child:\n{self.log()}")
+
+    def exited(self, timeout: float) -> int:
+        """The exit code of an agent expected to stop by itself."""
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+
+@pytest.fixture(scope="module")
+def observer(
+    local_stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MqttObserver]:
+    settings, status = local_stack
+    layout = StackLayout(settings.stack_dir)
+    watcher = MqttObserver(
+        settings,
+        layout.ca_cert,
+        tmp_path_factory.mktemp("observer"),
+        status.mqtt.host,
+        status.mqtt.port,
+    ).start()
+    yield watcher
+    watcher.stop()
+
+
+def _register(settings: FleetSettings, camera: str) -> Path:
+    done = fleet(settings, "camera", "register", camera)
+    assert done.returncode == 0, done.stderr
+    config = settings.bundles_dir / camera / "agent.toml"
+    assert config.is_file()
+    return config
+
+
+def _start(
+    settings: FleetSettings, camera: str, tmp_path: Path, **env: str
+) -> tuple[RunningAgent, Path]:
+    config = _register(settings, camera)
+    return RunningAgent(settings, config, tmp_path / f"{camera}.log", env), config
+
+
+def _decodes(fragment: Path) -> bool:
+    done = subprocess.run(
+        [
+            "gst-launch-1.0",
+            "-q",
+            "filesrc",
+            f"location={fragment}",
+            "!",
+            "matroskademux",
+            "!",
+            "h264parse",
+            "!",
+            "avdec_h264",
+            "!",
+            "fakesink",
+        ],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def _status(camera: str) -> str:
+    return f"fleet/{camera}/status"
+
+
+def _health(camera: str) -> str:
+    return f"fleet/{camera}/health"
+
+
+def test_agent_online_health_motion_fragments_then_clean_stop(
+    local_stack: Stack, observer: MqttObserver, tmp_path: Path
+) -> None:
+    settings, _ = local_stack
+    camera = "yard"
+    started_ms = time.time_ns() // 1_000_000
+    agent, _ = _start(settings, camera, tmp_path)
+    since = time.monotonic()
+    observer.wait_for(_status(camera), lambda m: m["presence"] == "online", 20, since)
+    health = observer.wait_for(
+        _health(camera), lambda m: m["pipeline"] == "running" and m["fps"] > 0, 30, since
+    )
+    report = health.json()
+    assert report["camera_id"] == camera and report["restarts"] == 0
+    assert report["agent_rss_mb"] > 0 and "gstreamer" in report["versions"]
+    motion = observer.wait_for(f"fleet/{camera}/motion", lambda m: True, 30, since).json()
+    assert motion["sequence"] == 0
+    assert started_ms <= motion["producer_timestamp_ms"] <= time.time_ns() // 1_000_000
+
+    # Fragments named by producer timestamp, covering the motion's timestamp.
+    fragment_dir = settings.stack_dir / "fragments" / camera
+    deadline = time.monotonic() + 20
+    while len(list(fragment_dir.glob("*.mkv"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    starts = sorted(int(p.name.removesuffix(".mkv")) for p in fragment_dir.glob("*.mkv"))
+    assert len(starts) >= 2, agent.log()
+    assert starts[0] - 3000 <= motion["producer_timestamp_ms"] <= starts[-1] + 3000
+    pipeline = agent.pipeline()
+
+    stopping = time.monotonic()
+    assert agent.stop(signal.SIGTERM) == 0, agent.log()
+    offline = observer.wait_for(_status(camera), lambda m: m["presence"] == "offline", 10, stopping)
+    assert offline.json()["reason"] == "agent stopped"
+    assert not pipeline.is_running()
+    # EOS before exit: every fragment is complete and plays.
+    assert not list(fragment_dir.glob("*.partial"))
+    last = max(fragment_dir.glob("*.mkv"), key=lambda p: int(p.name.removesuffix(".mkv")))
+    assert _decodes(last), last
+    assert "secret" not in agent.log().lower()
+
+
+def test_a_killed_or_frozen_pipeline_is_restarted(
+    local_stack: Stack, observer: MqttObserver, tmp_path: Path
+) -> None:
+    settings, _ = local_stack
+    camera = "driveway"
+    agent, _ = _start(settings, camera, tmp_path)
+    try:
+        since = time.monotonic()
+        observer.wait_for(_health(camera), lambda m: m["pipeline"] == "running", 30, since)
+
+        agent.pipeline().kill()
+        killed = time.monotonic()
+        observer.wait_for(_health(camera), lambda m: m["pipeline"] == "restarting", 10, killed)
+        observer.wait_for(
+            _health(camera),
+            lambda m: m["pipeline"] == "running" and m["restarts"] == 1,
+            15,
+            killed,
+        )
+
+        frozen_child = agent.pipeline()
+        frozen_child.suspend()  # SIGSTOP: alive, but no video
+        frozen = time.monotonic()
+        stalled = observer.wait_for(
+            _health(camera), lambda m: m["pipeline"] == "stalled", 15, frozen
+        )
+        assert "no video" in str(stalled.json()["pipeline_error"])
+        observer.wait_for(
+            _health(camera),
+            lambda m: m["pipeline"] == "running" and m["restarts"] == 2,
+            15,
+            frozen,
+        )
+        assert not frozen_child.is_running()
+    finally:
+        assert agent.stop() == 0
+
+
+def test_broker_restart_reconnects_and_delivers_queued_motion(
+    local_stack: Stack, observer: MqttObserver, tmp_path: Path
+) -> None:
+    settings, _ = local_stack
+    camera = "garage"
+    agent, _ = _start(settings, camera, tmp_path)
+    try:
+        since = time.monotonic()
+        first = observer.wait_for(f"fleet/{camera}/motion", lambda m: True, 30, since).json()
+
+        broker = _broker(settings)
+        broker.kill()
+        broker.wait(10)
+        agent.wait_log("disconnected", 15)
+        # Motion while the broker is down: a restarted pipeline sees the ball move again.
+        outage_ms = time.time_ns() // 1_000_000
+        agent.pipeline().kill()
+        agent.wait_log(f"motion {first['sequence'] + 1} at", 20)
+
+        up(settings)  # restarts the crashed broker
+        back = time.monotonic()
+        observer.wait_for(_status(camera), lambda m: m["presence"] == "online", 20, back)
+        queued = observer.wait_for(
+            f"fleet/{camera}/motion",
+            lambda m: m["sequence"] == first["sequence"] + 1,
+            20,
+            back,
+        ).json()
+        assert queued["producer_timestamp_ms"] >= outage_ms
+    finally:
+        assert agent.stop() == 0
+
+
+def test_a_killed_agent_goes_offline_through_its_will(
+    local_stack: Stack, observer: MqttObserver, tmp_path: Path
+) -> None:
+    settings, _ = local_stack
+    camera = "shed"
+    agent, _ = _start(settings, camera, tmp_path)
+    since = time.monotonic()
+    observer.wait_for(_health(camera), lambda m: m["pipeline"] == "running", 30, since)
+    pipeline = agent.pipeline()
+    killed = time.monotonic()
+    assert agent.stop(signal.SIGKILL) == -signal.SIGKILL
+    will = observer.wait_for(_status(camera), lambda m: m["presence"] == "offline", 10, killed)
+    assert will.json()["reason"] == "connection lost"
+    pipeline.wait(5)  # the child dies with its agent
+    assert not pipeline.is_running()
+
+
+def test_a_missing_element_is_reported_not_restarted_in_a_loop(
+    local_stack: Stack, observer: MqttObserver, tmp_path: Path
+) -> None:
+    settings, _ = local_stack
+    camera = "attic"
+    agent, _ = _start(settings, camera, tmp_path, FLEET_AGENT_SINK__KIND="kvssink")
+    try:
+        since = time.monotonic()
+        failed = observer.wait_for(_health(camera), lambda m: m["pipeline"] == "failed", 30, since)
+        error = str(failed.json()["pipeline_error"])
+        assert "kvssink" in error and "producer SDK" in error
+        time.sleep(5)
+        latest = [m.json() for m in observer.on(_health(camera)) if m.at >= since][-1]
+        assert latest["pipeline"] == "failed" and latest["restarts"] == 0
+        assert agent.log().count("ERROR device.supervisor: GStreamer element") == 1
+    finally:
+        assert agent.stop() == 0
+
+
+def test_bad_config_and_an_exposed_key_stop_the_agent_at_start(
+    local_stack: Stack, tmp_path: Path
+) -> None:
+    settings, _ = local_stack
+    config = _register(settings, "porch-light")
+    bad_env = RunningAgent(  # through the operator's CLI, which runs the same agent
+        settings,
+        config,
+        tmp_path / "env.log",
+        {"FLEET_AGENT_MQTT__PORT": "99999"},
+        command=(*FLEET, "agent", "run", "--config"),
+    )
+    assert bad_env.exited(timeout=60) == 2
+    assert "mqtt.port" in bad_env.log()
+
+    key = config.parent / "private.pem.key"
+    key.chmod(0o644)
+    try:
+        exposed = RunningAgent(settings, config, tmp_path / "key.log", {})
+        assert exposed.exited(timeout=30) == 2
+        assert "readable by other users" in exposed.log() and "chmod 600" in exposed.log()
+    finally:
+        key.chmod(0o600)
+
+
+def test_an_unreachable_broker_is_logged_and_retried(local_stack: Stack, tmp_path: Path) -> None:
+    settings, _ = local_stack
+    config = _register(settings, "porch-light")
+    (port,) = free_ports(1)  # nothing listens there
+    agent = RunningAgent(
+        settings, config, tmp_path / "unreachable.log", {"FLEET_AGENT_MQTT__PORT": str(port)}
+    )
+    try:
+        agent.wait_log("cannot connect", 20)
+        assert "unreachable" in agent.log()
+        assert agent.proc.poll() is None  # still trying
+    finally:
+        assert agent.stop() == 0
+
+
+def _broker(settings: FleetSettings) -> psutil.Process:
+    pid_file = StackLayout(settings.stack_dir).pid_file(PartName.MOSQUITTO)
+    return psutil.Process(int(pid_file.read_text()))
+
+
+def test_child_processes_do_not_leak(local_stack: Stack) -> None:
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if "gst-launch-1.0" in " ".join(p.info["cmdline"] or []) and p.ppid() == 1
+    ]
+    assert leftovers == [], leftovers
