@@ -1,13 +1,17 @@
 """`python -m device --config agent.toml`: the agent without the `fleet` CLI (camera hosts)."""
 
-from __future__ import annotations
-
-import argparse
-import logging
 import sys
-from pathlib import Path
 
-from device.agent import run
+# Memory on a camera host: pydantic imports `secrets`, which loads Python's OpenSSL binding
+# (libcrypto, 3.4 MB resident) though the agent hashes nothing with it: awscrt brings its own
+# TLS. Without it, hashlib and hmac use the standard library's built-in hashes.
+sys.modules.setdefault("_hashlib", None)  # type: ignore[arg-type]
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from device.agent import run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

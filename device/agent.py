@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from pydantic import ValidationError
-
-from device.config import AgentConfig, SourceKind, load_agent_config
+from device.config import AgentConfig, AgentConfigError, SourceKind, load_agent_config
 from device.health import ProcessStats, StreamMeter, host_temperature_c, versions
 from device.messages import Command as CommandKind
 from device.messages import (
@@ -50,10 +48,6 @@ _TICK_S = 0.5
 _ACK_WAIT_S = 10.0
 # Cells of motioncells' default grid (10 x 10): the score is the fraction that moved.
 _GRID_CELLS = 100
-
-
-class AgentConfigError(Exception):
-    """The agent cannot start: the message says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -257,29 +251,10 @@ class Agent:
         log.info("stopped")
 
 
-def describe_validation(err: ValidationError) -> str:
-    parts = []
-    for error in err.errors():
-        field = ".".join(str(p) for p in error["loc"]) or "config"
-        parts.append(f"{field}: {error['msg']}")
-    return "; ".join(parts)
-
-
-def load(config_path: Path) -> AgentConfig:
-    try:
-        return load_agent_config(config_path)
-    except ValidationError as err:
-        raise AgentConfigError(
-            f"invalid agent config {config_path}: {describe_validation(err)}"
-        ) from err
-    except FileNotFoundError as err:
-        raise AgentConfigError(str(err)) from err
-
-
 def run(config_path: Path) -> int:
     """Run until SIGTERM or SIGINT. Returns the process exit code."""
     try:
-        agent = Agent(load(config_path))
+        agent = Agent(load_agent_config(config_path))
     except AgentConfigError as err:
         log.error("%s", err)
         return 2

@@ -7,13 +7,18 @@ from gaps in the presentation timestamps, which is what a viewer would miss.
 
 from __future__ import annotations
 
+import os
 import platform
+import resource
 import subprocess
+import time
 from collections import deque
-from importlib import metadata
 from pathlib import Path
 
-import psutil
+import awscrt
+import awsiot
+
+from device import AGENT_VERSION
 
 _WINDOW_S = 10.0
 _THERMAL_ZONES = Path("/sys/class/thermal")
@@ -56,17 +61,25 @@ class StreamMeter:
 
 
 class ProcessStats:
-    """This process only: the GStreamer child is measured apart from the agent."""
+    """This process only (children excluded), from the kernel: no psutil on a camera host."""
 
     def __init__(self) -> None:
-        self._process = psutil.Process()
-        self._process.cpu_percent(None)  # the first call only starts the measurement
+        self._last = (time.monotonic(), self._cpu_seconds())
+
+    @staticmethod
+    def _cpu_seconds() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
 
     def cpu_percent(self) -> float:
-        return round(float(self._process.cpu_percent(None)), 2)
+        """Since the previous call, in percent of one core."""
+        now, cpu = time.monotonic(), self._cpu_seconds()
+        (then, before), self._last = self._last, (now, cpu)
+        return round(100 * (cpu - before) / max(now - then, 1e-6), 2)
 
-    def rss_mb(self) -> float:
-        return round(float(self._process.memory_info().rss) / 1024 / 1024, 1)
+    def rss_mb(self, statm: Path = Path("/proc/self/statm")) -> float:
+        resident_pages = int(statm.read_text().split()[1])
+        return round(resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
 def host_temperature_c(zones: Path = _THERMAL_ZONES) -> float | None:
@@ -81,12 +94,13 @@ def host_temperature_c(zones: Path = _THERMAL_ZONES) -> float | None:
 
 
 def versions(gst_launch: str) -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in ("camera-fleet", "awsiotsdk", "awscrt"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+    # Module attributes, not importlib.metadata: that would load email, zipfile and more.
+    found = {
+        "python": platform.python_version(),
+        "agent": AGENT_VERSION,
+        "awsiotsdk": awsiot.__version__,
+        "awscrt": awscrt.__version__,
+    }
     try:
         out = subprocess.run(
             [gst_launch, "--version"], capture_output=True, text=True, timeout=5, check=False

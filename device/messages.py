@@ -7,6 +7,7 @@ Pure: no I/O, no boto3, no prefect.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -142,7 +143,14 @@ class StatusEvent(Message):
 
 
 CameraEvent = Annotated[MotionEvent | HealthEvent | StatusEvent, Field(discriminator="type")]
-_EVENT: TypeAdapter[MotionEvent | HealthEvent | StatusEvent] = TypeAdapter(CameraEvent)
+
+
+@functools.cache
+def _event_adapter() -> TypeAdapter[MotionEvent | HealthEvent | StatusEvent]:
+    """Built on first use: a camera host only encodes, and the schema costs memory there."""
+    return TypeAdapter(CameraEvent)
+
+
 _KIND_TYPE = {TopicKind.MOTION: "motion", TopicKind.HEALTH: "health", TopicKind.STATUS: "status"}
 
 
@@ -158,7 +166,7 @@ def decode(topic_name: str, payload: bytes) -> MotionEvent | HealthEvent | Statu
             f"{topic_name}: payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
         )
     try:
-        event = _EVENT.validate_json(payload)
+        event = _event_adapter().validate_json(payload)
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "payload"

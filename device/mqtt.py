@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from awscrt import mqtt5
-from awscrt.io import SocketOptions
+from awscrt.io import ClientBootstrap, DefaultHostResolver, EventLoopGroup, SocketOptions
 from awsiot import mqtt5_client_builder
 
 from device.config import AgentConfig
@@ -102,6 +102,7 @@ class CameraLink:
             on_lifecycle_connection_failure=self._failed,
             on_lifecycle_disconnection=self._disconnected,
             on_lifecycle_stopped=lambda _data: self._stopped.set(),
+            client_bootstrap=_bootstrap(),
             enable_metrics_collection=False,
         )
 
@@ -223,6 +224,12 @@ _FAILURES = (
     ("CLOSED", "connection closed by the broker (certificate or policy rejected?)"),
     ("SOCKET", "network error"),
 )
+
+
+def _bootstrap() -> ClientBootstrap:
+    """One event-loop thread: the SDK's default is one per core, for a single connection."""
+    loops = EventLoopGroup(1)
+    return ClientBootstrap(loops, DefaultHostResolver(loops))
 
 
 def _socket_options(connect_timeout_s: float) -> SocketOptions:

@@ -32,11 +32,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from device.config import AgentConfig, SinkKind, SourceKind
+from device.config import ENV_PREFIX, AgentConfig, SinkKind, SourceKind
 from device.rtsp_credentials import RtspCredentials
 
-# The agent's settings, secrets included, stay out of the child's environment.
-AGENT_ENV_PREFIX = AgentConfig.model_config.get("env_prefix") or "FLEET_AGENT_"
 GST_CHILD = Path(__file__).resolve().with_name("gst_child.py")
 # -X: leave out -v lines the agent does not read: every pad's caps (some over 1 kB, again at
 # each fragment) and splitmuxsink's queue growing. The meter's last-message lines stay; -m still
@@ -146,7 +144,7 @@ def _branches(config: AgentConfig, run_dir: Path) -> list[list[_Item]]:
 def child_env(base: Mapping[str, str]) -> dict[str, str]:
     """The child's environment: the agent's without its own settings (FLEET_AGENT_SOURCE__PASSWORD
     among them), in the C locale: gst-launch translates the messages the parser reads."""
-    env = {k: v for k, v in base.items() if not k.startswith(AGENT_ENV_PREFIX)}
+    env = {k: v for k, v in base.items() if not k.upper().startswith(ENV_PREFIX)}
     env["LC_ALL"] = "C"
     return env
 

@@ -167,7 +167,7 @@ def test_agent_online_health_motion_fragments_then_clean_stop(
     local_stack: Stack, observer: MqttObserver, tmp_path: Path
 ) -> None:
     settings, _ = local_stack
-    camera = "yard"
+    camera = "agent-yard"
     started_ms = time.time_ns() // 1_000_000
     agent, _ = _start(settings, camera, tmp_path)
     since = time.monotonic()
@@ -208,7 +208,7 @@ def test_a_killed_or_frozen_pipeline_is_restarted(
     local_stack: Stack, observer: MqttObserver, tmp_path: Path
 ) -> None:
     settings, _ = local_stack
-    camera = "driveway"
+    camera = "agent-driveway"
     agent, _ = _start(settings, camera, tmp_path)
     try:
         since = time.monotonic()
@@ -242,12 +242,13 @@ def test_a_killed_or_frozen_pipeline_is_restarted(
         assert agent.stop() == 0
 
 
-def test_broker_restart_reconnects_and_delivers_queued_motion(
+def test_broker_restart_reconnects_resubscribes_and_delivers_queued_motion(
     local_stack: Stack, observer: MqttObserver, tmp_path: Path
 ) -> None:
     settings, _ = local_stack
-    camera = "garage"
-    agent, _ = _start(settings, camera, tmp_path)
+    camera = "agent-garage"
+    # Health only on change or command here, so a health report after the command is its answer.
+    agent, _ = _start(settings, camera, tmp_path, FLEET_AGENT_HEALTH_INTERVAL_SECONDS="600")
     try:
         since = time.monotonic()
         first = observer.wait_for(f"fleet/{camera}/motion", lambda m: True, 30, since).json()
@@ -271,6 +272,17 @@ def test_broker_restart_reconnects_and_delivers_queued_motion(
             back,
         ).json()
         assert queued["producer_timestamp_ms"] >= outage_ms
+
+        # The broker lost the session: the agent subscribed to its commands again.
+        observer.wait_for(_health(camera), lambda m: m["pipeline"] == "running", 20, back)
+        time.sleep(1)
+        asked = time.monotonic()
+        observer.publish(f"fleet/{camera}/commands/report-health")
+        observer.wait_for(_health(camera), lambda m: True, 10, asked)
+        observer.publish(f"fleet/{camera}/commands/restart-pipeline")
+        observer.wait_for(
+            _health(camera), lambda m: m["pipeline"] == "running" and m["restarts"] == 2, 20, asked
+        )
     finally:
         assert agent.stop() == 0
 
@@ -279,7 +291,7 @@ def test_a_killed_agent_goes_offline_through_its_will(
     local_stack: Stack, observer: MqttObserver, tmp_path: Path
 ) -> None:
     settings, _ = local_stack
-    camera = "shed"
+    camera = "agent-shed"
     agent, _ = _start(settings, camera, tmp_path)
     since = time.monotonic()
     observer.wait_for(_health(camera), lambda m: m["pipeline"] == "running", 30, since)
@@ -296,7 +308,7 @@ def test_a_missing_element_is_reported_not_restarted_in_a_loop(
     local_stack: Stack, observer: MqttObserver, tmp_path: Path
 ) -> None:
     settings, _ = local_stack
-    camera = "attic"
+    camera = "agent-attic"
     agent, _ = _start(settings, camera, tmp_path, FLEET_AGENT_SINK__KIND="kvssink")
     try:
         since = time.monotonic()
@@ -315,7 +327,7 @@ def test_bad_config_and_an_exposed_key_stop_the_agent_at_start(
     local_stack: Stack, tmp_path: Path
 ) -> None:
     settings, _ = local_stack
-    config = _register(settings, "porch-light")
+    config = _register(settings, "agent-porch")
     bad_env = RunningAgent(  # through the operator's CLI, which runs the same agent
         settings,
         config,
@@ -338,7 +350,7 @@ def test_bad_config_and_an_exposed_key_stop_the_agent_at_start(
 
 def test_an_unreachable_broker_is_logged_and_retried(local_stack: Stack, tmp_path: Path) -> None:
     settings, _ = local_stack
-    config = _register(settings, "porch-light")
+    config = _register(settings, "agent-porch")
     (port,) = free_ports(1)  # nothing listens there
     agent = RunningAgent(
         settings, config, tmp_path / "unreachable.log", {"FLEET_AGENT_MQTT__PORT": str(port)}

@@ -55,6 +55,11 @@ def _ensure_identity(settings: FleetSettings, directory: Path) -> tuple[Path, Pa
                 "Action": "iot:Receive",
                 "Resource": "arn:aws:iot:*:*:topic/fleet/*",
             },
+            {  # and send commands, as the cloud side would
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": "arn:aws:iot:*:*:topic/fleet/*/commands/*",
+            },
         ],
     }
     with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
@@ -118,6 +123,11 @@ class MqttObserver:
 
     def stop(self) -> None:
         self._client.stop()
+
+    def publish(self, topic: str, payload: bytes = b"{}") -> None:
+        packet = mqtt5.PublishPacket(topic=topic, payload=payload, qos=mqtt5.QoS.AT_LEAST_ONCE)
+        result = self._client.publish(packet).result(10)
+        assert result.puback.reason_code.value < 0x80, result.puback.reason_code
 
     def _received(self, data: mqtt5.PublishReceivedData) -> None:
         packet = data.publish_packet

@@ -1,12 +1,14 @@
 """Pure parts of the device agent: outbox, stream meter, backoff, fragment store, checks."""
 
+import os
 import random
+import time
 from pathlib import Path
 
 import pytest
 
 from device.fragments import FragmentStore
-from device.health import StreamMeter, host_temperature_c
+from device.health import ProcessStats, StreamMeter, host_temperature_c
 from device.messages import MotionEvent
 from device.outbox import MotionOutbox
 
@@ -114,3 +116,14 @@ def test_host_temperature(tmp_path: Path) -> None:
         (tmp_path / zone).mkdir()
         (tmp_path / zone / "temp").write_text(milli)
     assert host_temperature_c(tmp_path) == 51.2
+
+
+def test_process_stats_from_the_kernel(tmp_path: Path) -> None:
+    statm = tmp_path / "statm"
+    statm.write_text("25000 2560 300 10 0 900 0\n")
+    stats = ProcessStats()
+    assert stats.rss_mb(statm) == round(2560 * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # burn 0.2 s of CPU
+        pass
+    assert stats.cpu_percent() > 10

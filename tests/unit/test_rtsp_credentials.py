@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from device.config import AgentConfig, SourceConfig
+from device.config import SourceConfig, load_agent_config
 from device.rtsp_credentials import RtspCredentials, RtspCredentialsError, load_rtsp_credentials
 
 SECRET = "s3cr:et pass"
@@ -29,18 +29,17 @@ def test_none_configured_gives_none() -> None:
     assert load_rtsp_credentials(rtsp()) is None
 
 
-def test_from_the_environment_through_the_agent_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FLEET_AGENT_SOURCE__USERNAME", "viewer")
-    monkeypatch.setenv("FLEET_AGENT_SOURCE__PASSWORD", SECRET)
-    config = AgentConfig.model_validate(
-        {
-            "camera_id": "porch",
-            "mqtt": {"endpoint": "localhost", "client_id": "porch"},
-            "aws": {"region": "eu-west-1", "credentials_endpoint": "c.local", "role_alias": "r"},
-            "source": {"kind": "rtsp", "uri": URI},
-            "sink": {"stream_name": "porch"},
-        }
+def test_from_the_environment_through_the_agent_config(tmp_path: Path) -> None:
+    toml = tmp_path / "agent.toml"
+    toml.write_text(
+        'camera_id = "porch"\n'
+        '[mqtt]\nendpoint = "localhost"\nclient_id = "porch"\n'
+        '[aws]\nregion = "eu-west-1"\ncredentials_endpoint = "c.local"\nrole_alias = "r"\n'
+        f'[source]\nkind = "rtsp"\nuri = "{URI}"\n'
+        '[sink]\nstream_name = "porch"\n'
     )
+    environ = {"FLEET_AGENT_SOURCE__USERNAME": "viewer", "FLEET_AGENT_SOURCE__PASSWORD": SECRET}
+    config = load_agent_config(toml, environ)
     credentials = load_rtsp_credentials(config.source)
     assert credentials == RtspCredentials(user="viewer", password=SecretStr(SECRET))
     assert SECRET not in repr(credentials)
