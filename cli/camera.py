@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress
@@ -14,9 +14,10 @@ from cli.output import console, emit_json, emit_table, err_console
 from cli.prefect_context import control_plane, run_flow
 from cli.settings import current_settings
 from cloud.errors import InvalidInputError
-from cloud.models import CameraSpec
+from cloud.models import CameraRecord, CameraSpec
 from cloud.registry import list_camera_ids, show_camera
 from cloud.settings import FleetSettings
+from cloud.shadow import CameraStatus, read_status
 from flows.register import (
     RegistrationOutcome,
     progress_reporter,
@@ -96,27 +97,38 @@ def _register_many(
                 emit_json(ordered)
 
 
+def _document(record: CameraRecord, status: CameraStatus) -> dict[str, Any]:
+    """The record and, beside it, the status the bridge keeps in the camera's shadow."""
+    return {**record.model_dump(mode="json"), **status.model_dump(mode="json", by_alias=True)}
+
+
+def _online(status: CameraStatus) -> str:
+    return {True: "online", False: "offline", None: "never seen"}[status.online]
+
+
 @app.command("list")
 @handled
 def list_cameras(json_output: JsonOption = False) -> None:
-    """List the fleet's cameras from the IoT thing registry."""
+    """List the fleet's cameras from the IoT thing registry, with whether each is online."""
     rt = control_plane(current_settings())
     records = [show_camera(rt.clients, rt.names, c) for c in list_camera_ids(rt.clients, rt.names)]
+    statuses = [read_status(rt.clients, r.thing_name) for r in records]
     if json_output:
-        emit_json(records)
+        emit_json([_document(r, s) for r, s in zip(records, statuses, strict=True)])
         return
     emit_table(
         f"fleet {rt.names.fleet}: {len(records)} cameras",
-        ["camera", "labels", "confidence", "processor", "stream"],
+        ["camera", "status", "labels", "confidence", "processor", "stream"],
         [
             (
                 r.camera_id,
+                _online(s),
                 ",".join(r.settings.sorted_labels),
                 r.settings.min_confidence,
                 r.processor_status,
                 r.stream_arn,
             )
-            for r in records
+            for r, s in zip(records, statuses, strict=True)
         ],
     )
 
@@ -124,14 +136,31 @@ def list_cameras(json_output: JsonOption = False) -> None:
 @app.command()
 @handled
 def show(camera_id: str, json_output: JsonOption = False) -> None:
-    """Show one camera's settings and resources."""
+    """Show one camera's settings, resources and status (online, last seen, latest health)."""
     rt = control_plane(current_settings())
     record = show_camera(rt.clients, rt.names, camera_id)
+    status = read_status(rt.clients, record.thing_name)
     if json_output:
-        emit_json(record)
+        emit_json(_document(record, status))
         return
     for key, value in record.model_dump(mode="json").items():
         console.print(f"[bold]{key}[/]: {value}")
+    since = f" since {status.status_since.isoformat()}" if status.status_since else ""
+    reason = f" ({status.status_reason})" if status.status_reason else ""
+    console.print(f"[bold]online[/]: {_online(status)}{since}{reason}")
+    last_seen = status.last_seen.isoformat() if status.last_seen else None
+    console.print(f"[bold]last_seen[/]: {last_seen}")
+    health = status.health
+    if health is None:
+        console.print("[bold]health[/]: None")
+        return
+    error = f", error: {health.pipeline_error}" if health.pipeline_error else ""
+    console.print(
+        f"[bold]health[/]: pipeline {health.pipeline.value}{error}; {health.fps:g} fps, "
+        f"{health.bitrate_kbps:g} kbps, {health.dropped_frames} dropped frames, "
+        f"{health.restarts} restarts, up {health.uptime_seconds:.0f} s, "
+        f"{health.motion_count} motions"
+    )
 
 
 def _camera_of(outcome: RegistrationOutcome) -> str:

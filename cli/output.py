@@ -15,13 +15,15 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def emit_json(value: BaseModel | Sequence[BaseModel] | dict[str, Any]) -> None:
+def emit_json(
+    value: BaseModel | dict[str, Any] | Sequence[BaseModel] | Sequence[dict[str, Any]],
+) -> None:
     if isinstance(value, BaseModel):
         data: Any = value.model_dump(mode="json")
     elif isinstance(value, dict):
         data = value
     else:
-        data = [v.model_dump(mode="json") for v in value]
+        data = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
     print(json.dumps(data, indent=2, sort_keys=True))
 
 

@@ -17,15 +17,21 @@ from cloud.errors import UnavailableError
 from cloud.settings import FleetSettings
 from flows import runtime
 from stack import local_stack
+from stack.layout import PartName
 
 T = TypeVar("T")
 
 
 def require_stack(settings: FleetSettings) -> None:
-    """Fail with one clear line when the local stack a command needs is not up."""
+    """Fail with one clear line when the local stack a command needs is not up. No command needs
+    the MQTT bridge (it may be reconnecting after a broker restart): `fleet status` shows it."""
     current = local_stack.status(settings)
-    if not current.healthy:
-        down = [p.name for p in current.parts if not (p.healthy or p.skipped)]
+    down = [
+        p.name
+        for p in current.parts
+        if not (p.healthy or p.skipped) and p.name is not PartName.BRIDGE
+    ]
+    if down:
         raise UnavailableError(
             f"the local stack is not running ({', '.join(down)} down): start it with `fleet up`"
         )

@@ -40,12 +40,12 @@ class AwsClients:
     def region(self) -> str:
         return self.settings.region
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, endpoint_url: str | None = None) -> Any:
         # Client creation is not thread-safe in boto3, so it happens under a lock, once.
         with self._lock:
             if service not in self._clients:
                 self._clients[service] = self._session.client(
-                    service, endpoint_url=self.settings.endpoint_url, config=_CONFIG
+                    service, endpoint_url=endpoint_url or self.settings.endpoint_url, config=_CONFIG
                 )
             return self._clients[service]
 
@@ -71,6 +71,16 @@ class AwsClients:
     @property
     def iot(self) -> Any:
         return self.client("iot")
+
+    @property
+    def iot_data(self) -> Any:
+        """The IoT data plane (thing shadows). On AWS it is the account's own ATS endpoint: the
+        SDK's default `data.iot` host serves a legacy certificate chain."""
+        if "iot-data" not in self._clients and not self.settings.is_local:
+            with aws_call("describe the IoT data endpoint (iot:Data-ATS)"):
+                host = self.iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+            return self.client("iot-data", endpoint_url=f"https://{host}")
+        return self.client("iot-data")
 
     @property
     def s3(self) -> Any:

@@ -116,7 +116,7 @@ def ensure_thing(
     if current is None:
         with aws_call(f"create thing {name}"):
             clients.iot.create_thing(thingName=name, attributePayload={"attributes": attributes})
-        log.info("camera %s: created thing", name)
+        log.info("created thing %s", name)
         change = Change.CREATED
     elif current.attributes != attributes:
         with aws_call(f"update thing {name}"):

@@ -68,6 +68,25 @@ class FleetNames:
         return f"{self.fleet}-camera"
 
     @property
+    def bridge_thing(self) -> str:
+        """The MQTT bridge's IoT identity: one thing, one certificate per bridge host."""
+        return f"{self.fleet}-bridge"
+
+    @property
+    def bridge_policy(self) -> str:
+        return f"{self.fleet}-bridge"
+
+    @property
+    def bridge_share_group(self) -> str:
+        """The MQTT shared-subscription group every bridge replica joins."""
+        return f"{self.fleet}-bridge"
+
+    @property
+    def bridge_client_prefix(self) -> str:
+        """Bridge replicas connect as `<prefix><replica>`: the bridge policy allows no other id."""
+        return f"{self.fleet}-bridge-"
+
+    @property
     def producer_role(self) -> str:
         return f"{self.fleet}-kvs-producer"
 
@@ -95,7 +114,12 @@ class FleetNames:
         return validate_camera_id(camera_id)
 
     def thing(self, camera_id: str) -> str:
-        return validate_camera_id(camera_id)
+        validate_camera_id(camera_id)
+        if camera_id == self.bridge_thing:
+            raise InvalidInputError(
+                f"camera id {camera_id!r} is the fleet's MQTT bridge identity; choose another id"
+            )
+        return camera_id
 
     def processor(self, camera_id: str) -> str:
         return f"{self.fleet}-{validate_camera_id(camera_id)}"

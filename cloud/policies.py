@@ -24,6 +24,7 @@ class PolicyName(StrEnum):
     KVS_PRODUCER_TRUST = "kvs-producer-trust"
     KVS_PRODUCER_PERMISSIONS = "kvs-producer-permissions"
     IOT_CAMERA = "iot-camera-policy"
+    IOT_BRIDGE = "iot-bridge-policy"
 
 
 @cache

@@ -16,6 +16,7 @@ from cloud import iam, iot, kvs, rekognition
 from cloud.bundle import Bundle
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, FleetError, QuotaExceededError
+from cloud.identity import ensure_certificate
 from cloud.models import CameraSpec as Spec
 from cloud.models import (
     Change,
@@ -109,6 +110,7 @@ def processor_settings(spec: Spec) -> ProcessorSettings:
 def preflight(ctx: RegistrationContext, spec: Spec, *, replace: bool) -> Preflight:
     """Read-only checks that must pass before anything is created."""
     clients, names, camera = ctx.clients, ctx.names, spec.camera_id
+    names.thing(camera)  # refuses the bridge's thing name before anything is read or written
     existing = rekognition.describe_processor(clients, names.processor(camera))
     if existing is None:
         quota = processor_quota(clients)
@@ -249,30 +251,20 @@ def _ensure_certificate(
     clients, bundle = ctx.clients, Bundle(ctx.bundle_root / camera)
     if bundle.ensure_dir():
         journal.created("bundle directory", bundle.remove)
-    held = bundle.certificate_arn()
-    if held is not None:
-        record = iot.describe_certificate(clients, iot.certificate_id(held))
-        if record is None or record.status != "ACTIVE":
-            bundle.forget_certificate()
-            held = None
-    if held is None:
-        record, pem = iot.create_certificate_from_csr(clients, bundle.csr(camera))
-        held = record.arn
-        bundle.write_certificate(pem, held)  # before attaching: a crash here is resumable
 
-        def undo(arn: str = held) -> None:
+    def created(arn: str) -> None:
+        def undo() -> None:
             iot.retire_certificate(clients, arn, thing)
             bundle.forget_certificate()
 
         journal.created("IoT certificate", undo)
-    if held not in principals:
-        iot.attach_certificate(clients, held, ctx.names.iot_policy, thing)
-    for stale in sorted(principals - {held}):
-        # A certificate whose key this bundle does not hold: a lost bundle. Revoke it.
-        log.warning("camera %s: retiring certificate %s (key not in the bundle)", camera, stale)
-        iot.retire_certificate(clients, stale, thing)
+
+    outcome = ensure_certificate(
+        clients, bundle, thing, ctx.names.iot_policy, principals, on_created=created
+    )
+    if outcome.retired:
         journal.updated("IoT certificate (re-issued)")
-    return held
+    return outcome.arn
 
 
 def _write_bundle(ctx: RegistrationContext, spec: Spec, journal: Journal) -> None:

@@ -63,3 +63,10 @@ class FleetSettings(BaseSettings):
         if self.is_local:
             return self.stack_dir / "bundles"
         return self.home / "bundles" / self.region
+
+    @property
+    def bridge_dir(self) -> Path:
+        """The MQTT bridge's own bundle (key, certificate, CA): never a camera's."""
+        if self.is_local:
+            return self.stack_dir / "bridge"
+        return self.home / "bridge" / self.region

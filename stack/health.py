@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
+from pydantic import ValidationError
 
 from stack.errors import StackError
+from stack.heartbeat import Heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,27 @@ class MqttProbe:
         return_code = parse_connack(reply)
         if return_code != 0:
             raise ProbeFailedError(f"broker refused the stack's identity: CONNACK {return_code}")
+
+
+@dataclass(frozen=True)
+class HeartbeatProbe:
+    """A part without a port (the bridge) rewrites a heartbeat file; it must be fresh and ready."""
+
+    path: Path
+    max_age_s: float = 15.0
+
+    def check(self, timeout: float) -> None:
+        try:
+            beat = Heartbeat.model_validate_json(self.path.read_bytes())
+        except FileNotFoundError as err:
+            raise ProbeFailedError(f"no heartbeat at {self.path} yet") from err
+        except (OSError, ValidationError) as err:
+            raise ProbeFailedError(f"heartbeat {self.path}: {err}") from err
+        age = time.time() - beat.updated_at_ms / 1000
+        if age > self.max_age_s:
+            raise ProbeFailedError(f"last heartbeat {age:.0f} s ago ({beat.detail})")
+        if not beat.ready:
+            raise ProbeFailedError(beat.detail or "not ready")
 
 
 def connect_packet(client_id: str, keep_alive_s: int = 10) -> bytes:

@@ -8,8 +8,12 @@
   aws/                       the AWS endpoint's state (--state-dir)
   aws/ca/                    the local IoT CA (LocalCA): where the endpoint keeps it by default;
                              the broker's cafile and the stack's own identity come from it too
-  mosquitto/                 mosquitto.conf, acl, server.pem/.key, admin.crt/.key (the stack's
-                             own MQTT identity, for the health probe), data/ (persistence)
+  mosquitto/                 mosquitto.conf, acl, dynamic-security.json (the shared-subscription
+                             guard's state, owned by the broker once it runs), server.pem/.key,
+                             admin.crt/.key (the stack's own MQTT identity: health probe, guard),
+                             data/ (persistence)
+  bridge/                    the MQTT bridge's own bundle (key, certificate, CA)
+  run/bridge.heartbeat.json  what the bridge last said about itself (`fleet status`)
   prefect/                   PREFECT_HOME of the Prefect server (SQLite database)
 ```
 """
@@ -30,6 +34,7 @@ class PartName(StrEnum):
     MOSQUITTO = "mosquitto"
     PREFECT = "prefect"
     FLOWS = "flows"
+    BRIDGE = "bridge"
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,11 @@ class StackLayout:
         return self.mosquitto_dir / "acl"
 
     @property
+    def dynsec_file(self) -> Path:
+        """The broker's dynamic-security plugin state: guards who may join shared subscriptions."""
+        return self.mosquitto_dir / "dynamic-security.json"
+
+    @property
     def mosquitto_data_dir(self) -> Path:
         return self.mosquitto_dir / "data"
 
@@ -99,6 +109,10 @@ class StackLayout:
     @property
     def prefect_home(self) -> Path:
         return self.root / "prefect"
+
+    @property
+    def bridge_heartbeat(self) -> Path:
+        return self.run_dir / "bridge.heartbeat.json"
 
     def log_file(self, part: PartName) -> Path:
         return self.logs_dir / f"{part.value}.log"

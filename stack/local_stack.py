@@ -3,9 +3,11 @@
 `up` is idempotent: a part whose process is running (checked by pid and command line) is left
 alone, a crashed one is started again. The Prefect server, the slowest part (about 12 to 16 s
 cold), is started first; the AWS endpoint and the broker start while it migrates its database,
-and then all are waited for together. The flows' serve process starts last, once Prefect
-answers. State (Prefect database, CA, AWS state, broker persistence) lives under
-`settings.stack_dir` and survives `down` unless `wipe=True`.
+and then all are waited for together. The flows' serve process starts once Prefect answers. The
+MQTT bridge starts last, once its own IoT identity is ensured through the AWS endpoint, and `up`
+waits until it is connected and subscribed. State (Prefect database, CA, AWS state, broker
+persistence, the bridge's bundle) lives under `settings.stack_dir` and survives `down` unless
+`wipe=True`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from pathlib import Path
 import psutil
 from pydantic import ValidationError
 
+from cloud.bridge_identity import ensure_bridge_identity
+from cloud.clients import AwsClients
 from cloud.errors import ConflictError
-from cloud.local.ca import LocalCA
+from cloud.fleet import fleet_names
+from cloud.local.ca import LocalCA, certificate_identity
 from cloud.settings import LOOPBACK, FleetSettings
 from stack import mosquitto, processes
 from stack.errors import PortInUseError, StackError
@@ -34,7 +39,10 @@ logger = logging.getLogger(__name__)
 
 UP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
+BRIDGE_TIMEOUT_S = 30.0
 MOSQUITTO_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/usr/local/bin"
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
+DYNSEC_SEARCH = ("/usr/lib/*-linux-gnu", "/usr/lib", "/usr/local/lib")
 _PORT_SETTING = {
     PartName.AWS: "FLEET_AWS_PORT",
     PartName.MOSQUITTO: "FLEET_MQTT_PORT",
@@ -60,6 +68,8 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     _write_record(layout, record)
     # The CA is created here, before the AWS endpoint starts: the two must not race to create it.
     ca = LocalCA.load_or_create(layout.ca_dir)
+    if settings.is_local:  # the endpoint drives the broker's guard as this identity
+        _ensure_admin_identity(layout, ca)
     specs = _specs(record, layout, fleet_env(settings))
     servers = _servers(settings)
     for part in servers:
@@ -76,6 +86,8 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
         [_part_check(part, part_probes[part], specs[part]) for part in servers], timeout
     )
     _start_flows(specs[PartName.FLOWS])
+    if settings.is_local:
+        _start_bridge(settings, layout, specs[PartName.BRIDGE], part_probes[PartName.BRIDGE])
     result = status(settings)
     logger.info("local stack is up in %s", layout.root)
     return result
@@ -86,7 +98,13 @@ def down(settings: FleetSettings, wipe: bool = False) -> None:
     layout = StackLayout(settings.stack_dir)
     record = _load_record(layout) or _record_from(settings, layout)
     specs = _specs(record, layout)
-    for part in (PartName.FLOWS, PartName.MOSQUITTO, PartName.AWS, PartName.PREFECT):
+    for part in (
+        PartName.BRIDGE,
+        PartName.FLOWS,
+        PartName.MOSQUITTO,
+        PartName.AWS,
+        PartName.PREFECT,
+    ):
         if processes.stop(specs[part], timeout=STOP_TIMEOUT_S):
             logger.info("stopped %s", part.value)
     if wipe and layout.root.exists():
@@ -101,6 +119,8 @@ def status(settings: FleetSettings) -> StackStatus:
     specs = _specs(record, layout)
     part_probes = probes(record, layout)
     used = {*_servers(settings), PartName.FLOWS}
+    if settings.is_local:
+        used.add(PartName.BRIDGE)
     parts = [
         _part_status(part, specs[part], part_probes.get(part))
         if part in used
@@ -110,7 +130,8 @@ def status(settings: FleetSettings) -> StackStatus:
             running=False,
             log_file=specs[part].log_file,
             skipped=True,
-            detail="not used with the real AWS target",
+            detail="not used with the real AWS target"
+            + (" (run `fleet bridge run`)" if part is PartName.BRIDGE else ""),
         )
         for part in PartName
     ]
@@ -170,6 +191,17 @@ def _specs(
     return process_specs(record, layout, os.environ, mosquitto=_find_mosquitto(), fleet_env=fleet)
 
 
+def _find_dynsec_plugin() -> Path:
+    """The broker's dynamic-security plugin: Debian's mosquitto package ships it."""
+    for pattern in DYNSEC_SEARCH:
+        for found in sorted(Path("/").glob(f"{pattern.lstrip('/')}/{DYNSEC_PLUGIN}")):
+            return found
+    raise StackError(
+        f"mosquitto's {DYNSEC_PLUGIN} was not found (looked in {', '.join(DYNSEC_SEARCH)}); "
+        "install the Debian package `mosquitto` (make install)"
+    )
+
+
 def _find_mosquitto() -> str:
     """The broker binary: Debian installs it in /usr/sbin, which a user's PATH may lack."""
     path = f"{os.environ.get('PATH', '')}:{MOSQUITTO_SEARCH_PATH}"
@@ -221,19 +253,28 @@ def _port_owner(port: int) -> str:
     return ""
 
 
-def _prepare_broker(layout: StackLayout, record: StackRecord, ca: LocalCA) -> None:
-    """The broker's certificate, the stack's own MQTT identity, the ACL and the config."""
+def _ensure_admin_identity(layout: StackLayout, ca: LocalCA) -> None:
+    """The stack's own MQTT identity: the broker's health probe and the guard's admin."""
     _make_private_dir(layout.mosquitto_dir)
-    _make_private_dir(layout.mosquitto_data_dir)
-    if not (layout.server_cert.exists() and layout.server_key.exists()):
-        ca.issue_server_cert(["localhost", LOOPBACK], layout.mosquitto_dir)
-        logger.info("issued the broker's server certificate")
     if not (layout.admin_cert.exists() and layout.admin_key.exists()):
         cert_pem, key_pem = ca.issue_key_and_cert()
         _write_private(layout.admin_key, key_pem)
         _write_private(layout.admin_cert, cert_pem)
         logger.info("issued the stack's own MQTT identity")
+
+
+def _prepare_broker(layout: StackLayout, record: StackRecord, ca: LocalCA) -> None:
+    """The broker's certificate, the stack's own MQTT identity, the ACL, the guard, the config."""
+    _make_private_dir(layout.mosquitto_dir)
+    _make_private_dir(layout.mosquitto_data_dir)
+    if not (layout.server_cert.exists() and layout.server_key.exists()):
+        ca.issue_server_cert(["localhost", LOOPBACK], layout.mosquitto_dir)
+        logger.info("issued the broker's server certificate")
+    _ensure_admin_identity(layout, ca)
     mosquitto.ensure_acl_file(layout.acl_file)
+    mosquitto.ensure_dynsec_file(
+        layout.dynsec_file, certificate_identity(layout.admin_cert.read_text())
+    )
     config = mosquitto.MosquittoConfig(
         host=record.host,
         port=record.mqtt_port,
@@ -245,6 +286,8 @@ def _prepare_broker(layout: StackLayout, record: StackRecord, ca: LocalCA) -> No
         pid_file=layout.pid_file(PartName.MOSQUITTO),
         log_file=layout.log_file(PartName.MOSQUITTO),
         persistence_dir=layout.mosquitto_data_dir,
+        dynsec_plugin=_find_dynsec_plugin(),
+        dynsec_file=layout.dynsec_file,
     )
     mosquitto.write_config(config, layout.mosquitto_conf)
 
@@ -260,6 +303,25 @@ def _start_flows(spec: ProcessSpec) -> None:
         logger.info("flows are already served")
         return
     processes.start(spec)
+
+
+def _start_bridge(
+    settings: FleetSettings, layout: StackLayout, spec: ProcessSpec, probe: Probe
+) -> None:
+    """Ensure the bridge's own IoT identity (through the AWS endpoint), start the bridge, and
+    wait until it is connected and subscribed. A running bridge is left alone: after a broker
+    restart it reconnects and subscribes again by itself."""
+    if processes.is_running(spec):
+        logger.info("the bridge is already running")
+        return
+    clients = AwsClients(settings)
+    identity = ensure_bridge_identity(
+        clients, fleet_names(clients), settings.bridge_dir, layout.ca_cert.read_text()
+    )
+    logger.info("bridge identity %s ready", identity.thing_name)
+    layout.bridge_heartbeat.unlink(missing_ok=True)  # a stale one must not pass for this run's
+    processes.start(spec)
+    wait_until_healthy([_part_check(PartName.BRIDGE, probe, spec)], BRIDGE_TIMEOUT_S)
 
 
 def _part_check(part: PartName, probe: Probe, spec: ProcessSpec) -> PartCheck:

@@ -6,6 +6,7 @@ is the I/O edge that puts the rendered config, the ACL and the certificates in p
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pwd
@@ -15,6 +16,7 @@ from string import Template
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cloud.local.shared_subscriptions import bootstrap_config, config_admin
 from cloud.settings import LOOPBACK
 
 logger = logging.getLogger(__name__)
@@ -43,11 +45,21 @@ class MosquittoConfig(BaseModel):
     pid_file: Path
     log_file: Path
     persistence_dir: Path
+    dynsec_plugin: Path = Field(description="mosquitto_dynamic_security.so (Debian's mosquitto).")
+    dynsec_file: Path
     max_queued_messages: int = Field(1000, ge=1)
     max_inflight_messages: int = Field(20, ge=1)
 
     @field_validator(
-        "ca_file", "cert_file", "key_file", "acl_file", "pid_file", "log_file", "persistence_dir"
+        "ca_file",
+        "cert_file",
+        "key_file",
+        "acl_file",
+        "pid_file",
+        "log_file",
+        "persistence_dir",
+        "dynsec_plugin",
+        "dynsec_file",
     )
     @classmethod
     def _absolute_single_token(cls, value: Path) -> Path:
@@ -88,6 +100,20 @@ def ensure_acl_file(path: Path) -> None:
     if not path.exists():
         _write_private(path, ACL_HEADER)
         logger.info("created an empty broker ACL at %s", path)
+
+
+def ensure_dynsec_file(path: Path, admin_username: str) -> None:
+    """The guard's initial state, naming the stack's admin identity. Once the broker runs, the
+    plugin owns the file (it saves every change): only a missing file or another admin is redone.
+    """
+    if path.exists():
+        try:
+            if config_admin(json.loads(path.read_text(encoding="utf-8"))) == admin_username:
+                return
+        except ValueError:
+            logger.warning("%s is not JSON; writing it again", path)
+    _write_private(path, json.dumps(bootstrap_config(admin_username), indent=2) + "\n")
+    logger.info("wrote the broker's dynamic-security state %s", path)
 
 
 def write_config(config: MosquittoConfig, path: Path) -> None:

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from stack.health import HttpProbe, MqttProbe, Probe
+from stack.health import HeartbeatProbe, HttpProbe, MqttProbe, Probe
 from stack.layout import PartName, StackLayout
 from stack.models import StackRecord
 from stack.processes import ProcessSpec
@@ -63,6 +63,17 @@ def aws_argv(record: StackRecord, layout: StackLayout) -> list[str]:
         *("--mqtt-host", record.host),
         *("--acl-file", str(layout.acl_file)),
         *("--broker-pid-file", str(layout.pid_file(PartName.MOSQUITTO))),
+        *("--broker-port", str(record.mqtt_port)),
+        *("--broker-admin-cert", str(layout.admin_cert)),
+        *("--broker-admin-key", str(layout.admin_key)),
+    ]
+
+
+def bridge_argv(layout: StackLayout) -> list[str]:
+    return [
+        str(venv_bin() / "python"),
+        *("-m", "flows.bridge"),
+        *("--heartbeat-file", str(layout.bridge_heartbeat)),
     ]
 
 
@@ -85,11 +96,13 @@ def process_specs(
     """Each part's command, environment, log and pid file.
 
     `mosquitto` is the broker binary; `fleet_env` (FLEET_* variables) tells the flows' serve
-    process which fleet and which stack its flows work on.
+    process and the bridge which fleet and which stack they work on. The bridge gets no Prefect
+    settings: it does not talk to Prefect.
     """
     env = base_env(environ)
     prefect_env = {**env, **prefect_client_env(record, layout)}
     flows_env = {**prefect_env, **(fleet_env or {})}
+    bridge_env = {**env, **(fleet_env or {})}
     server_env = {
         **prefect_env,
         "PREFECT_SERVER_API_HOST": record.host,
@@ -101,6 +114,7 @@ def process_specs(
         PartName.MOSQUITTO: ([mosquitto, "-c", str(layout.mosquitto_conf)], env),
         PartName.PREFECT: (prefect_argv(record), server_env),
         PartName.FLOWS: ([str(venv_bin() / "python"), "-m", "flows.serve"], flows_env),
+        PartName.BRIDGE: (bridge_argv(layout), bridge_env),
     }
     return {
         part: ProcessSpec(
@@ -116,7 +130,7 @@ def process_specs(
 
 
 def probes(record: StackRecord, layout: StackLayout) -> dict[PartName, Probe]:
-    """How each networked part is asked whether it answers (the flows part has no port)."""
+    """How each part is asked whether it works (the flows part has no port and no heartbeat)."""
     return {
         PartName.AWS: HttpProbe(f"{record.aws_endpoint}{AWS_HEALTH_PATH}"),
         PartName.MOSQUITTO: MqttProbe(
@@ -127,4 +141,5 @@ def probes(record: StackRecord, layout: StackLayout) -> dict[PartName, Probe]:
             key_file=layout.admin_key,
         ),
         PartName.PREFECT: HttpProbe(f"{record.prefect_api_url}/health"),
+        PartName.BRIDGE: HeartbeatProbe(layout.bridge_heartbeat),
     }

@@ -22,6 +22,9 @@ def parse_args(argv: list[str]) -> LocalEndpointConfig:
     parser.add_argument("--mqtt-host", default="127.0.0.1")
     parser.add_argument("--acl-file", type=Path)
     parser.add_argument("--broker-pid-file", type=Path)
+    parser.add_argument("--broker-port", type=int, help="the broker's port, for its admin identity")
+    parser.add_argument("--broker-admin-cert", type=Path)
+    parser.add_argument("--broker-admin-key", type=Path)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -35,6 +38,9 @@ def parse_args(argv: list[str]) -> LocalEndpointConfig:
         mqtt_host=args.mqtt_host,
         acl_file=args.acl_file,
         broker_pid_file=args.broker_pid_file,
+        broker_port=args.broker_port,
+        broker_admin_cert=args.broker_admin_cert,
+        broker_admin_key=args.broker_admin_key,
     )
 
 

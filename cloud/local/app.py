@@ -102,6 +102,7 @@ class LocalEndpointApp:
         self.faults.clear()
         self.log.clear()
         self.acl_sync.sync()
+        self.acl_sync.request()
         self._mark_dirty()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

@@ -7,9 +7,20 @@ Translation of each policy's ``Allow`` statements, per bound identity:
 
 - ``iot:Publish`` on ``arn:...:topic/X``          -> ``topic write X``
 - ``iot:Receive`` on ``arn:...:topic/X``          -> ``topic read X``
-- ``iot:Subscribe`` on ``arn:...:topicfilter/X``  -> ``topic read X``
+- ``iot:Subscribe`` on ``arn:...:topicfilter/X``  -> no line (see below)
 - ``iot:*`` counts as all three; ``Resource: "*"`` as ``topic/*`` and
   ``topicfilter/*``.
+
+Subscriptions (checked against mosquitto 2.0.11, see
+``tests/e2e/test_bridge.py``): its ``acl_file`` never checks a SUBSCRIBE,
+shared or not (every one is granted); it checks ``read`` against the real
+topic of each message it is about to deliver, so ``read`` stands for
+``iot:Receive``. A ``$share/...`` line would match no delivered topic. That
+leaves one hole IoT Core does not have: any client could join a shared
+subscription group and be dealt messages it may not receive, which mosquitto
+then drops, lost for the whole group. So ``shared_subscription_filters``
+lists the ``$share/...`` filters each identity may subscribe to, and
+``shared_subscriptions`` has the broker refuse every other one.
 
 Policy variables: ``${iot:Connection.Thing.ThingName}`` becomes each thing
 attached to the certificate (an identity with no thing gets no line using it);
@@ -41,6 +52,9 @@ COMMON_NAME_VAR = "${iot:Certificate.Subject.CommonName}"
 _VARIABLE = re.compile(r"\$\{[^}]*\}")
 
 
+SHARE_PREFIX = "$share/"
+
+
 class Access(StrEnum):
     READ = "read"
     WRITE = "write"
@@ -60,6 +74,7 @@ class CertificateBinding:
 class _Grant:
     access: Access
     pattern: str  # IoT resource remainder after topic/ or topicfilter/
+    subscribe: bool = False  # iot:Subscribe on a topic filter, not a topic
 
 
 def _as_list(value: Any) -> list[str]:
@@ -82,7 +97,7 @@ def _resource_remainder(resource: str, kind: str) -> str | None:
 
 
 def _actions_grant(action: str) -> list[tuple[Access, str]]:
-    """(read/write, resource kind) pairs an action name grants."""
+    """(read/write, resource kind) pairs an action name grants; `topicfilter` is a subscribe."""
     name = action.lower()
     pairs: list[tuple[Access, str]] = []
     if name in ("iot:publish", "iot:*", "*"):
@@ -105,7 +120,13 @@ def _statement_grants(statement: Mapping[str, Any]) -> list[_Grant]:
                 remainder = _resource_remainder(resource, kind)
                 if remainder is None:
                     continue
-                grants.append(_Grant(Access.DENY if effect == "deny" else access, remainder))
+                grants.append(
+                    _Grant(
+                        Access.DENY if effect == "deny" else access,
+                        remainder,
+                        subscribe=kind == "topicfilter",
+                    )
+                )
     return grants
 
 
@@ -146,18 +167,91 @@ def _substitute(pattern: str, identity: str, thing: str | None) -> str | None:
     return None if _VARIABLE.search(pattern) else pattern
 
 
-def _identity_lines(binding: CertificateBinding, grants: Iterable[_Grant]) -> list[str]:
+def _resolved_patterns(binding: CertificateBinding, grant: _Grant) -> set[str]:
+    """The IoT patterns one grant stands for, variables resolved, for each thing of the identity."""
     things: list[str | None] = list(binding.thing_names) or [None]
+    resolved = (_substitute(grant.pattern, binding.identity, thing) for thing in things)
+    return {pattern for pattern in resolved if pattern is not None}
+
+
+def _resolved(binding: CertificateBinding, grant: _Grant) -> set[str]:
+    """The MQTT topics or filters one grant stands for."""
+    topics = (iot_pattern_to_mqtt(p) for p in _resolved_patterns(binding, grant))
+    return {topic for topic in topics if topic}
+
+
+def _identity_lines(binding: CertificateBinding, grants: Iterable[_Grant]) -> list[str]:
     lines: set[str] = set()
     for grant in grants:
-        for thing in things:
-            resolved = _substitute(grant.pattern, binding.identity, thing)
-            topic = iot_pattern_to_mqtt(resolved) if resolved is not None else None
-            if topic:
-                lines.add(f"topic {grant.access.value} {topic}")
+        if grant.subscribe:
+            continue
+        lines.update(f"topic {grant.access.value} {topic}" for topic in _resolved(binding, grant))
     deny = sorted(line for line in lines if line.startswith("topic deny"))
     allow = sorted(line for line in lines if not line.startswith("topic deny"))
     return deny + allow
+
+
+def _binding_grants(
+    policies: Mapping[str, str | Mapping[str, Any]], binding: CertificateBinding
+) -> list[_Grant]:
+    return [
+        grant
+        for name in binding.policy_names
+        if name in policies
+        for grant in policy_grants(policies[name])
+    ]
+
+
+@dataclass(frozen=True, order=True)
+class SharedFilter:
+    """A ``$share/...`` filter an identity may subscribe to: the exact string (``literal``, as
+    IoT matches a policy without ``*``), or an MQTT pattern translated from IoT's ``*``."""
+
+    topic_filter: str
+    literal: bool
+
+
+def _shared_filter(pattern: str) -> SharedFilter | None:
+    if pattern == "*":
+        return SharedFilter(f"{SHARE_PREFIX}#", literal=False)
+    if not pattern.startswith(SHARE_PREFIX):
+        return None
+    if "*" not in pattern and "?" not in pattern:
+        return SharedFilter(pattern, literal=True)
+    translated = iot_pattern_to_mqtt(pattern)
+    return SharedFilter(translated, literal=False) if translated else None
+
+
+def shared_subscription_filters(
+    policies: Mapping[str, str | Mapping[str, Any]], binding: CertificateBinding
+) -> tuple[SharedFilter, ...]:
+    """The ``$share/<group>/<filter>`` filters the identity's policies let it subscribe to.
+
+    IoT matches a topicfilter resource against the filter the client sends, with ``+`` and ``#``
+    as plain characters: a resource without ``*`` allows exactly that string.
+    """
+    allowed: set[SharedFilter] = set()
+    denied: set[SharedFilter] = set()
+    for grant in _binding_grants(policies, binding):
+        if not grant.subscribe:
+            continue
+        for pattern in _resolved_patterns(binding, grant):
+            shared = _shared_filter(pattern)
+            if shared is not None:
+                (denied if grant.access is Access.DENY else allowed).add(shared)
+    kept = (a for a in allowed if not any(_covers(d.topic_filter, a.topic_filter) for d in denied))
+    return tuple(sorted(kept))
+
+
+def _covers(pattern: str, topic_filter: str) -> bool:
+    """Whether every filter `topic_filter` can stand for is within MQTT filter `pattern`."""
+    wanted, given = pattern.split("/"), topic_filter.split("/")
+    for index, level in enumerate(wanted):
+        if level == "#":
+            return True
+        if index >= len(given) or given[index] == "#" or level not in ("+", given[index]):
+            return False
+    return len(wanted) == len(given)
 
 
 def render_acl(
@@ -171,14 +265,8 @@ def render_acl(
     """
     sections: list[str] = ["# Generated from the local IoT state: do not edit.\n"]
     for binding in sorted(bindings, key=lambda b: b.identity):
-        grants = [
-            grant
-            for name in binding.policy_names
-            if name in policies
-            for grant in policy_grants(policies[name])
-        ]
         if not binding.policy_names:
             continue
-        lines = _identity_lines(binding, grants)
+        lines = _identity_lines(binding, _binding_grants(policies, binding))
         sections.append("\n".join([f"user {binding.identity}", *lines]) + "\n")
     return "\n".join(sections)

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cloud.local.broker_control import BrokerAdmin
+from cloud.local.ca import CA_CERT_FILE
+
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -19,6 +22,10 @@ class LocalEndpointConfig(BaseModel):
     mqtt_host: str = "127.0.0.1"
     acl_file: Path | None = None
     broker_pid_file: Path | None = None
+    # The broker's admin identity (its dynamic-security plugin guards shared subscriptions).
+    broker_port: int | None = Field(default=None, ge=1, le=65535)
+    broker_admin_cert: Path | None = None
+    broker_admin_key: Path | None = None
     save_delay_seconds: float = Field(default=2.0, gt=0)
     ca_dir: Path | None = None
 
@@ -36,3 +43,15 @@ class LocalEndpointConfig(BaseModel):
     @property
     def ca_directory(self) -> Path:
         return self.ca_dir or self.state_dir / "ca"
+
+    @property
+    def broker_admin(self) -> BrokerAdmin | None:
+        if self.broker_port is None or not (self.broker_admin_cert and self.broker_admin_key):
+            return None
+        return BrokerAdmin(
+            host=self.mqtt_host,
+            port=self.broker_port,
+            ca_file=self.ca_directory / CA_CERT_FILE,
+            cert_file=self.broker_admin_cert,
+            key_file=self.broker_admin_key,
+        )

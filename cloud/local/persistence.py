@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,14 @@ def read_state(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
 
 
 class DebouncedSaver:
-    """Calls ``save`` once no mutation was marked for ``delay`` seconds."""
+    """Calls ``save`` once no mutation was marked for ``delay`` seconds, and at the latest
+    ``max_wait`` seconds after the first unsaved one: a steady trickle of writes (the MQTT
+    bridge updating shadows) must not put off saving a registration until the endpoint stops."""
 
-    def __init__(self, save: Callable[[], None], delay: float) -> None:
+    def __init__(self, save: Callable[[], None], delay: float, max_wait: float = 30.0) -> None:
         self._save = save
         self._delay = delay
+        self._max_wait = max(max_wait, delay)
         self._dirty = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="state-saver", daemon=True)
@@ -97,13 +101,14 @@ class DebouncedSaver:
             self._dirty.wait()
             if self._stopping.is_set():
                 return
+            first = time.monotonic()
             while True:
                 with self._lock:
                     seen = self._generation
                 if self._stopping.wait(self._delay):
                     return
                 with self._lock:
-                    if seen == self._generation:
+                    if seen == self._generation or time.monotonic() - first >= self._max_wait:
                         self._dirty.clear()
                         break
             self._save_logged()

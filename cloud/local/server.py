@@ -67,13 +67,19 @@ class LocalEndpoint:
         self.app = LocalEndpointApp(
             self.rekognition,
             self._iot_context,
-            AclSync(config.acl_file, config.broker_pid_file, self._lock),
+            AclSync(
+                config.acl_file,
+                config.broker_pid_file,
+                self._lock,
+                broker_admin=config.broker_admin,
+            ),
             self.save,
             self._saver.mark_dirty,
             self._lock,
             self._health,
         )
         self.app.acl_sync.sync()
+        self.app.acl_sync.request()  # the broker's guard converges in the background
         self._server: BaseWSGIServer = make_server(
             config.host,
             config.port,
@@ -102,6 +108,7 @@ class LocalEndpoint:
             "url": self.url,
             "processor_quota": self.rekognition.processor_quota,
             "ca_cert_path": str(self.config.ca_directory / "ca.pem"),
+            "broker_sync": self.app.acl_sync.status(),
         }
 
     def save(self) -> None:

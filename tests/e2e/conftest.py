@@ -17,7 +17,8 @@ from stack.local_stack import down, prefect_env, up
 from stack.models import StackStatus
 from tests.support.ports import free_ports
 
-E2E_PROCESSOR_QUOTA = 8
+# test_agent registers 6 cameras, test_bridge 1, test_register_cli 2 and then fills the rest.
+E2E_PROCESSOR_QUOTA = 12
 
 
 def _refresh_prefect_settings() -> None:

@@ -32,6 +32,7 @@ from device.gst_output import (
     parse_line,
 )
 from device.pipeline import PipelinePlan, build_pipeline, child_env
+from tests.support.fragments import decoded_frames
 
 GI_PYTHON = "/usr/bin/python3"
 
@@ -114,38 +115,6 @@ class Child:
 
     def output(self) -> str:
         return "".join(line for line in self.lines if "last-message" not in line)[-4000:]
-
-
-def decoded_frames(fragment: Path) -> int:
-    """Frames a fragment decodes to (0 if it does not decode), counted by the same parser."""
-    run = subprocess.run(
-        [
-            "gst-launch-1.0",
-            "-v",
-            "filesrc",
-            f"location={fragment}",
-            "!",
-            "matroskademux",
-            "!",
-            "h264parse",
-            "!",
-            "avdec_h264",
-            "!",
-            "identity",
-            "name=meter",
-            "silent=false",
-            "!",
-            "fakesink",
-        ],
-        capture_output=True,
-        text=True,
-        env=child_env(dict(os.environ)),
-        timeout=30,
-        check=False,
-    )
-    if run.returncode != 0:
-        return 0
-    return sum(isinstance(parse_line(line), Buffer) for line in run.stdout.splitlines())
 
 
 def check_fragments(child: Child, run_dir: Path, fps: int, seconds: int) -> None:

@@ -78,6 +78,7 @@ class MqttObserver:
         cert, key = _ensure_identity(settings, directory)
         self.messages: list[Received] = []
         self._filter: str | None = None
+        self.subscriptions = 0  # granted SUBACKs, counting those after a reconnect
         self._changed = threading.Condition()
         self._connected = threading.Event()
         self._client = mqtt5_client_builder.mtls_from_path(
@@ -117,12 +118,22 @@ class MqttObserver:
             )
             suback = self._client.subscribe(packet).result(10)
             if all(code.value < 0x80 for code in suback.reason_codes):
+                with self._changed:
+                    self.subscriptions += 1
+                    self._changed.notify_all()
                 return
             assert time.monotonic() < deadline, f"subscribe refused: {suback.reason_codes}"
             time.sleep(0.3)
 
     def stop(self) -> None:
         self._client.stop()
+
+    def wait_subscribed(self, count: int, timeout: float) -> None:
+        """Until `count` subscriptions were granted (e.g. one more after a broker restart)."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.subscriptions >= count, timeout), (
+                f"observer not subscribed again within {timeout} s"
+            )
 
     def publish(self, topic: str, payload: bytes = b"{}") -> None:
         packet = mqtt5.PublishPacket(topic=topic, payload=payload, qos=mqtt5.QoS.AT_LEAST_ONCE)

@@ -14,6 +14,7 @@ VALUES = {
     "KeyPrefix": "cameras/cam1",
     "TopicArn": "arn:aws:sns:eu-west-1:123456789012:camfleet-rekognition",
     "RoleAliasArn": "arn:aws:iot:eu-west-1:123456789012:rolealias/camfleet-kvs-producer",
+    "Fleet": "camfleet",
 }
 
 
@@ -48,6 +49,29 @@ def test_camera_policy_keeps_policy_variables() -> None:
     assert "${iot:Connection.Thing.ThingName}" in text
     assert "topic/fleet/${iot:Connection.Thing.ThingName}/motion" in text
     assert 'iot:Publish", "Resource": "*' not in text
+
+
+def test_bridge_policy_is_least_privilege() -> None:
+    """Connect only as a bridge replica, subscribe only through the fleet's shared subscription
+    (IoT's documented form: `topicfilter/$share/<group>/<filter>`), receive only the cameras'
+    status, health and motion, publish nothing."""
+    arn = "arn:aws:iot:eu-west-1:123456789012"
+    statements = _render(PolicyName.IOT_BRIDGE)["Statement"]
+    by_action: dict[str, list[str]] = {}
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        resources = statement["Resource"]
+        by_action.setdefault(statement["Action"], []).extend(
+            [resources] if isinstance(resources, str) else resources
+        )
+    assert by_action == {
+        "iot:Connect": [f"{arn}:client/camfleet-bridge-*"],
+        "iot:Subscribe": [
+            f"{arn}:topicfilter/$share/camfleet-bridge/fleet/+/{kind}"
+            for kind in ("status", "health", "motion")
+        ],
+        "iot:Receive": [f"{arn}:topic/fleet/*/{kind}" for kind in ("status", "health", "motion")],
+    }
 
 
 def test_producer_role_cannot_create_streams() -> None:

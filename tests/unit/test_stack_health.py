@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from stack.errors import StackError
-from stack.health import PartCheck, ProbeFailedError, tail, wait_until_healthy
+from stack.health import HeartbeatProbe, PartCheck, ProbeFailedError, tail, wait_until_healthy
+from stack.heartbeat import Heartbeat
 
 
 class _AnswersAfter:
@@ -56,3 +58,40 @@ def test_a_part_whose_process_died_fails_at_once(tmp_path: Path) -> None:
 
 def test_tail_of_a_missing_log(tmp_path: Path) -> None:
     assert tail(tmp_path / "missing.log") == "(no log yet)"
+
+
+def _beat(path: Path, *, ready: bool, age_s: float = 0.0, detail: str = "") -> None:
+    beat = Heartbeat(
+        pid=1, ready=ready, detail=detail, updated_at_ms=int((time.time() - age_s) * 1000)
+    )
+    path.write_text(beat.model_dump_json())
+
+
+@pytest.mark.parametrize(
+    ("ready", "age_s", "problem"),
+    [
+        (True, 0.0, None),
+        (False, 0.0, "cannot connect: TLS"),
+        (True, 60.0, "last heartbeat 60 s ago"),
+    ],
+)
+def test_heartbeat_probe_wants_a_fresh_ready_heartbeat(
+    tmp_path: Path, ready: bool, age_s: float, problem: str | None
+) -> None:
+    path = tmp_path / "bridge.heartbeat.json"
+    _beat(path, ready=ready, age_s=age_s, detail="cannot connect: TLS")
+    probe = HeartbeatProbe(path, max_age_s=15)
+    if problem is None:
+        probe.check(1.0)
+        return
+    with pytest.raises(ProbeFailedError, match=problem):
+        probe.check(1.0)
+
+
+def test_heartbeat_probe_without_a_file_or_with_junk(tmp_path: Path) -> None:
+    path = tmp_path / "bridge.heartbeat.json"
+    with pytest.raises(ProbeFailedError, match="no heartbeat"):
+        HeartbeatProbe(path).check(1.0)
+    path.write_text("{")
+    with pytest.raises(ProbeFailedError, match="heartbeat"):
+        HeartbeatProbe(path).check(1.0)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from stack.mosquitto import MosquittoConfig, ensure_acl_file, load_template, render_config
+from stack.mosquitto import (
+    MosquittoConfig,
+    ensure_acl_file,
+    ensure_dynsec_file,
+    load_template,
+    render_config,
+)
 
 STATE = Path("/srv/fleet/stack")
 
@@ -23,6 +30,8 @@ def _config(**overrides: object) -> MosquittoConfig:
         "pid_file": STATE / "run/mosquitto.pid",
         "log_file": STATE / "logs/mosquitto.log",
         "persistence_dir": STATE / "mosquitto/data",
+        "dynsec_plugin": Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"),
+        "dynsec_file": STATE / "mosquitto/dynamic-security.json",
     }
     values.update(overrides)
     return MosquittoConfig.model_validate(values)
@@ -53,6 +62,8 @@ def test_rendered_config_has_one_mutual_tls_listener_on_loopback() -> None:
         "user alice",
         "max_queued_messages 1000",
         "max_inflight_messages 20",
+        "plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+        f"plugin_opt_config_file {STATE}/mosquitto/dynamic-security.json",
     ]:
         assert expected in lines
     assert {line for line in lines if line.startswith("log_type")} == {
@@ -96,6 +107,35 @@ def test_acl_file_is_created_private_and_empty_of_rules(tmp_path: Path) -> None:
 
     assert acl.stat().st_mode & 0o777 == 0o600
     assert _directives(acl.read_text()) == []
+
+
+def test_dynsec_file_names_the_admin_and_defers_everything_else(tmp_path: Path) -> None:
+    path = tmp_path / "dynamic-security.json"
+
+    ensure_dynsec_file(path, "ad01")
+
+    config = json.loads(path.read_text())
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert set(config["defaultACLAccess"].values()) == {False}  # the plugin's "defer"
+    assert [c["username"] for c in config["clients"]] == ["ad01"]
+    acls = config["roles"][0]["acls"]
+    assert {a["topic"] for a in acls} == {"$CONTROL/dynamic-security/#"}
+
+
+def test_dynsec_file_the_broker_owns_is_left_alone_unless_the_admin_changed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "dynamic-security.json"
+    ensure_dynsec_file(path, "ad01")
+    owned = json.loads(path.read_text())
+    owned["clients"].append({"username": "c0ffee", "roles": []})
+    path.write_text(json.dumps(owned))
+
+    ensure_dynsec_file(path, "ad01")
+    assert "c0ffee" in path.read_text()
+
+    ensure_dynsec_file(path, "ad02")
+    assert [c["username"] for c in json.loads(path.read_text())["clients"]] == ["ad02"]
 
 
 def test_existing_acl_file_is_left_alone(tmp_path: Path) -> None:

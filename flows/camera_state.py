@@ -1,0 +1,178 @@
+"""Each camera's latest status in the bridge's memory, and when to write it to the shadow. Pure:
+the clocks are passed in (`received_ms`: wall clock, for what is stored; `now`: monotonic
+seconds, for scheduling).
+
+What is kept per camera: presence (from `status`; a health from a camera this replica has no
+presence for means it is online), the latest health, and when the camera was last heard from
+(any message but an offline status, which the broker may publish for it as its Last Will).
+
+When it is written (`due`):
+- at once when the presence changes or the health's pipeline state changes (urgent);
+- otherwise at most once per `min_interval_s` per camera (last seen, a new health);
+- only what differs from what this replica last wrote (`ShadowUpdate`), so replicas of the
+  bridge do not overwrite each other's parts with stale ones;
+- a failed write is kept and retried with exponential backoff; one that cannot succeed (the
+  thing is gone) is given up (`dropped`) until the camera changes again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cloud.shadow import PresenceReport, ShadowUpdate
+from device.messages import HealthEvent, MotionEvent, Presence, StatusEvent
+
+INFERRED_REASON = "health received"
+
+CameraEvent = StatusEvent | HealthEvent | MotionEvent
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    camera_id: str
+    update: ShadowUpdate
+    urgent: bool
+
+
+@dataclass
+class _Camera:
+    presence: PresenceReport | None = None
+    last_seen_ms: int | None = None
+    health: HealthEvent | None = None
+    # What this replica last wrote (or gave up on), per part.
+    written_presence: PresenceReport | None = None
+    written_last_seen_ms: int | None = None
+    written_health: HealthEvent | None = None
+    last_write: float | None = None
+    retry_at: float = 0.0
+    failures: int = 0
+
+    @property
+    def urgent(self) -> bool:
+        """A presence or pipeline change this replica has not written yet."""
+        presence = self.presence.presence if self.presence else None
+        written = self.written_presence.presence if self.written_presence else None
+        pipeline = self.health.pipeline if self.health else None
+        written_pipeline = self.written_health.pipeline if self.written_health else None
+        return presence != written or pipeline != written_pipeline
+
+    def update(self) -> ShadowUpdate:
+        stale = self.written_health.versions.keys() if self.written_health else ()
+        return ShadowUpdate(
+            presence=self.presence if self.presence != self.written_presence else None,
+            last_seen_ms=(
+                self.last_seen_ms if self.last_seen_ms != self.written_last_seen_ms else None
+            ),
+            health=self.health if self.health != self.written_health else None,
+            stale_versions=tuple(sorted(stale)) if self.health != self.written_health else (),
+        )
+
+
+@dataclass
+class FleetState:
+    min_interval_s: float = 15.0
+    retry_min_s: float = 1.0
+    retry_max_s: float = 60.0
+    _cameras: dict[str, _Camera] = field(default_factory=dict)
+
+    @property
+    def cameras(self) -> int:
+        return len(self._cameras)
+
+    def pending(self) -> int:
+        """Cameras with something not written yet."""
+        return sum(not c.update().empty for c in self._cameras.values())
+
+    def observe(self, event: CameraEvent, received_ms: int) -> bool:
+        """Take a valid message in; True if the camera now has an urgent write."""
+        camera = self._cameras.setdefault(event.camera_id, _Camera())
+        if isinstance(event, StatusEvent):
+            self._status(camera, event, received_ms)
+        elif isinstance(event, HealthEvent):
+            camera.last_seen_ms = received_ms
+            self._health(camera, event, received_ms)
+        else:
+            camera.last_seen_ms = received_ms
+        return camera.urgent
+
+    @staticmethod
+    def _status(camera: _Camera, event: StatusEvent, received_ms: int) -> None:
+        if event.presence is Presence.ONLINE:
+            camera.last_seen_ms = received_ms
+        current = camera.presence
+        if (
+            current is not None
+            and current.presence is event.presence
+            and current.reason == event.reason
+        ):
+            return  # the same presence again (a retained copy): keep when it began
+        camera.presence = PresenceReport(
+            presence=event.presence, reason=event.reason, status_at_ms=received_ms
+        )
+
+    @staticmethod
+    def _health(camera: _Camera, event: HealthEvent, received_ms: int) -> None:
+        if camera.health is not None and event.sent_at_ms < camera.health.sent_at_ms:
+            return  # an older one delivered late
+        camera.health = event
+        if camera.presence is None:
+            camera.presence = PresenceReport(
+                presence=Presence.ONLINE, reason=INFERRED_REASON, status_at_ms=received_ms
+            )
+
+    def due(self, now: float) -> list[PendingWrite]:
+        """The writes to make now, urgent ones first."""
+        writes: list[PendingWrite] = []
+        for camera_id, camera in self._cameras.items():
+            if now < camera.retry_at:
+                continue
+            update = camera.update()
+            if update.empty:
+                continue
+            urgent = camera.urgent
+            recent = camera.last_write is not None and now - camera.last_write < self.min_interval_s
+            if recent and not urgent:
+                continue
+            writes.append(PendingWrite(camera_id, update, urgent))
+        writes.sort(key=lambda w: not w.urgent)
+        return writes
+
+    def next_due_in(self, now: float) -> float | None:
+        """Seconds until `due` will have something, or None if nothing is pending."""
+        waits: list[float] = []
+        for camera in self._cameras.values():
+            if camera.update().empty:
+                continue
+            at = camera.retry_at
+            if not camera.urgent and camera.last_write is not None:
+                at = max(at, camera.last_write + self.min_interval_s)
+            waits.append(max(0.0, at - now))
+        return min(waits, default=None)
+
+    def written(self, write: PendingWrite, now: float) -> None:
+        camera = self._cameras[write.camera_id]
+        self._settle(camera, write.update)
+        camera.last_write, camera.failures, camera.retry_at = now, 0, 0.0
+
+    def failed(self, write: PendingWrite, now: float) -> float:
+        """Keep it for a retry; returns the backoff in seconds."""
+        camera = self._cameras[write.camera_id]
+        camera.failures += 1
+        backoff: float = min(self.retry_max_s, self.retry_min_s * 2.0 ** (camera.failures - 1))
+        camera.retry_at = now + backoff
+        return backoff
+
+    def dropped(self, write: PendingWrite, now: float) -> None:
+        """A write that cannot succeed: forget it until the camera changes again."""
+        camera = self._cameras[write.camera_id]
+        self._settle(camera, write.update)
+        camera.last_write, camera.failures, camera.retry_at = now, 0, 0.0
+
+    @staticmethod
+    def _settle(camera: _Camera, update: ShadowUpdate) -> None:
+        if update.presence is not None:
+            camera.written_presence = update.presence
+        if update.last_seen_ms is not None:
+            camera.written_last_seen_ms = update.last_seen_ms
+        if update.health is not None:
+            camera.written_health = update.health
