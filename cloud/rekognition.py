@@ -176,6 +176,26 @@ def update_processor(clients: AwsClients, name: str, settings: ProcessorSettings
     log.info("updated stream processor %s settings", name)
 
 
+def start_session(
+    clients: AwsClients, name: str, producer_timestamp_ms: int, max_duration_s: int
+) -> str:
+    """Analyse the camera's video from a producer timestamp (ms) for up to `max_duration_s`.
+
+    Raises ConflictError while a session is active: Rekognition refuses a second start.
+    """
+    with aws_call(f"start stream processor {name}"):
+        response = clients.rekognition.start_stream_processor(
+            Name=name,
+            StartSelector={"KVSStreamStartSelector": {"ProducerTimestamp": producer_timestamp_ms}},
+            StopSelector={"MaxDurationInSeconds": max_duration_s},
+        )
+    session: str = response["SessionId"]
+    log.info(
+        "started stream processor %s at %d for %d s", name, producer_timestamp_ms, max_duration_s
+    )
+    return session
+
+
 def stop_processor(clients: AwsClients, name: str) -> None:
     with aws_call(f"stop stream processor {name}"):
         clients.rekognition.stop_stream_processor(Name=name)

@@ -4,6 +4,7 @@ quota, throttling, and a failure injected at every step."""
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -316,3 +317,15 @@ def test_a_batch_larger_than_the_free_quota_is_refused_before_anything_is_create
         check_batch_quota(batch)
     assert _writes_since(local_endpoint, seq) == []
     check_batch_quota(batch[1:])  # two new ones fit
+
+
+def test_a_registered_camera_starts_one_session_at_a_time(ctx: RegistrationContext) -> None:
+    register_camera(ctx, CameraSpec(camera_id="cam1"))
+    name = ctx.names.processor("cam1")
+    now_ms = int(time.time() * 1000)
+    session = rekognition.start_session(ctx.clients, name, now_ms - 2000, 5)
+    assert session
+    current = rekognition.describe_processor(ctx.clients, name)
+    assert current is not None and current.status is ProcessorStatus.STARTING
+    with pytest.raises(ConflictError, match=name):
+        rekognition.start_session(ctx.clients, name, now_ms, 5)
