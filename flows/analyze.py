@@ -1,0 +1,124 @@
+"""`analyze-motion`: one analysis session of one camera, as a Prefect flow run.
+
+A run starts the camera's stream processor at a producer timestamp (ms) for a duration, waits
+for the session to end (a label-detection session stays STARTING while it runs, then STOPPED or
+FAILED: never wait for RUNNING), and retries a FAILED session once. The bridge's fast path may
+have made the start itself, so that the motion-to-start delay never includes creating a flow
+run (0.1 s idle, seconds on a loaded SQLite server): it then passes the session id and the run
+only follows the session. Started from the UI, the run makes the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.events import emit_event
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud import rekognition
+from cloud.models import CameraId, ProcessorStatus
+from device.messages import MIN_MILLISECONDS
+from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
+from flows.runtime import runtime
+
+_POLL_S = 1.0
+# A session ends within its duration plus the service's own lag; past this it is reported.
+_END_GRACE_S = 60.0
+
+
+class AnalysisRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    camera_id: CameraId
+    start_ms: int = Field(ge=MIN_MILLISECONDS, description="Producer timestamp, milliseconds.")
+    duration_s: int = Field(ge=1, le=120, description="StopSelector.MaxDurationInSeconds.")
+    follow_up: bool = False
+    session_id: str | None = Field(None, description="Set when the bridge made the start.")
+
+
+class AnalysisOutcome(BaseModel):
+    camera_id: str
+    sessions: list[str]
+    status: ProcessorStatus
+    message: str | None = None
+
+
+def camera_resource(camera_id: str) -> dict[str, str]:
+    return {"prefect.resource.id": f"camera.{camera_id}", "prefect.resource.name": camera_id}
+
+
+def emit_camera_event(name: str, camera_id: str, payload: dict[str, Any]) -> None:
+    fleet = runtime().settings.name
+    emit_event(
+        event=name,
+        resource=camera_resource(camera_id),
+        related=[{"prefect.resource.id": f"fleet.{fleet}", "prefect.resource.role": "fleet"}],
+        payload=payload,
+    )
+
+
+@task(
+    name="start-stream-processor",
+    task_run_name="start {camera_id}",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_if_retryable,
+)
+def start_analysis(camera_id: str, start_ms: int, duration_s: int) -> str:
+    rt = runtime()
+    return rekognition.start_session(
+        rt.clients, rt.names.processor(camera_id), start_ms, duration_s
+    )
+
+
+@task(name="await-session-end", task_run_name="await {camera_id}")
+async def await_session_end(camera_id: str, duration_s: int) -> tuple[ProcessorStatus, str | None]:
+    rt = runtime()
+    name = rt.names.processor(camera_id)
+    deadline = time.monotonic() + duration_s + _END_GRACE_S
+    while time.monotonic() < deadline:
+        record = rekognition.describe_processor(rt.clients, name)
+        if record is None:
+            return ProcessorStatus.FAILED, f"stream processor {name} no longer exists"
+        if record.status not in (ProcessorStatus.STARTING, ProcessorStatus.RUNNING):
+            return record.status, record.status_message
+        await asyncio.sleep(_POLL_S)
+    return ProcessorStatus.FAILED, f"session still running {_END_GRACE_S:g} s past its duration"
+
+
+@flow(name="analyze-motion", flow_run_name="analyze {request.camera_id}", log_prints=False)
+async def analyze_motion(request: AnalysisRequest) -> AnalysisOutcome:
+    """Analyse a camera's video from a producer timestamp; retry a failed session once."""
+    log = get_run_logger()
+    camera, sessions = request.camera_id, []
+    session = request.session_id
+    for attempt in (1, 2):
+        if session is None:
+            session = start_analysis(camera, request.start_ms, request.duration_s)
+        sessions.append(session)
+        emit_camera_event(
+            "camera.analysis.started",
+            camera,
+            {
+                "session_id": session,
+                "start_ms": request.start_ms,
+                "duration_s": request.duration_s,
+                "follow_up": request.follow_up,
+                "attempt": attempt,
+            },
+        )
+        status, message = await await_session_end(camera, request.duration_s)
+        if status is not ProcessorStatus.FAILED:
+            return AnalysisOutcome(camera_id=camera, sessions=sessions, status=status)
+        log.warning("camera %s: session %s failed: %s", camera, session, message)
+        emit_camera_event(
+            "camera.analysis.failed",
+            camera,
+            {"session_id": session, "message": message, "attempt": attempt},
+        )
+        session = None
+    return AnalysisOutcome(camera_id=camera, sessions=sessions, status=status, message=message)

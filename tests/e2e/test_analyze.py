@@ -1,0 +1,55 @@
+"""The analyze-motion flow on the local stack: a real flow run starts the camera's processor at a
+producer timestamp, follows the session to its end and reports it as Prefect events."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+from cloud import rekognition
+from cloud.models import ProcessorStatus
+from cloud.settings import FleetSettings
+from flows import runtime
+from flows.analyze import AnalysisRequest, analyze_motion
+from stack.models import StackStatus
+from tests.e2e.cli import fleet
+
+Stack = tuple[FleetSettings, StackStatus]
+CAMERA = "analyze-cam"
+
+
+def _events(name: str, camera: str, count: int, timeout: float = 20) -> list[Any]:
+    event_filter = EventFilter(
+        event=EventNameFilter(name=[name]), resource=EventResourceFilter(id=[f"camera.{camera}"])
+    )
+    deadline = time.monotonic() + timeout
+    events: list[Any] = []
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline and len(events) < count:
+            events = client.read_events(filter=event_filter, limit=50).events
+            time.sleep(0.5)
+    return events
+
+
+def test_a_flow_run_starts_the_processor_and_follows_the_session(local_stack: Stack) -> None:
+    settings, _ = local_stack
+    done = fleet(settings, "camera", "register", CAMERA)
+    assert done.returncode == 0, done.stderr
+    rt = runtime.configure(settings)
+    start_ms = int(time.time() * 1000) - 2000
+
+    outcome = asyncio.run(
+        analyze_motion(AnalysisRequest(camera_id=CAMERA, start_ms=start_ms, duration_s=2))
+    )
+
+    assert outcome.status is ProcessorStatus.STOPPED and len(outcome.sessions) == 1
+    record = rekognition.describe_processor(rt.clients, rt.names.processor(CAMERA))
+    assert record is not None and record.status is ProcessorStatus.STOPPED
+    (started,) = _events("camera.analysis.started", CAMERA, 1)
+    assert started.payload["session_id"] == outcome.sessions[0]
+    assert started.payload["start_ms"] == start_ms and started.payload["duration_s"] == 2
+    assert any(r.id == f"fleet.{settings.name}" for r in started.related)
