@@ -70,6 +70,7 @@ class _Camera:
     active: SessionPlan | None = None
     follow_up_wanted: bool = False
     last_end_ms: int | None = None
+    max_duration_s: int | None = None
     day: str = ""
     used_s: int = 0
     seen: deque[int] = field(default_factory=lambda: deque(maxlen=_SEEN_SEQUENCES))
@@ -80,8 +81,13 @@ class MotionGate:
         self.settings = settings or GateSettings()
         self._cameras: dict[str, _Camera] = {}
 
-    def decide(self, motion: MotionEvent, now_ms: int) -> Decision:
+    def decide(
+        self, motion: MotionEvent, now_ms: int, max_duration_s: int | None = None
+    ) -> Decision:
+        """`max_duration_s`: the camera's own session length, when known (else the default)."""
         s, camera = self.settings, self._cameras.setdefault(motion.camera_id, _Camera())
+        if max_duration_s is not None:
+            camera.max_duration_s = max_duration_s
         if motion.sequence in camera.seen:
             return Decision(Verdict.DUPLICATE)
         camera.seen.append(motion.sequence)
@@ -118,7 +124,7 @@ class MotionGate:
         today = datetime.fromtimestamp(now_ms / 1000, UTC).date().isoformat()
         if camera.day != today:
             camera.day, camera.used_s = today, 0
-        duration = min(s.max_duration_s, s.daily_budget_s - camera.used_s)
+        duration = min(camera.max_duration_s or s.max_duration_s, s.daily_budget_s - camera.used_s)
         if duration < 1:
             return Decision(Verdict.BUDGET)
         camera.used_s += duration

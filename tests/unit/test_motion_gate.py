@@ -63,3 +63,12 @@ def test_duplicates_stale_motion_and_cameras_apart() -> None:
     assert gate.decide(motion(T0, 0, "garage"), T0).verdict is Verdict.START
     old = motion(T0 - 2 * 3600 * 1000, 1, "shed")
     assert gate.decide(old, T0).verdict is Verdict.STALE
+
+
+def test_a_cameras_own_session_length_wins_and_holds_for_its_follow_ups() -> None:
+    gate = MotionGate(GateSettings(preroll_ms=0, max_duration_s=30, tail_s=5))
+    first = gate.decide(motion(T0, 0), T0, max_duration_s=10)
+    assert first.plan is not None and first.plan.duration_s == 10
+    assert gate.decide(motion(T0 + 6_000, 1), T0 + 6_000).verdict is Verdict.FOLLOW_UP
+    follow = gate.ended("porch", T0 + 11_000)
+    assert follow is not None and follow.plan is not None and follow.plan.duration_s == 10

@@ -1,0 +1,129 @@
+"""The bridge's handler for motion: the fast path from an MQTT message to StartStreamProcessor.
+
+On the SDK's thread it only asks the motion gate (pure, in memory) what to do. A start goes to a
+small thread pool that calls StartStreamProcessor at once (botocore retries throttling with
+jitter); only then is the `analyze-motion` flow run created, on an event loop of its own, to
+follow the session: creating a flow run never delays a start. Every other verdict is a Prefect
+event. When a session's flow run ends, the gate may ask for a follow-up session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from cloud import iot, rekognition
+from cloud.errors import ConflictError, FleetError
+from cloud.registry import spec_from_attributes
+from device.messages import MotionEvent
+from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
+from flows.motion_gate import Decision, MotionGate, SessionPlan, Verdict
+from flows.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_EVENT_FOR = {
+    Verdict.COALESCED: "camera.analysis.coalesced",
+    Verdict.FOLLOW_UP: "camera.analysis.coalesced",
+    Verdict.COOLDOWN: "camera.analysis.skipped",
+    Verdict.BUDGET: "camera.analysis.skipped",
+    Verdict.STALE: "camera.analysis.skipped",
+}
+_STARTERS = 8
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class MotionAnalysis:
+    def __init__(self, rt: Runtime, gate: MotionGate):
+        self._rt = rt
+        self._gate = gate
+        self._lock = threading.Lock()
+        self._durations: dict[str, int] = {}  # each camera's own session length
+        self._starters = ThreadPoolExecutor(_STARTERS, thread_name_prefix="start")
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, name="flow-runs", daemon=True).start()
+
+    def __call__(self, event: MotionEvent, received_ms: int) -> None:
+        """The SDK's thread: decide, hand off, return."""
+        with self._lock:
+            known = self._durations.get(event.camera_id)
+            decision = self._gate.decide(event, now_ms(), known)
+        self._starters.submit(self._act, event, decision)
+
+    def _act(self, event: MotionEvent, decision: Decision) -> None:
+        if decision.plan is not None:
+            self._start(decision.plan)
+            return
+        name = _EVENT_FOR.get(decision.verdict)
+        if name is not None:
+            emit_camera_event(
+                name,
+                event.camera_id,
+                {
+                    "reason": decision.verdict.value,
+                    "sequence": event.sequence,
+                    "producer_timestamp_ms": event.producer_timestamp_ms,
+                },
+            )
+
+    def _start(self, plan: SessionPlan) -> None:
+        processor = self._rt.names.processor(plan.camera_id)
+        try:
+            plan = self._within_camera_limit(plan)
+            session = rekognition.start_session(
+                self._rt.clients, processor, plan.start_ms, plan.duration_s
+            )
+        except ConflictError:  # a session started elsewhere (the UI) is running
+            emit_camera_event(
+                "camera.analysis.coalesced", plan.camera_id, {"reason": "session already running"}
+            )
+            self._ended(plan.camera_id)
+            return
+        except FleetError as err:
+            log.warning("camera %s: cannot start analysis: %s", plan.camera_id, err)
+            emit_camera_event("camera.analysis.failed", plan.camera_id, {"message": str(err)})
+            self._ended(plan.camera_id)
+            return
+        request = AnalysisRequest(
+            camera_id=plan.camera_id,
+            start_ms=plan.start_ms,
+            duration_s=plan.duration_s,
+            follow_up=plan.follow_up,
+            session_id=session,
+        )
+        asyncio.run_coroutine_threadsafe(self._follow(request), self._loop)
+
+    def _within_camera_limit(self, plan: SessionPlan) -> SessionPlan:
+        """The first session of a camera the bridge has not seen yet used the default length."""
+        if plan.camera_id not in self._durations:
+            thing = iot.describe_thing(self._rt.clients, self._rt.names.thing(plan.camera_id))
+            if thing is not None:
+                spec = spec_from_attributes(plan.camera_id, thing.attributes)
+                with self._lock:
+                    self._durations[plan.camera_id] = spec.max_duration_seconds
+        limit = self._durations.get(plan.camera_id, plan.duration_s)
+        return replace(plan, duration_s=min(plan.duration_s, limit))
+
+    async def _follow(self, request: AnalysisRequest) -> None:
+        try:
+            await analyze_motion(request)
+        except Exception:  # a failed run is in the UI; the camera must not stay blocked
+            log.exception("camera %s: analyze-motion failed", request.camera_id)
+        self._ended(request.camera_id)
+
+    def _ended(self, camera_id: str) -> None:
+        with self._lock:
+            follow_up = self._gate.ended(camera_id, now_ms())
+        if follow_up is not None and follow_up.plan is not None:
+            self._starters.submit(self._start, follow_up.plan)
+
+    def close(self) -> None:
+        self._starters.shutdown(wait=False, cancel_futures=True)
+        self._loop.call_soon_threadsafe(self._loop.stop)
