@@ -1,4 +1,4 @@
-"""`fleet camera ...`: register, list, show."""
+"""`fleet camera ...`: register, list, show, events."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from cli.errors import handled
 from cli.output import console, emit_json, emit_table, err_console
 from cli.prefect_context import control_plane, run_flow
 from cli.settings import current_settings
-from cloud.errors import InvalidInputError
+from cloud import detections, iot
+from cloud.errors import InvalidInputError, NotFoundError
 from cloud.models import CameraRecord, CameraSpec
-from cloud.registry import list_camera_ids, show_camera
+from cloud.naming import validate_camera_id
+from cloud.registry import FLEET_ATTRIBUTE, list_camera_ids, show_camera
+from cloud.results import DetectionRecord, iso_ms
 from cloud.settings import FleetSettings
 from cloud.shadow import CameraStatus, read_status
 from flows.register import (
@@ -25,7 +28,9 @@ from flows.register import (
     register_cameras_flow,
 )
 
-app = typer.Typer(help="Register and inspect cameras.", no_args_is_help=True)
+app = typer.Typer(
+    help="Register and inspect cameras, and list their detections.", no_args_is_help=True
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -160,6 +165,47 @@ def show(camera_id: str, json_output: JsonOption = False) -> None:
         f"{health.bitrate_kbps:g} kbps, {health.dropped_frames} dropped frames, "
         f"{health.restarts} restarts, up {health.uptime_seconds:.0f} s, "
         f"{health.motion_count} motions"
+    )
+
+
+@app.command()
+@handled
+def events(
+    camera_id: str,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """List the camera's detections, newest first (label, confidence, time, session, images)."""
+    validate_camera_id(camera_id)
+    rt = control_plane(current_settings())
+    found = detections.list_detections(rt.clients, rt.names.detections_table, camera_id, limit)
+    if not found:
+        thing = iot.describe_thing(rt.clients, rt.names.thing(camera_id))
+        if thing is None or thing.attributes.get(FLEET_ATTRIBUTE) != rt.names.fleet:
+            raise NotFoundError(
+                f"camera {camera_id} is not registered in fleet {rt.names.fleet} "
+                "and has no detections"
+            )
+    if json_output:
+        emit_json(found)
+        return
+    emit_table(
+        f"camera {camera_id}: {len(found)} detections, newest first",
+        ["time (UTC)", "label", "confidence", "notified", "session", "frame", "crop"],
+        [_detection_row(record) for record in found],
+    )
+
+
+def _detection_row(record: DetectionRecord) -> tuple[object, ...]:
+    confidence = f"{record.confidence:.1f}%" if record.confidence is not None else None
+    return (
+        iso_ms(record.detected_at),
+        record.label,
+        confidence,
+        record.notification.value,
+        record.session_id,
+        record.frame_uri,
+        record.crop_uri,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import agent, bridge, camera
+from cli import agent, bridge, camera, results
 from cli.demo import run_demo
 from cli.errors import handled
 from cli.output import console, emit_json
@@ -24,6 +24,7 @@ app = typer.Typer(
 app.add_typer(camera.app, name="camera")
 app.add_typer(agent.app, name="agent")
 app.add_typer(bridge.app, name="bridge")
+app.add_typer(results.app, name="results")
 
 
 @app.callback()

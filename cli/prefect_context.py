@@ -20,16 +20,16 @@ from stack import local_stack
 from stack.layout import PartName
 
 T = TypeVar("T")
+_OPTIONAL = (PartName.BRIDGE, PartName.RESULTS)
 
 
 def require_stack(settings: FleetSettings) -> None:
     """Fail with one clear line when the local stack a command needs is not up. No command needs
-    the MQTT bridge (it may be reconnecting after a broker restart): `fleet status` shows it."""
+    the MQTT bridge (it may be reconnecting after a broker restart) or the results consumer:
+    `fleet status` shows them."""
     current = local_stack.status(settings)
     down = [
-        p.name
-        for p in current.parts
-        if not (p.healthy or p.skipped) and p.name is not PartName.BRIDGE
+        p.name for p in current.parts if not (p.healthy or p.skipped) and p.name not in _OPTIONAL
     ]
     if down:
         raise UnavailableError(

@@ -91,5 +91,13 @@ class AwsClients:
         return self.client("sns")
 
     @property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    @property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @property
     def quotas(self) -> Any:
         return self.client("service-quotas")

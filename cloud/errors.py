@@ -61,6 +61,8 @@ _NOT_FOUND = {
     "NotFound",
     "404",  # S3 HeadBucket/HeadObject answer with a bare status code
     "NoSuchKey",
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
 }
 _CONFLICT = {
     "ResourceAlreadyExistsException",
@@ -70,6 +72,9 @@ _CONFLICT = {
     "DeleteConflict",
     "ConflictException",
     "VersionConflictException",
+    "ConditionalCheckFailedException",  # DynamoDB: a conditional write found another state
+    "QueueNameExists",
+    "QueueAlreadyExists",
 }
 _RETRYABLE = {
     "ThrottlingException",
@@ -83,6 +88,8 @@ _RETRYABLE = {
     "InternalServerError",
     "InternalServerException",
     "SlowDown",
+    "AWS.SimpleQueueService.QueueDeletedRecently",
+    "QueueDeletedRecently",
 }
 _QUOTA = {"LimitExceededException", "LimitExceeded", "ServiceQuotaExceededException"}
 _DENIED = {

@@ -9,6 +9,7 @@ from cloud.clients import AwsClients
 from cloud.models import FleetRecord
 from cloud.naming import FleetNames
 from cloud.policies import PolicyName, render
+from cloud.results_wiring import ensure_results
 from cloud.settings import FleetSettings
 from cloud.tags import fleet_tags
 
@@ -37,6 +38,7 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
 
     storage.ensure_bucket(clients, names.results_bucket, tags)
     topic_arn = notify.ensure_topic(clients, names.notification_topic, names.topic_arn(), tags)
+    results = ensure_results(clients, names, topic_arn, tags)
     group_arn = iot.ensure_thing_group(clients, names.thing_group, tags)
     producer_role, _ = iam.ensure_role(
         clients,
@@ -70,4 +72,5 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
         mqtt_host=host,
         mqtt_port=port,
         credentials_endpoint=iot.describe_endpoint(clients, "iot:CredentialProvider"),
+        results=results,
     )

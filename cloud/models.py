@@ -151,6 +151,19 @@ class ThingRecord(Model):
     principals: tuple[Arn, ...] = ()
 
 
+class ResultsRecord(Model):
+    """The fleet's results pipeline: Rekognition's topic -> queue -> consumer -> detections."""
+
+    queue_url: str
+    queue_arn: Arn
+    dlq_url: str
+    dlq_arn: Arn
+    subscription_arn: Arn
+    detections_table: str
+    detections_table_arn: Arn
+    notifications_topic_arn: Arn
+
+
 class FleetRecord(Model):
     """The fleet-level resources every camera shares."""
 
@@ -167,6 +180,7 @@ class FleetRecord(Model):
     mqtt_host: str
     mqtt_port: int
     credentials_endpoint: str
+    results: ResultsRecord | None = None
 
 
 class CameraRecord(Model):

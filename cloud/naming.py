@@ -109,6 +109,33 @@ class FleetNames:
     def topic_arn(self) -> str:
         return f"arn:{self.partition}:sns:{self.region}:{self.account_id}:{self.notification_topic}"
 
+    # The results pipeline: Rekognition's topic -> queue (+ dead letters) -> detections, and the
+    # topic that tells people (`notification_topic` above is Rekognition's, not theirs).
+    @property
+    def results_queue(self) -> str:
+        return f"{self.fleet}-results"
+
+    @property
+    def results_dlq(self) -> str:
+        return f"{self.fleet}-results-dlq"
+
+    @property
+    def detections_table(self) -> str:
+        return f"{self.fleet}-detections"
+
+    @property
+    def user_notifications_topic(self) -> str:
+        return f"{self.fleet}-notifications"
+
+    def user_notifications_topic_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:sns:{self.region}:{self.account_id}:"
+            f"{self.user_notifications_topic}"
+        )
+
+    def queue_arn(self, queue: str) -> str:
+        return f"arn:{self.partition}:sqs:{self.region}:{self.account_id}:{queue}"
+
     # Per-camera resources.
     def stream(self, camera_id: str) -> str:
         return validate_camera_id(camera_id)
@@ -123,6 +150,16 @@ class FleetNames:
 
     def processor(self, camera_id: str) -> str:
         return f"{self.fleet}-{validate_camera_id(camera_id)}"
+
+    def camera_from_processor(self, processor: str) -> str:
+        """The inverse of `processor`: the camera a stream processor of this fleet serves."""
+        prefix = f"{self.fleet}-"
+        if not processor.startswith(prefix):
+            raise InvalidInputError(
+                f"stream processor {processor!r} is not one of fleet {self.fleet} "
+                f"(its names start with {prefix!r})"
+            )
+        return validate_camera_id(processor[len(prefix) :])
 
     def processor_arn(self, camera_id: str) -> str:
         return (

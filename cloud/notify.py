@@ -23,3 +23,47 @@ def ensure_topic(clients: AwsClients, name: str, arn: str, tags: dict[str, str])
         arn = str(clients.sns.create_topic(Name=name, Tags=as_key_value_list(tags))["TopicArn"])
     log.debug("SNS topic %s ready", arn)
     return arn
+
+
+def ensure_queue_subscription(clients: AwsClients, topic_arn: str, queue_arn: str) -> str:
+    """Subscribe the queue to the topic (SNS envelope, not raw delivery); no write if it is."""
+    with aws_call(f"list the subscriptions of {topic_arn}"):
+        pages = clients.sns.get_paginator("list_subscriptions_by_topic").paginate(
+            TopicArn=topic_arn
+        )
+        for page in pages:
+            for subscription in page.get("Subscriptions", []):
+                if (
+                    subscription.get("Protocol") == "sqs"
+                    and subscription.get("Endpoint") == queue_arn
+                ):
+                    return str(subscription["SubscriptionArn"])
+    with aws_call(f"subscribe {queue_arn} to {topic_arn}"):
+        arn = str(
+            clients.sns.subscribe(
+                TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, ReturnSubscriptionArn=True
+            )["SubscriptionArn"]
+        )
+    log.info("subscribed %s to %s", queue_arn, topic_arn)
+    return arn
+
+
+def publish(
+    clients: AwsClients,
+    topic_arn: str,
+    subject: str,
+    message: str,
+    attributes: dict[str, str] | None = None,
+) -> str:
+    """Publish a message; string attributes let subscribers filter (say, by camera)."""
+    with aws_call(f"publish to {topic_arn}"):
+        answer = clients.sns.publish(
+            TopicArn=topic_arn,
+            Subject=subject,
+            Message=message,
+            MessageAttributes={
+                key: {"DataType": "String", "StringValue": value}
+                for key, value in (attributes or {}).items()
+            },
+        )
+    return str(answer["MessageId"])

@@ -25,6 +25,8 @@ class PolicyName(StrEnum):
     KVS_PRODUCER_PERMISSIONS = "kvs-producer-permissions"
     IOT_CAMERA = "iot-camera-policy"
     IOT_BRIDGE = "iot-bridge-policy"
+    RESULTS_QUEUE = "results-queue-policy"
+    RESULTS_CONSUMER = "results-consumer-permissions"
 
 
 @cache

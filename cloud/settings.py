@@ -38,6 +38,14 @@ class FleetSettings(BaseSettings):
     prefect_port: int = 4200
     processor_quota: int = Field(10, ge=1, description="Local stack only: stream processor quota.")
     registration_concurrency: int = Field(8, ge=1, le=64)
+    notification_cooldown_seconds: float = Field(
+        60.0, ge=0, le=86400, description="At most one detection notification per camera per this."
+    )
+    webhook_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="POST each detection notification here as JSON (optional; may hold a token).",
+    )
 
     @field_validator("name")
     @classmethod

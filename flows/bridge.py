@@ -15,7 +15,8 @@ written to each camera's shadow by the flush loop, urgent changes at once, the r
 
 The flush loop runs in the calling thread: shadow writes, re-subscribing after a reconnect
 without a session, a heartbeat file (`fleet status`), and the counters in the log every
-`stats_interval_seconds`. Prefect-free: it imports neither Prefect nor the flows.
+`stats_interval_seconds`. Motion goes to `flows.motion_analysis`, which starts analysis
+sessions and runs the `analyze-motion` flow runs that follow them.
 
 Not done here: ordering across replicas. Each replica writes only the parts of a camera's status
 it saw change, so replicas do not overwrite each other with stale parts, but two replicas dealt
@@ -47,8 +48,11 @@ from cloud.errors import FleetError, InvalidInputError, NotFoundError
 from cloud.fleet import fleet_names, mqtt_endpoint
 from cloud.settings import FleetSettings
 from device.messages import TopicKind, subscription
+from flows import runtime
 from flows.bridge_intake import CameraEvent, Dispatcher, Handler, LogLimiter
 from flows.camera_state import FleetState, PendingWrite
+from flows.motion_analysis import MotionAnalysis
+from flows.motion_gate import MotionGate
 from stack.heartbeat import write_heartbeat
 
 log = logging.getLogger(__name__)
@@ -355,8 +359,13 @@ def bridge_endpoint(
 
 def run_bridge(settings: FleetSettings, config: BridgeConfig, stop: threading.Event) -> None:
     """The composition root of one replica: clients, identity, bridge; runs until `stop`."""
-    clients = AwsClients(settings)
-    Bridge(clients, bridge_endpoint(clients, settings, config), config).run(stop)
+    rt = runtime.configure(settings)
+    motion = MotionAnalysis(rt, MotionGate())
+    try:
+        endpoint = bridge_endpoint(rt.clients, settings, config)
+        Bridge(rt.clients, endpoint, config, {TopicKind.MOTION: [motion]}).run(stop)
+    finally:
+        motion.close()
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -21,6 +21,7 @@ from cloud.errors import ConflictError, FleetError
 from cloud.registry import spec_from_attributes
 from device.messages import MotionEvent
 from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
+from flows.bridge_intake import CameraEvent
 from flows.motion_gate import Decision, MotionGate, SessionPlan, Verdict
 from flows.runtime import Runtime
 
@@ -50,8 +51,10 @@ class MotionAnalysis:
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="flow-runs", daemon=True).start()
 
-    def __call__(self, event: MotionEvent, received_ms: int) -> None:
+    def __call__(self, event: CameraEvent, received_ms: int) -> None:
         """The SDK's thread: decide, hand off, return."""
+        if not isinstance(event, MotionEvent):
+            return
         with self._lock:
             known = self._durations.get(event.camera_id)
             decision = self._gate.decide(event, now_ms(), known)

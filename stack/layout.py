@@ -14,6 +14,7 @@
                              data/ (persistence)
   bridge/                    the MQTT bridge's own bundle (key, certificate, CA)
   run/bridge.heartbeat.json  what the bridge last said about itself (`fleet status`)
+  run/results.heartbeat.json what the results consumer last said about itself
   prefect/                   PREFECT_HOME of the Prefect server (SQLite database)
 ```
 """
@@ -35,6 +36,7 @@ class PartName(StrEnum):
     PREFECT = "prefect"
     FLOWS = "flows"
     BRIDGE = "bridge"
+    RESULTS = "results"
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ class StackLayout:
     @property
     def bridge_heartbeat(self) -> Path:
         return self.run_dir / "bridge.heartbeat.json"
+
+    @property
+    def results_heartbeat(self) -> Path:
+        return self.run_dir / "results.heartbeat.json"
 
     def log_file(self, part: PartName) -> Path:
         return self.logs_dir / f"{part.value}.log"

@@ -4,10 +4,11 @@
 alone, a crashed one is started again. The Prefect server, the slowest part (about 12 to 16 s
 cold), is started first; the AWS endpoint and the broker start while it migrates its database,
 and then all are waited for together. The flows' serve process starts once Prefect answers. The
-MQTT bridge starts last, once its own IoT identity is ensured through the AWS endpoint, and `up`
-waits until it is connected and subscribed. State (Prefect database, CA, AWS state, broker
-persistence, the bridge's bundle) lives under `settings.stack_dir` and survives `down` unless
-`wipe=True`.
+MQTT bridge starts next, once its own IoT identity is ensured through the AWS endpoint, and `up`
+waits until it is connected and subscribed. The results consumer starts last, once the
+fleet-level resources (its queue among them) are ensured, and `up` waits until it polls. State
+(Prefect database, CA, AWS state, broker persistence, the bridge's bundle) lives under
+`settings.stack_dir` and survives `down` unless `wipe=True`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import ValidationError
 from cloud.bridge_identity import ensure_bridge_identity
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError
-from cloud.fleet import fleet_names
+from cloud.fleet import ensure_fleet, fleet_names
 from cloud.local.ca import LocalCA, certificate_identity
 from cloud.settings import LOOPBACK, FleetSettings
 from stack import mosquitto, processes
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 UP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 BRIDGE_TIMEOUT_S = 30.0
+RESULTS_TIMEOUT_S = 30.0
 MOSQUITTO_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/usr/local/bin"
 DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 DYNSEC_SEARCH = ("/usr/lib/*-linux-gnu", "/usr/lib", "/usr/local/lib")
@@ -52,6 +54,10 @@ _PORT_SETTING = {
 _SERVERS = (PartName.PREFECT, PartName.AWS, PartName.MOSQUITTO)
 # Against a real AWS account only the orchestration runs here.
 _AWS_TARGET_SERVERS = (PartName.PREFECT,)
+_RUN_IT_YOURSELF = {
+    PartName.BRIDGE: " (run `fleet bridge run`)",
+    PartName.RESULTS: " (run `fleet results run`)",
+}
 
 
 def _servers(settings: FleetSettings) -> tuple[PartName, ...]:
@@ -88,6 +94,7 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     _start_flows(specs[PartName.FLOWS])
     if settings.is_local:
         _start_bridge(settings, layout, specs[PartName.BRIDGE], part_probes[PartName.BRIDGE])
+        _start_results(settings, layout, specs[PartName.RESULTS], part_probes[PartName.RESULTS])
     result = status(settings)
     logger.info("local stack is up in %s", layout.root)
     return result
@@ -99,6 +106,7 @@ def down(settings: FleetSettings, wipe: bool = False) -> None:
     record = _load_record(layout) or _record_from(settings, layout)
     specs = _specs(record, layout)
     for part in (
+        PartName.RESULTS,
         PartName.BRIDGE,
         PartName.FLOWS,
         PartName.MOSQUITTO,
@@ -120,7 +128,7 @@ def status(settings: FleetSettings) -> StackStatus:
     part_probes = probes(record, layout)
     used = {*_servers(settings), PartName.FLOWS}
     if settings.is_local:
-        used.add(PartName.BRIDGE)
+        used.update((PartName.BRIDGE, PartName.RESULTS))
     parts = [
         _part_status(part, specs[part], part_probes.get(part))
         if part in used
@@ -130,8 +138,7 @@ def status(settings: FleetSettings) -> StackStatus:
             running=False,
             log_file=specs[part].log_file,
             skipped=True,
-            detail="not used with the real AWS target"
-            + (" (run `fleet bridge run`)" if part is PartName.BRIDGE else ""),
+            detail="not used with the real AWS target" + _RUN_IT_YOURSELF.get(part, ""),
         )
         for part in PartName
     ]
@@ -322,6 +329,21 @@ def _start_bridge(
     layout.bridge_heartbeat.unlink(missing_ok=True)  # a stale one must not pass for this run's
     processes.start(spec)
     wait_until_healthy([_part_check(PartName.BRIDGE, probe, spec)], BRIDGE_TIMEOUT_S)
+
+
+def _start_results(
+    settings: FleetSettings, layout: StackLayout, spec: ProcessSpec, probe: Probe
+) -> None:
+    """Ensure the fleet-level resources (the results queue, its dead-letter queue, the detections
+    table, the notification topic among them), start the results consumer and wait until it
+    polls. A running consumer is left alone."""
+    if processes.is_running(spec):
+        logger.info("the results consumer is already running")
+        return
+    ensure_fleet(AwsClients(settings))
+    layout.results_heartbeat.unlink(missing_ok=True)
+    processes.start(spec)
+    wait_until_healthy([_part_check(PartName.RESULTS, probe, spec)], RESULTS_TIMEOUT_S)
 
 
 def _part_check(part: PartName, probe: Probe, spec: ProcessSpec) -> PartCheck:

@@ -66,6 +66,8 @@ def aws_argv(record: StackRecord, layout: StackLayout) -> list[str]:
         *("--broker-port", str(record.mqtt_port)),
         *("--broker-admin-cert", str(layout.admin_cert)),
         *("--broker-admin-key", str(layout.admin_key)),
+        # Where the simulated cameras' agents write their fragments (flows.runtime.fragment_root).
+        *("--fragment-root", str(layout.root / "fragments")),
     ]
 
 
@@ -74,6 +76,14 @@ def bridge_argv(layout: StackLayout) -> list[str]:
         str(venv_bin() / "python"),
         *("-m", "flows.bridge"),
         *("--heartbeat-file", str(layout.bridge_heartbeat)),
+    ]
+
+
+def results_argv(layout: StackLayout) -> list[str]:
+    return [
+        str(venv_bin() / "python"),
+        *("-m", "flows.results_consumer"),
+        *("--heartbeat-file", str(layout.results_heartbeat)),
     ]
 
 
@@ -96,13 +106,13 @@ def process_specs(
     """Each part's command, environment, log and pid file.
 
     `mosquitto` is the broker binary; `fleet_env` (FLEET_* variables) tells the flows' serve
-    process and the bridge which fleet and which stack they work on. The bridge gets no Prefect
-    settings: it does not talk to Prefect.
+    process, the bridge and the results consumer which fleet and which stack they work on. All
+    three talk to Prefect: the bridge runs `analyze-motion` flow runs, the results consumer emits
+    `camera.detection` events.
     """
     env = base_env(environ)
     prefect_env = {**env, **prefect_client_env(record, layout)}
     flows_env = {**prefect_env, **(fleet_env or {})}
-    bridge_env = {**env, **(fleet_env or {})}
     server_env = {
         **prefect_env,
         "PREFECT_SERVER_API_HOST": record.host,
@@ -114,7 +124,8 @@ def process_specs(
         PartName.MOSQUITTO: ([mosquitto, "-c", str(layout.mosquitto_conf)], env),
         PartName.PREFECT: (prefect_argv(record), server_env),
         PartName.FLOWS: ([str(venv_bin() / "python"), "-m", "flows.serve"], flows_env),
-        PartName.BRIDGE: (bridge_argv(layout), bridge_env),
+        PartName.BRIDGE: (bridge_argv(layout), flows_env),
+        PartName.RESULTS: (results_argv(layout), flows_env),
     }
     return {
         part: ProcessSpec(
@@ -142,4 +153,5 @@ def probes(record: StackRecord, layout: StackLayout) -> dict[PartName, Probe]:
         ),
         PartName.PREFECT: HttpProbe(f"{record.prefect_api_url}/health"),
         PartName.BRIDGE: HeartbeatProbe(layout.bridge_heartbeat),
+        PartName.RESULTS: HeartbeatProbe(layout.results_heartbeat),
     }

@@ -25,6 +25,11 @@ def parse_args(argv: list[str]) -> LocalEndpointConfig:
     parser.add_argument("--broker-port", type=int, help="the broker's port, for its admin identity")
     parser.add_argument("--broker-admin-cert", type=Path)
     parser.add_argument("--broker-admin-key", type=Path)
+    parser.add_argument(
+        "--fragment-root",
+        type=Path,
+        help="the local fragment store: stream processor sessions analyse its video",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -41,6 +46,7 @@ def parse_args(argv: list[str]) -> LocalEndpointConfig:
         broker_port=args.broker_port,
         broker_admin_cert=args.broker_admin_cert,
         broker_admin_key=args.broker_admin_key,
+        fragment_root=args.fragment_root,
     )
 
 

@@ -38,6 +38,9 @@ from cloud.local.servicequotas.models import ServiceQuotasBackend
 logger = logging.getLogger(__name__)
 
 _READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Select", "Test", "Validate")
+# SQS long polling waits inside moto for up to 20 s: under the state lock it would hold back the
+# very publish that delivers the message, and every other write. moto's queue guards its own list.
+_UNLOCKED = {("sqs", "ReceiveMessage")}
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 500: "Error"}
 JsonHandler = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 
@@ -167,7 +170,7 @@ class LocalEndpointApp:
         handler = self._own_handler(info, body)
         if handler is not None:
             response = self._serve_json(info, body, handler)
-        elif mutating:
+        elif mutating and (info.service, info.operation) not in _UNLOCKED:
             with self.state_lock:
                 response = self._call_moto(environ)
         else:

@@ -28,6 +28,9 @@ class LocalEndpointConfig(BaseModel):
     broker_admin_key: Path | None = None
     save_delay_seconds: float = Field(default=2.0, gt=0)
     ca_dir: Path | None = None
+    # The local fragment store (`<fragment_root>/<camera>/<producer ms>.mkv`): with it, stream
+    # processor sessions analyse the cameras' video; without it, they only last their duration.
+    fragment_root: Path | None = None
 
     @field_validator("host")
     @classmethod

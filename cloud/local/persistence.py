@@ -10,6 +10,7 @@ moto version: after an upgrade, wipe the state directory.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import pickle
@@ -25,7 +26,17 @@ from moto.core.base_backend import BackendDict
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "aws-state.pickle"
-PERSISTED_BACKENDS = ("s3", "iot", "iotdata", "kinesisvideo", "iam", "sns", "sqs", "sts")
+PERSISTED_BACKENDS = (
+    "s3",
+    "iot",
+    "iotdata",
+    "kinesisvideo",
+    "iam",
+    "sns",
+    "sqs",
+    "sts",
+    "dynamodb",
+)
 FORMAT_VERSION = 1
 
 
@@ -58,8 +69,28 @@ def write_state(path: Path, payload: bytes) -> None:
     os.replace(tmp, path)
 
 
+_LOCK = type(threading.Lock())
+_RLOCK = type(threading.RLock())
+
+
+class _StatePickler(pickle.Pickler):
+    """Locks are not state: they are saved as new, unlocked ones. moto's SQS queues hold a
+    `threading.Condition` (for long polling), which pickle refuses otherwise."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, threading.Condition):
+            return threading.Condition, ()
+        if isinstance(obj, _RLOCK):
+            return threading.RLock, ()
+        if isinstance(obj, _LOCK):
+            return threading.Lock, ()
+        return NotImplemented
+
+
 def dump_state(moto: dict[str, Any], extra: dict[str, Any]) -> bytes:
-    return pickle.dumps({"version": FORMAT_VERSION, "moto": moto, "extra": extra})
+    buffer = io.BytesIO()
+    _StatePickler(buffer).dump({"version": FORMAT_VERSION, "moto": moto, "extra": extra})
+    return buffer.getvalue()
 
 
 def read_state(path: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:

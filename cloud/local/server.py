@@ -32,6 +32,7 @@ from cloud.local.ca import LocalCA
 from cloud.local.config import LocalEndpointConfig
 from cloud.local.rekognition.models import RekognitionState
 from cloud.local.rekognition.sessions import SessionRunner, TimedSessionRunner
+from cloud.local.rekognition.video_runner import EndpointResults, VideoSessionRunner
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class LocalEndpoint:
         iot_patch.install(self._iot_context)
         self._lock = threading.RLock()
         self.rekognition = RekognitionState(
-            kvs_stream_exists, config.processor_quota, session_runner or TimedSessionRunner()
+            kvs_stream_exists, config.processor_quota, session_runner or self._default_runner()
         )
         self._restore()
         self._saver = persistence.DebouncedSaver(self.save, config.save_delay_seconds)
@@ -91,6 +92,13 @@ class LocalEndpoint:
         self.url = f"http://{config.host}:{self.port}"
         self._thread: threading.Thread | None = None
         self._stopped = False
+
+    def _default_runner(self) -> SessionRunner:
+        """Real analysis of the local fragments when there are some; else sessions only last."""
+        if self.config.fragment_root is None:
+            return TimedSessionRunner()
+        # Sessions write their results through this endpoint: its URL is known once it serves.
+        return VideoSessionRunner(self.config.fragment_root, EndpointResults(lambda: self.url))
 
     def _restore(self) -> None:
         loaded = persistence.read_state(self.config.state_file)
@@ -141,7 +149,7 @@ class LocalEndpoint:
             self._thread.join(timeout=10)
         self._server.server_close()
         self._saver.close()
-        if isinstance(self.rekognition.runner, TimedSessionRunner):
+        if isinstance(self.rekognition.runner, TimedSessionRunner | VideoSessionRunner):
             self.rekognition.runner.stop_all()
         self.save()
         iot_patch.uninstall(self._iot_context)
@@ -169,6 +177,7 @@ def start_local_endpoint(
     broker_pid_file: Path | None = None,
     save_delay_seconds: float = 2.0,
     session_runner: SessionRunner | None = None,
+    fragment_root: Path | None = None,
 ) -> LocalEndpoint:
     """Start an endpoint on 127.0.0.1 in a background thread."""
     config = LocalEndpointConfig(
@@ -179,6 +188,7 @@ def start_local_endpoint(
         acl_file=acl_file,
         broker_pid_file=broker_pid_file,
         save_delay_seconds=save_delay_seconds,
+        fragment_root=fragment_root,
     )
     return LocalEndpoint(config, session_runner).start()
 

@@ -18,7 +18,7 @@ from stack.models import StackStatus
 from tests.support.ports import free_ports
 
 # test_agent registers 6 cameras, test_bridge 1, test_register_cli 2 and then fills the rest.
-E2E_PROCESSOR_QUOTA = 12
+E2E_PROCESSOR_QUOTA = 20
 
 
 def _refresh_prefect_settings() -> None:

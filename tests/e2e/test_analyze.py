@@ -4,7 +4,9 @@ producer timestamp, follows the session to its end and reports it as Prefect eve
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 from prefect.client.orchestration import get_client
@@ -15,21 +17,25 @@ from cloud.models import ProcessorStatus
 from cloud.settings import FleetSettings
 from flows import runtime
 from flows.analyze import AnalysisRequest, analyze_motion
+from flows.motion_gate import GateSettings
 from stack.models import StackStatus
 from tests.e2e.cli import fleet
+from tests.support.agent_process import RunningAgent
 
 Stack = tuple[FleetSettings, StackStatus]
 CAMERA = "analyze-cam"
 
 
 def _events(name: str, camera: str, count: int, timeout: float = 20) -> list[Any]:
-    event_filter = EventFilter(
-        event=EventNameFilter(name=[name]), resource=EventResourceFilter(id=[f"camera.{camera}"])
-    )
     deadline = time.monotonic() + timeout
     events: list[Any] = []
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline and len(events) < count:
+            # Built anew each time: the filter's default time window ends when it is made.
+            event_filter = EventFilter(
+                event=EventNameFilter(name=[name]),
+                resource=EventResourceFilter(id=[f"camera.{camera}"]),
+            )
             events = client.read_events(filter=event_filter, limit=50).events
             time.sleep(0.5)
     return events
@@ -53,3 +59,24 @@ def test_a_flow_run_starts_the_processor_and_follows_the_session(local_stack: St
     assert started.payload["session_id"] == outcome.sessions[0]
     assert started.payload["start_ms"] == start_ms and started.payload["duration_s"] == 2
     assert any(r.id == f"fleet.{settings.name}" for r in started.related)
+
+
+def test_motion_from_the_agent_starts_an_analysis_at_its_producer_timestamp(
+    local_stack: Stack, tmp_path: Path
+) -> None:
+    """The whole motion path: agent -> MQTT -> bridge fast path -> StartStreamProcessor -> flow."""
+    settings, _ = local_stack
+    camera = "analyze-motion"
+    done = fleet(settings, "camera", "register", camera, "--max-duration", "3")
+    assert done.returncode == 0, done.stderr
+    config = settings.bundles_dir / camera / "agent.toml"
+    agent = RunningAgent(settings, config, tmp_path / "agent.log", {})
+    try:
+        agent.wait_log("motion 0 at", 30)
+        motion_ms = int(re.findall(r"motion 0 at (\d+)", agent.log())[0])
+        (started,) = _events("camera.analysis.started", camera, 1, timeout=30)
+        assert started.payload["start_ms"] == motion_ms - GateSettings().preroll_ms
+        assert started.payload["duration_s"] == 3  # the camera's own session length
+        assert started.payload["follow_up"] is False
+    finally:
+        assert agent.stop() == 0

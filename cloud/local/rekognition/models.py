@@ -368,6 +368,7 @@ class RekognitionState:
             notification_channel=request.get("NotificationChannel"),
             regions_of_interest=tuple(request.get("RegionsOfInterest", [])),
             role_arn=request.get("RoleArn", ""),
+            tags=dict(request.get("Tags") or {}),
         )
 
     def _session_ended(

@@ -6,9 +6,10 @@ ends (``STOPPED`` or ``FAILED``). ``StopStreamProcessor`` (or delete) tells the
 runner to stop; the model has already marked the processor ``STOPPED`` then,
 and a late callback for that session is ignored.
 
-``TimedSessionRunner`` (the default) analyses nothing: the session simply
-lasts ``MaxDurationInSeconds`` of wall time, ended by a timer thread. Real
-local video analysis plugs in here by implementing the same protocol.
+``TimedSessionRunner`` analyses nothing: the session simply lasts
+``MaxDurationInSeconds`` of wall time, ended by a timer thread; the endpoint
+uses it when it knows no fragment store. ``video_runner.VideoSessionRunner``
+(the default when it does) really analyses the camera's local fragments.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class SessionContext:
     notification_channel: Mapping[str, Any] | None = None
     regions_of_interest: tuple[Mapping[str, Any], ...] = ()
     role_arn: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 SessionEndCallback = Callable[[str, SessionOutcome], None]

@@ -1,0 +1,286 @@
+"""The detections store: one DynamoDB table per fleet, `<fleet>-detections`, on-demand billing.
+
+Partition key `camera_id`, sort key `record_key`; three kinds of item per camera:
+
+| record_key                              | what                                              |
+| --------------------------------------- | ------------------------------------------------- |
+| `detection#<UTC ms time>#<session>#<label>` | a detection (`DetectionRecord`), sorted by time |
+| `session#<session>`                     | a session's end (`SessionEndRecord`)              |
+| `cooldown`                              | the camera's last notification (`CooldownState`)  |
+
+Why DynamoDB: the reads are "this camera's detections, newest first" (one Query on the key),
+the writes must be idempotent (a conditional put stores a redelivered detection once) and the
+notification cooldown must hold across consumer replicas (a conditional write claims it
+atomically). On-demand billing costs nothing while the fleet is quiet, and there is no server.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from cloud.clients import AwsClients
+from cloud.errors import ConflictError, NotFoundError, aws_call
+from cloud.results import (
+    CooldownState,
+    DetectionRecord,
+    NotificationState,
+    SessionEndRecord,
+    iso_ms,
+)
+
+log = logging.getLogger(__name__)
+
+PARTITION_KEY = "camera_id"
+SORT_KEY = "record_key"
+DETECTION_PREFIX = "detection#"
+SESSION_PREFIX = "session#"
+COOLDOWN_KEY = "cooldown"
+_TABLE_WAIT = {"Delay": 2, "MaxAttempts": 60}
+
+Item = dict[str, dict[str, Any]]
+
+
+def ensure_table(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
+    """Create the table if it is missing and wait until it is usable; returns its ARN."""
+    try:
+        with aws_call(f"describe DynamoDB table {name}"):
+            return str(clients.dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
+    except NotFoundError:
+        pass
+    try:
+        with aws_call(f"create DynamoDB table {name}"):
+            clients.dynamodb.create_table(
+                TableName=name,
+                KeySchema=[
+                    {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[
+                    {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
+                    {"AttributeName": SORT_KEY, "AttributeType": "S"},
+                ],
+                BillingMode="PAY_PER_REQUEST",
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+            )
+        log.info("created DynamoDB table %s", name)
+    except ConflictError:
+        pass  # created concurrently
+    with aws_call(f"wait for DynamoDB table {name}"):
+        clients.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=_TABLE_WAIT)
+        return str(clients.dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
+
+
+# Item <-> record.
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": f"{value:f}"}
+
+
+def _key(camera_id: str, record_key: str) -> Item:
+    return {PARTITION_KEY: _s(camera_id), SORT_KEY: _s(record_key)}
+
+
+def detection_key(record: DetectionRecord) -> str:
+    return DETECTION_PREFIX + record.key
+
+
+def _detection_item(record: DetectionRecord) -> Item:
+    item: Item = {
+        **_key(record.camera_id, detection_key(record)),
+        "session_id": _s(record.session_id),
+        "label": _s(record.label),
+        "detected_at": _s(iso_ms(record.detected_at)),
+        "frame_uri": _s(record.frame_uri),
+        "processor": _s(record.processor),
+        "notification": _s(record.notification.value),
+    }
+    if record.confidence is not None:
+        item["confidence"] = _n(record.confidence)
+    if record.crop_uri is not None:
+        item["crop_uri"] = _s(record.crop_uri)
+    if record.box is not None:
+        item["box"] = {"L": [_n(v) for v in record.box]}
+    if record.fragment_number is not None:
+        item["fragment_number"] = _s(record.fragment_number)
+    if record.event_id is not None:
+        item["event_id"] = _s(record.event_id)
+    return item
+
+
+def _detection(item: Item) -> DetectionRecord:
+    def text(name: str) -> str | None:
+        return str(item[name]["S"]) if name in item else None
+
+    box = item.get("box")
+    return DetectionRecord(
+        camera_id=str(item[PARTITION_KEY]["S"]),
+        session_id=str(item["session_id"]["S"]),
+        label=str(item["label"]["S"]),
+        confidence=float(item["confidence"]["N"]) if "confidence" in item else None,
+        detected_at=datetime.fromisoformat(str(item["detected_at"]["S"])),
+        frame_uri=str(item["frame_uri"]["S"]),
+        crop_uri=text("crop_uri"),
+        processor=str(item["processor"]["S"]),
+        box=tuple(float(v["N"]) for v in box["L"]) if box else None,
+        fragment_number=text("fragment_number"),
+        event_id=text("event_id"),
+        notification=NotificationState(item["notification"]["S"]),
+    )
+
+
+# Detections.
+
+
+def put_detection(clients: AwsClients, table: str, record: DetectionRecord) -> bool:
+    """Store the detection unless it is stored already; True if this call stored it."""
+    try:
+        with aws_call(f"camera {record.camera_id}: store detection {record.key}"):
+            clients.dynamodb.put_item(
+                TableName=table,
+                Item=_detection_item(record),
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": SORT_KEY},
+            )
+    except ConflictError:
+        return False
+    return True
+
+
+def get_detection(
+    clients: AwsClients, table: str, record: DetectionRecord
+) -> DetectionRecord | None:
+    with aws_call(f"camera {record.camera_id}: read detection {record.key}"):
+        answer = clients.dynamodb.get_item(
+            TableName=table, Key=_key(record.camera_id, detection_key(record)), ConsistentRead=True
+        )
+    return _detection(answer["Item"]) if "Item" in answer else None
+
+
+def set_notification(
+    clients: AwsClients, table: str, record: DetectionRecord, state: NotificationState
+) -> None:
+    with aws_call(f"camera {record.camera_id}: mark detection {record.key} {state.value}"):
+        clients.dynamodb.update_item(
+            TableName=table,
+            Key=_key(record.camera_id, detection_key(record)),
+            UpdateExpression="SET #n = :n",
+            ConditionExpression="attribute_exists(#k)",
+            ExpressionAttributeNames={"#n": "notification", "#k": SORT_KEY},
+            ExpressionAttributeValues={":n": _s(state.value)},
+        )
+
+
+def list_detections(
+    clients: AwsClients, table: str, camera_id: str, limit: int
+) -> list[DetectionRecord]:
+    """The camera's detections, newest first."""
+    records: list[DetectionRecord] = []
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": "#p = :p AND begins_with(#k, :prefix)",
+        "ExpressionAttributeNames": {"#p": PARTITION_KEY, "#k": SORT_KEY},
+        "ExpressionAttributeValues": {":p": _s(camera_id), ":prefix": _s(DETECTION_PREFIX)},
+        "ScanIndexForward": False,
+    }
+    while len(records) < limit:
+        with aws_call(f"camera {camera_id}: list detections"):
+            answer = clients.dynamodb.query(**request, Limit=limit - len(records))
+        records.extend(_detection(item) for item in answer.get("Items", []))
+        if "LastEvaluatedKey" not in answer:
+            break
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return records
+
+
+# The notification cooldown.
+
+
+def read_cooldown(clients: AwsClients, table: str, camera_id: str) -> CooldownState | None:
+    with aws_call(f"camera {camera_id}: read the notification cooldown"):
+        answer = clients.dynamodb.get_item(
+            TableName=table, Key=_key(camera_id, COOLDOWN_KEY), ConsistentRead=True
+        )
+    item = answer.get("Item")
+    if item is None:
+        return None
+    return CooldownState(
+        camera_id=camera_id,
+        notified_at=datetime.fromisoformat(str(item["notified_at"]["S"])),
+        detection_key=str(item["detection_key"]["S"]),
+    )
+
+
+def claim_cooldown(
+    clients: AwsClients, table: str, claim: CooldownState, expected: CooldownState | None
+) -> bool:
+    """Write `claim` if the camera's cooldown is still `expected`; False if another consumer
+    changed it meanwhile (read it again and decide again)."""
+    values: dict[str, Any] = {}
+    if expected is None:
+        condition, names = "attribute_not_exists(#k)", {"#k": SORT_KEY}
+    else:
+        condition = "#at = :at AND #d = :d"
+        names = {"#at": "notified_at", "#d": "detection_key"}
+        values = {":at": _s(iso_ms(expected.notified_at)), ":d": _s(expected.detection_key)}
+    try:
+        with aws_call(f"camera {claim.camera_id}: claim the notification cooldown"):
+            clients.dynamodb.put_item(
+                TableName=table,
+                Item={
+                    **_key(claim.camera_id, COOLDOWN_KEY),
+                    "notified_at": _s(iso_ms(claim.notified_at)),
+                    "detection_key": _s(claim.detection_key),
+                },
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+    except ConflictError:
+        return False
+    return True
+
+
+# Session ends.
+
+
+def put_session_end(clients: AwsClients, table: str, record: SessionEndRecord) -> None:
+    """Idempotent: a redelivered message writes the same item again."""
+    item: Item = {
+        **_key(record.camera_id, SESSION_PREFIX + record.session_id),
+        "session_id": _s(record.session_id),
+        "processor": _s(record.processor),
+        "ended_at": _s(iso_ms(record.ended_at)),
+    }
+    if record.processed_ms is not None:
+        item["processed_ms"] = _n(record.processed_ms)
+    if record.message is not None:
+        item["message"] = _s(record.message)
+    with aws_call(f"camera {record.camera_id}: store the end of session {record.session_id}"):
+        clients.dynamodb.put_item(TableName=table, Item=item)
+
+
+def get_session_end(
+    clients: AwsClients, table: str, camera_id: str, session_id: str
+) -> SessionEndRecord | None:
+    with aws_call(f"camera {camera_id}: read the end of session {session_id}"):
+        answer = clients.dynamodb.get_item(
+            TableName=table, Key=_key(camera_id, SESSION_PREFIX + session_id), ConsistentRead=True
+        )
+    item = answer.get("Item")
+    if item is None:
+        return None
+    return SessionEndRecord(
+        camera_id=camera_id,
+        session_id=session_id,
+        processor=str(item["processor"]["S"]),
+        ended_at=datetime.fromisoformat(str(item["ended_at"]["S"])),
+        processed_ms=round(float(item["processed_ms"]["N"])) if "processed_ms" in item else None,
+        message=str(item["message"]["S"]) if "message" in item else None,
+    )

@@ -1,0 +1,168 @@
+"""Synthetic camera scenes: video files a simulated camera plays as its `file` source.
+
+Made from the sample photographs scikit-image ships (no download, no network), moving over a
+static background, so that a scene has real motion for the camera's motion detector and, in
+`person`, a real person for the stream processor's detector:
+
+- `person`: the astronaut portrait (`skimage.data.astronaut()`, a person's face and shoulders)
+  moving slowly to and fro across a blurred brick wall;
+- `empty`: a coffee cup (`coffee()`) and a rocket (`rocket()`) moving over the same wall: motion
+  all the time, no person;
+- `storm`: the astronaut crossing again and again at speed, with the cup and moving shapes:
+  lots of motion, in bursts of 2.5 s with 1.5 s of stillness between them (the picture
+  freezes). With the agent's default `motion.gap_seconds` (5) that is one long motion; with
+  `gap_seconds = 1` every burst is a motion event of its own, one every 4 s, so motion keeps
+  arriving while a session runs (coalescing).
+
+Frames are a pure function of the scene, the frame index and the size (`scene_frame`);
+`write_scene` encodes them as Motion JPEG in AVI with OpenCV, which GStreamer's `decodebin`
+plays (`avidemux` and `jpegdec` are in plugins-good), as the agent's file source requires.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from skimage import data
+
+Image = npt.NDArray[np.uint8]
+
+SUFFIX = ".avi"
+_FOURCC = cv2.VideoWriter.fourcc(*"MJPG")
+_JPEG_QUALITY = 85
+STORM_BURST_S = 2.5
+STORM_STILL_S = 1.5
+
+
+class SceneKind(StrEnum):
+    PERSON = "person"
+    EMPTY = "empty"
+    STORM = "storm"
+
+
+@dataclass(frozen=True)
+class _Sprite:
+    """A photograph scaled to a fraction of the frame height, moving along a path."""
+
+    image: str  # the skimage.data sample
+    height_fraction: float
+    period_s: float  # one full to-and-fro (or crossing) takes this long
+    phase: float  # 0..1, where on its path it starts
+    y_fraction: float  # vertical position of its top, as a fraction of the free space
+    bob_fraction: float = 0.0  # vertical wobble, fraction of the frame height
+    crossing: bool = False  # enter on the left, leave on the right, again and again
+
+
+_SPRITES: dict[SceneKind, tuple[_Sprite, ...]] = {
+    SceneKind.PERSON: (_Sprite("astronaut", 0.6, 12.0, 0.1, 0.5, bob_fraction=0.02),),
+    SceneKind.EMPTY: (
+        _Sprite("coffee", 0.4, 8.0, 0.0, 0.9, bob_fraction=0.03),
+        _Sprite("rocket", 0.35, 10.0, 0.5, 0.1),
+    ),
+    SceneKind.STORM: (
+        _Sprite("coffee", 0.3, 5.0, 0.3, 0.95, bob_fraction=0.05),
+        _Sprite("astronaut", 0.6, 4.0, 0.0, 0.4, bob_fraction=0.03, crossing=True),
+    ),
+}
+
+
+def scene_frame(kind: SceneKind, index: int, width: int, height: int, fps: int) -> Image:
+    """Frame `index` (BGR, `height` x `width`) of a scene played at `fps`."""
+    t = index / fps
+    if kind is SceneKind.STORM:  # bursts of motion, the picture frozen in between
+        bursts, into = divmod(t, STORM_BURST_S + STORM_STILL_S)
+        t = bursts * STORM_BURST_S + min(into, STORM_BURST_S)
+    frame = _background(width, height).copy()
+    if kind is SceneKind.STORM:
+        _draw_shapes(frame, t)
+    for sprite in _SPRITES[kind]:
+        _paste(
+            frame, _sprite_image(sprite.image, round(height * sprite.height_fraction)), sprite, t
+        )
+    return frame
+
+
+def write_scene(
+    kind: SceneKind | str,
+    path: Path,
+    seconds: int,
+    width: int = 640,
+    height: int = 480,
+    fps: int = 15,
+) -> Path:
+    """Write `seconds` of the scene to `path` (Motion JPEG in AVI) and return `path`."""
+    scene = SceneKind(kind)
+    if path.suffix != SUFFIX:
+        raise ValueError(f"a scene is written as Motion JPEG in AVI: {path} must end in {SUFFIX}")
+    if seconds < 1 or fps < 1 or width < 64 or height < 64:
+        raise ValueError("a scene needs seconds >= 1, fps >= 1 and at least 64x64 pixels")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), _FOURCC, float(fps), (width, height))
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write {path}")
+    try:
+        writer.set(cv2.VIDEOWRITER_PROP_QUALITY, _JPEG_QUALITY)
+        for index in range(seconds * fps):
+            writer.write(scene_frame(scene, index, width, height, fps))
+    finally:
+        writer.release()
+    return path
+
+
+@cache
+def _background(width: int, height: int) -> Image:
+    """A blurred, dimmed brick wall over a floor gradient: static, without people."""
+    wall = cv2.resize(_sample("brick"), (width, height), interpolation=cv2.INTER_AREA)
+    wall = cv2.GaussianBlur(wall, (0, 0), 2.0)
+    floor = np.linspace(0.55, 0.95, height, dtype=np.float32)[:, None]
+    tinted = np.stack([wall * 0.55, wall * 0.6 * floor, wall * 0.7 * floor], axis=-1)
+    return np.asarray(np.clip(tinted + 30, 0, 255), dtype=np.uint8)
+
+
+def _sample(name: str) -> Image:
+    """One of scikit-image's sample photographs (shipped in the package, never downloaded)."""
+    return np.asarray(getattr(data, name)(), dtype=np.uint8)
+
+
+@cache
+def _sprite_image(name: str, height: int) -> Image:
+    rgb = _sample(name)
+    bgr = np.ascontiguousarray(rgb[:, :, 2::-1])
+    width = max(1, round(bgr.shape[1] * height / bgr.shape[0]))
+    return np.asarray(cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def _paste(frame: Image, image: Image, sprite: _Sprite, t: float) -> None:
+    frame_h, frame_w = frame.shape[:2]
+    h, w = image.shape[:2]
+    cycle = (t / sprite.period_s + sprite.phase) % 1.0
+    if sprite.crossing:  # from fully off the left edge to fully off the right edge
+        x = round(-w + cycle * (frame_w + w))
+    else:  # to and fro, smoothly, staying inside the frame
+        x = round((frame_w - w) * (0.5 - 0.5 * math.cos(2 * math.pi * cycle)))
+    bob = sprite.bob_fraction * frame_h * math.sin(4 * math.pi * cycle)
+    y = round(max(0, frame_h - h) * sprite.y_fraction + bob)
+    left, top = max(x, 0), max(y, 0)
+    right, bottom = min(x + w, frame_w), min(y + h, frame_h)
+    if right <= left or bottom <= top:
+        return
+    frame[top:bottom, left:right] = image[top - y : bottom - y, left - x : right - x]
+
+
+def _draw_shapes(frame: Image, t: float) -> None:
+    """Storm only: shapes that move and change colour all the time (no people)."""
+    frame_h, frame_w = frame.shape[:2]
+    for i in range(4):
+        angle = 2 * math.pi * (t / (2.0 + i) + i / 4)
+        cx = round(frame_w * (0.5 + 0.4 * math.cos(angle)))
+        cy = round(frame_h * (0.5 + 0.35 * math.sin(1.3 * angle)))
+        colour = (60 * i % 255, (90 + 50 * i) % 255, round(127 + 120 * math.sin(angle)))
+        radius = round(frame_h * (0.04 + 0.02 * i))
+        cv2.circle(frame, (cx, cy), radius, colour, thickness=-1)
