@@ -14,7 +14,8 @@ from cli.output import err_console
 from cli.prefect_context import control_plane
 from cli.settings import current_settings
 from cloud.bridge_identity import ensure_bridge_identity
-from flows.bridge import BridgeConfig, run_bridge, stop_on_signals
+from flows.bridge import BridgeConfig, run_bridge
+from flows.process import stop_on_signals
 
 app = typer.Typer(
     help="The MQTT bridge: camera status and health into each camera's shadow.",
@@ -55,5 +56,5 @@ def run(
         flush_interval_seconds=flush_interval, heartbeat_file=heartbeat_file, **extra
     )
     stop = threading.Event()
-    stop_on_signals(stop)
+    stop_on_signals(stop, "bridge")
     run_bridge(settings, config, stop)

@@ -15,7 +15,8 @@ from cli.output import err_console
 from cli.prefect_context import control_plane, prefect_settings
 from cli.settings import current_settings
 from cloud.fleet import ensure_fleet
-from flows.results_consumer import ConsumerConfig, run_consumer, stop_on_signals
+from flows.process import stop_on_signals
+from flows.results_consumer import ConsumerConfig, run_consumer
 
 app = typer.Typer(
     help="The results consumer: Rekognition's notifications into detections and notifications.",
@@ -55,6 +56,6 @@ def run(
         overrides["cooldown_seconds"] = cooldown
     config = ConsumerConfig.from_settings(settings, **overrides)
     stop = threading.Event()
-    stop_on_signals(stop)
+    stop_on_signals(stop, "results consumer")
     with temporary_settings(updates=prefect_settings(settings)):
         run_consumer(settings, config, stop)

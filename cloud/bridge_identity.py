@@ -38,13 +38,7 @@ class BridgeIdentity(Model):
 
 
 def bridge_policy(names: FleetNames) -> dict[str, object]:
-    return render(
-        PolicyName.IOT_BRIDGE,
-        Partition=names.partition,
-        Region=names.region,
-        AccountId=names.account_id,
-        Fleet=names.fleet,
-    )
+    return render(PolicyName.IOT_BRIDGE, **names.arn_context(), Fleet=names.fleet)
 
 
 def ensure_bridge_identity(

@@ -34,7 +34,7 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
     settings = clients.settings
     names = fleet_names(clients)
     tags = fleet_tags(names.fleet)
-    common = {"Partition": names.partition, "Region": names.region, "AccountId": names.account_id}
+    common = names.arn_context()
 
     storage.ensure_bucket(clients, names.results_bucket, tags)
     topic_arn = notify.ensure_topic(clients, names.notification_topic, names.topic_arn(), tags)

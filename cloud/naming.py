@@ -106,6 +106,10 @@ class FleetNames:
     def partition(self) -> str:
         return "aws-cn" if self.region.startswith("cn-") else "aws"
 
+    def arn_context(self) -> dict[str, str]:
+        """The ARN parts the policy documents in infra/ leave as placeholders."""
+        return {"Partition": self.partition, "Region": self.region, "AccountId": self.account_id}
+
     def topic_arn(self) -> str:
         return f"arn:{self.partition}:sns:{self.region}:{self.account_id}:{self.notification_topic}"
 

@@ -32,12 +32,7 @@ LONG_POLL_S = 20
 
 def queue_policy(names: FleetNames, topic_arn: str) -> dict[str, object]:
     return render(
-        PolicyName.RESULTS_QUEUE,
-        Partition=names.partition,
-        Region=names.region,
-        AccountId=names.account_id,
-        Fleet=names.fleet,
-        TopicArn=topic_arn,
+        PolicyName.RESULTS_QUEUE, **names.arn_context(), Fleet=names.fleet, TopicArn=topic_arn
     )
 
 

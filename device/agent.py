@@ -28,10 +28,11 @@ from device.messages import (
     MotionEvent,
     TopicKind,
     encode,
+    now_ms,
     parse_command,
     topic,
 )
-from device.mqtt import CameraLink, acked, now_ms
+from device.mqtt import CameraLink, acked
 from device.outbox import MotionOutbox
 from device.rtsp_credentials import RtspCredentialsError, load_rtsp_credentials
 from device.supervisor import (

@@ -2,12 +2,13 @@
 
 Defined once, here; the cloud side imports it. Every payload carries `schema` so a cloud side
 can refuse (and count) messages of a version it does not understand, instead of misreading them.
-Pure: no I/O, no boto3, no prefect.
+Pure (the clock aside): no I/O, no boto3, no prefect.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -18,6 +19,11 @@ TOPIC_ROOT = "fleet"
 MAX_PAYLOAD_BYTES = 16 * 1024
 # Producer timestamps are milliseconds since the epoch; anything below this is seconds by mistake.
 MIN_MILLISECONDS = 100_000_000_000
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds: the unit of every timestamp in the contract."""
+    return time.time_ns() // 1_000_000
 
 
 class InvalidMessageError(ValueError):

@@ -27,6 +27,7 @@ from device.messages import (
     TopicKind,
     command_subscription,
     encode,
+    now_ms,
     topic,
 )
 
@@ -37,10 +38,6 @@ _PING_TIMEOUT_MS = 5_000
 _ACK_TIMEOUT_S = 10
 # The same connection error is logged once per this many seconds while it repeats.
 _REPEAT_LOG_S = 60.0
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def status_payload(camera_id: str, presence: Presence, reason: str | None = None) -> bytes:

@@ -39,7 +39,7 @@ from device.gst_output import (
     parse_line,
 )
 from device.health import StreamMeter
-from device.messages import PipelineState
+from device.messages import PipelineState, now_ms
 from device.pipeline import build_pipeline, child_env, fragment_start_ms, install_hint
 from device.rtsp_credentials import RtspCredentials
 
@@ -310,7 +310,7 @@ class PipelineSupervisor:
                 if self.state is not PipelineState.RUNNING and self._anchor_ms is not None:
                     self._set_state(PipelineState.RUNNING, None)
             case Playing():
-                self._anchor_ms = time.time_ns() // 1_000_000
+                self._anchor_ms = now_ms()
             case FragmentOpened():
                 self._last_progress = now
                 if self._store is not None:
@@ -340,10 +340,10 @@ class PipelineSupervisor:
         if done is not None:
             self.last_fragment_ms = done[1]
             self._emit(FragmentWritten(*done))
-            store.prune(time.time_ns() // 1_000_000)
+            store.prune(now_ms())
 
     def _producer_ms(self, running_time_ns: int) -> int:
-        anchor = self._anchor_ms if self._anchor_ms is not None else time.time_ns() // 1_000_000
+        anchor = self._anchor_ms if self._anchor_ms is not None else now_ms()
         return fragment_start_ms(anchor, running_time_ns)
 
     def _set_state(self, state: PipelineState, error: str | None) -> None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud import rekognition
 from cloud.models import CameraId, ProcessorStatus
 from device.messages import MIN_MILLISECONDS
+from flows.camera_events import camera_resource, fleet_related
 from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
 from flows.runtime import runtime
 
@@ -46,16 +47,11 @@ class AnalysisOutcome(BaseModel):
     message: str | None = None
 
 
-def camera_resource(camera_id: str) -> dict[str, str]:
-    return {"prefect.resource.id": f"camera.{camera_id}", "prefect.resource.name": camera_id}
-
-
 def emit_camera_event(name: str, camera_id: str, payload: dict[str, Any]) -> None:
-    fleet = runtime().settings.name
     emit_event(
         event=name,
         resource=camera_resource(camera_id),
-        related=[{"prefect.resource.id": f"fleet.{fleet}", "prefect.resource.role": "fleet"}],
+        related=fleet_related(runtime().settings.name),
         payload=payload,
     )
 

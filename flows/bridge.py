@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
@@ -35,7 +34,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
@@ -47,12 +45,13 @@ from cloud.clients import AwsClients
 from cloud.errors import FleetError, InvalidInputError, NotFoundError
 from cloud.fleet import fleet_names, mqtt_endpoint
 from cloud.settings import FleetSettings
-from device.messages import TopicKind, subscription
+from device.messages import TopicKind, now_ms, subscription
 from flows import runtime
 from flows.bridge_intake import CameraEvent, Dispatcher, Handler, LogLimiter
 from flows.camera_state import FleetState, PendingWrite
 from flows.motion_analysis import MotionAnalysis
 from flows.motion_gate import MotionGate
+from flows.process import configure_logging, stop_on_signals
 from stack.heartbeat import write_heartbeat
 
 log = logging.getLogger(__name__)
@@ -93,10 +92,6 @@ class BridgeEndpoint:
 
     def filter_for(self, kind: TopicKind) -> str:
         return f"$share/{self.share_group}/{subscription(kind)}"
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Bridge:
@@ -368,15 +363,6 @@ def run_bridge(settings: FleetSettings, config: BridgeConfig, stop: threading.Ev
         motion.close()
 
 
-def stop_on_signals(stop: threading.Event) -> None:
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping the bridge", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.bridge", description=__doc__)
     parser.add_argument("--heartbeat-file", type=Path)
@@ -384,11 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats-interval", type=float, default=60.0)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     stop = threading.Event()
-    stop_on_signals(stop)
+    stop_on_signals(stop, "bridge")
     try:
         config = BridgeConfig(
             heartbeat_file=args.heartbeat_file,

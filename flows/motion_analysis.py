@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from cloud import iot, rekognition
 from cloud.errors import ConflictError, FleetError
 from cloud.registry import spec_from_attributes
-from device.messages import MotionEvent
+from device.messages import MotionEvent, now_ms
 from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
 from flows.bridge_intake import CameraEvent
 from flows.motion_gate import Decision, MotionGate, SessionPlan, Verdict
@@ -35,10 +34,6 @@ _EVENT_FOR = {
     Verdict.STALE: "camera.analysis.skipped",
 }
 _STARTERS = 8
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class MotionAnalysis:

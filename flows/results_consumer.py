@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextvars
 import logging
-import signal
 import sys
 import threading
 import time
@@ -41,7 +40,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from types import FrameType
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +52,8 @@ from cloud.naming import FleetNames
 from cloud.results import CooldownState, DetectionRecord, NotificationState, iso_ms
 from cloud.settings import FleetSettings
 from flows.bridge_intake import LogLimiter
+from flows.camera_events import camera_resource, fleet_related
+from flows.process import configure_logging, stop_on_signals
 from flows.results_decisions import (
     EndSession,
     Notify,
@@ -117,17 +117,8 @@ class PrefectEvents:
 
         emit_event(
             event=DETECTION_EVENT,
-            resource={
-                "prefect.resource.id": f"camera.{record.camera_id}",
-                "prefect.resource.name": record.camera_id,
-            },
-            related=[
-                {
-                    "prefect.resource.id": f"fleet.{fleet}",
-                    "prefect.resource.role": "fleet",
-                    "prefect.resource.name": fleet,
-                }
-            ],
+            resource=camera_resource(record.camera_id),
+            related=fleet_related(fleet),
             occurred=record.detected_at,
             id=event_id(fleet, record),
             payload={
@@ -488,26 +479,15 @@ def run_consumer(settings: FleetSettings, config: ConsumerConfig, stop: threadin
         events.close()
 
 
-def stop_on_signals(stop: threading.Event) -> None:
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping the results consumer", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.results_consumer", description=__doc__)
     parser.add_argument("--heartbeat-file", type=Path)
     parser.add_argument("--wait-seconds", type=int, default=20)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level)
     stop = threading.Event()
-    stop_on_signals(stop)
+    stop_on_signals(stop, "results consumer")
     try:
         settings = FleetSettings()
         config = ConsumerConfig.from_settings(

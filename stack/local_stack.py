@@ -93,8 +93,9 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     )
     _start_flows(specs[PartName.FLOWS])
     if settings.is_local:
-        _start_bridge(settings, layout, specs[PartName.BRIDGE], part_probes[PartName.BRIDGE])
-        _start_results(settings, layout, specs[PartName.RESULTS], part_probes[PartName.RESULTS])
+        clients = AwsClients(settings)
+        _start_bridge(clients, layout, specs[PartName.BRIDGE], part_probes[PartName.BRIDGE])
+        _start_results(clients, layout, specs[PartName.RESULTS], part_probes[PartName.RESULTS])
     result = status(settings)
     logger.info("local stack is up in %s", layout.root)
     return result
@@ -313,7 +314,7 @@ def _start_flows(spec: ProcessSpec) -> None:
 
 
 def _start_bridge(
-    settings: FleetSettings, layout: StackLayout, spec: ProcessSpec, probe: Probe
+    clients: AwsClients, layout: StackLayout, spec: ProcessSpec, probe: Probe
 ) -> None:
     """Ensure the bridge's own IoT identity (through the AWS endpoint), start the bridge, and
     wait until it is connected and subscribed. A running bridge is left alone: after a broker
@@ -321,9 +322,8 @@ def _start_bridge(
     if processes.is_running(spec):
         logger.info("the bridge is already running")
         return
-    clients = AwsClients(settings)
     identity = ensure_bridge_identity(
-        clients, fleet_names(clients), settings.bridge_dir, layout.ca_cert.read_text()
+        clients, fleet_names(clients), clients.settings.bridge_dir, layout.ca_cert.read_text()
     )
     logger.info("bridge identity %s ready", identity.thing_name)
     layout.bridge_heartbeat.unlink(missing_ok=True)  # a stale one must not pass for this run's
@@ -332,7 +332,7 @@ def _start_bridge(
 
 
 def _start_results(
-    settings: FleetSettings, layout: StackLayout, spec: ProcessSpec, probe: Probe
+    clients: AwsClients, layout: StackLayout, spec: ProcessSpec, probe: Probe
 ) -> None:
     """Ensure the fleet-level resources (the results queue, its dead-letter queue, the detections
     table, the notification topic among them), start the results consumer and wait until it
@@ -340,7 +340,7 @@ def _start_results(
     if processes.is_running(spec):
         logger.info("the results consumer is already running")
         return
-    ensure_fleet(AwsClients(settings))
+    ensure_fleet(clients)
     layout.results_heartbeat.unlink(missing_ok=True)
     processes.start(spec)
     wait_until_healthy([_part_check(PartName.RESULTS, probe, spec)], RESULTS_TIMEOUT_S)

@@ -149,8 +149,7 @@ class LocalEndpoint:
             self._thread.join(timeout=10)
         self._server.server_close()
         self._saver.close()
-        if isinstance(self.rekognition.runner, TimedSessionRunner | VideoSessionRunner):
-            self.rekognition.runner.stop_all()
+        self.rekognition.runner.stop_all()
         self.save()
         iot_patch.uninstall(self._iot_context)
         logger.info("local AWS endpoint on %s stopped; state saved", self.url)

@@ -107,7 +107,6 @@ def test_agent_online_health_motion_fragments_then_clean_stop(
     assert not list(fragment_dir.glob("*.partial"))
     last = max(fragment_dir.glob("*.mkv"), key=lambda p: int(p.name.removesuffix(".mkv")))
     assert decoded_frames(last) > 0, last
-    assert "secret" not in agent.log().lower()
 
 
 def _shown(settings: FleetSettings, camera: str, ready: Callable[[dict[str, Any]], bool]) -> Any:

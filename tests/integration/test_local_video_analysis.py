@@ -32,10 +32,6 @@ from cloud.local.rekognition.video_source import Frame, VideoWindow
 from stack.scenes import write_scene
 from tests.support.scene_fragments import record_fragments
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("gst-launch-1.0") is None, reason="GStreamer tools are not installed"
-)
-
 ACCOUNT = "123456789012"
 SUBJECT = "Rekognition Stream Processing Event"
 

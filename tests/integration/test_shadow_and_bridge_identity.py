@@ -30,26 +30,13 @@ from cloud.shadow import (
 )
 from device.messages import HealthEvent, PipelineState, Presence
 from tests.support.endpoint_admin import clear_faults, inject_fault
+from tests.support.messages import health_event
 
 AT = 1_800_000_000_000
 
 
 def health(**fields: object) -> HealthEvent:
-    values: dict[str, object] = {
-        "camera_id": "cam-s",
-        "sent_at_ms": AT,
-        "pipeline": PipelineState.RUNNING,
-        "uptime_seconds": 1,
-        "restarts": 0,
-        "fps": 15,
-        "bitrate_kbps": 900,
-        "dropped_frames": 0,
-        "motion_count": 0,
-        "agent_cpu_percent": 1,
-        "agent_rss_mb": 40,
-    }
-    values.update(fields)
-    return HealthEvent.model_validate(values)
+    return health_event(**{"camera_id": "cam-s", "sent_at_ms": AT, **fields})
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from awsiot import mqtt5_client_builder
 
 from device.config import AgentConfig, load_agent_config
 from device.messages import (
-    HealthEvent,
     PipelineState,
     Presence,
     StatusEvent,
@@ -26,6 +25,7 @@ from device.messages import (
     encode,
     topic,
 )
+from tests.support.messages import health_event
 
 TIMEOUT_S = 20.0
 LAST_WILL_REASON = "connection lost"
@@ -43,17 +43,12 @@ def health(
         "sent_at_ms": now_ms(),
         "pipeline": pipeline,
         "uptime_seconds": 12.5,
-        "restarts": 0,
-        "fps": 15.0,
         "bitrate_kbps": 980.0,
-        "dropped_frames": 0,
-        "motion_count": 0,
         "agent_cpu_percent": 3.5,
         "agent_rss_mb": 48.0,
         "versions": {"agent": "0.1.0", "gstreamer": "1.22"},
     }
-    values.update(fields)
-    return encode(HealthEvent.model_validate(values))
+    return encode(health_event(**{**values, **fields}))
 
 
 def status(camera_id: str, presence: Presence, reason: str | None = None) -> bytes:

@@ -26,25 +26,12 @@ from flows.bridge_intake import (
     Rejection,
     classify,
 )
+from tests.support.messages import health_event
 
 CAM = "front-door"
 AT = 1_800_000_000_000
 ONLINE = encode(StatusEvent(camera_id=CAM, sent_at_ms=AT, presence=Presence.ONLINE))
-HEALTH = encode(
-    HealthEvent(
-        camera_id=CAM,
-        sent_at_ms=AT,
-        pipeline=PipelineState.RUNNING,
-        uptime_seconds=1,
-        restarts=0,
-        fps=15,
-        bitrate_kbps=900,
-        dropped_frames=0,
-        motion_count=0,
-        agent_cpu_percent=1,
-        agent_rss_mb=40,
-    )
-)
+HEALTH = encode(health_event(camera_id=CAM, sent_at_ms=AT))
 
 
 @pytest.mark.parametrize(

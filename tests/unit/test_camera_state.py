@@ -6,6 +6,7 @@ import pytest
 
 from device.messages import HealthEvent, MotionEvent, PipelineState, Presence, StatusEvent
 from flows.camera_state import INFERRED_REASON, FleetState, PendingWrite
+from tests.support.messages import health_event
 
 CAM = "front-door"
 T0_MS = 1_800_000_000_000
@@ -22,22 +23,10 @@ def health(
     versions: dict[str, str] | None = None,
     **fields: object,
 ) -> HealthEvent:
-    values: dict[str, object] = {
-        "camera_id": CAM,
-        "sent_at_ms": at,
-        "pipeline": pipeline,
-        "uptime_seconds": 1.0,
-        "restarts": 0,
-        "fps": 15.0,
-        "bitrate_kbps": 900.0,
-        "dropped_frames": 0,
-        "motion_count": 0,
-        "agent_cpu_percent": 1.0,
-        "agent_rss_mb": 40.0,
-        "versions": versions or {},
-    }
-    values.update(fields)
-    return HealthEvent.model_validate(values)
+    return health_event(
+        **{"camera_id": CAM, "sent_at_ms": at, "pipeline": pipeline, "versions": versions or {}},
+        **fields,
+    )
 
 
 def motion(at: int = T0_MS) -> MotionEvent:

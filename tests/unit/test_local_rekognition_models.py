@@ -39,6 +39,9 @@ class ManualRunner:
     def stop(self, session_id: str) -> None:
         self.stopped.append(session_id)
 
+    def stop_all(self) -> None:
+        self.stopped.extend(self.started)
+
 
 def request(name: str) -> dict[str, Any]:
     return {

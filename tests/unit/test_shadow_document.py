@@ -17,28 +17,14 @@ from cloud.shadow import (
     reported_patch,
     shadow_document,
 )
-from device.messages import HealthEvent, PipelineState, Presence
+from device.messages import HealthEvent, Presence
+from tests.support.messages import health_event
 
 AT = 1_800_000_000_000
 
 
 def health(**fields: object) -> HealthEvent:
-    values: dict[str, object] = {
-        "camera_id": "front-door",
-        "sent_at_ms": AT,
-        "pipeline": PipelineState.RUNNING,
-        "uptime_seconds": 1,
-        "restarts": 0,
-        "fps": 15,
-        "bitrate_kbps": 900,
-        "dropped_frames": 0,
-        "motion_count": 0,
-        "agent_cpu_percent": 1,
-        "agent_rss_mb": 40,
-        "versions": {"agent": "2"},
-    }
-    values.update(fields)
-    return HealthEvent.model_validate(values)
+    return health_event(**{"sent_at_ms": AT, "versions": {"agent": "2"}, **fields})
 
 
 def test_only_the_parts_that_changed_are_sent() -> None:

@@ -70,6 +70,10 @@ class SessionRunner(Protocol):
         """The session was stopped by the API (or its processor deleted)."""
         ...
 
+    def stop_all(self) -> None:
+        """The endpoint is stopping: end every session's work."""
+        ...
+
 
 class TimedSessionRunner:
     """Lets each session last ``MaxDurationInSeconds``; analyses nothing."""
