@@ -13,6 +13,7 @@ from cli.errors import handled
 from cli.output import console, emit_json, emit_table, err_console
 from cli.prefect_context import control_plane, run_flow
 from cli.settings import current_settings
+from cli.simulate import simulate
 from cloud import detections, iot
 from cloud.errors import InvalidInputError, NotFoundError
 from cloud.models import CameraRecord, CameraSpec
@@ -194,6 +195,9 @@ def events(
         ["time (UTC)", "label", "confidence", "notified", "session", "frame", "crop"],
         [_detection_row(record) for record in found],
     )
+
+
+app.command()(handled(simulate))
 
 
 def _detection_row(record: DetectionRecord) -> tuple[object, ...]:

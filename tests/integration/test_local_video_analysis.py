@@ -487,3 +487,39 @@ def test_labels_not_detected_locally_are_never_reported(
     assert outcome.status is SessionEndStatus.STOPPED
     assert [m["eventNamespace"]["type"] for m in sink.messages] == ["STREAM_PROCESSING_COMPLETE"]
     assert sink.images == {}
+
+
+def test_a_fragment_renamed_while_it_is_opened_is_read_under_its_new_name(
+    tmp_path: Path, recordings: dict[str, Recording], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent finishes a fragment (`.partial` -> `.mkv`) between the reader's look and its
+    open: the reader finds it again instead of failing the session."""
+    fragment = recordings["person"].fragments()[0]
+    start = 1_700_000_000_000
+    partial = tmp_path / f"{start}.mkv.partial"
+    shutil.copyfile(fragment, partial)
+    decode = VideoWindow._decode
+
+    def finished_in_between(
+        window: VideoWindow, current: Any, path: Path, taken: int, hold_last: bool
+    ) -> Any:
+        if path == partial:
+            partial.rename(tmp_path / f"{start}.mkv")
+        return decode(window, current, path, taken, hold_last)
+
+    monkeypatch.setattr(VideoWindow, "_decode", finished_in_between)
+    window = VideoWindow(
+        tmp_path,
+        start,
+        start + 2_000,
+        sample_interval_ms=1,
+        grace_ms=0,
+        stop=threading.Event(),
+        clock=lambda: start + 10_000,  # past the window: read what is there and end
+        poll_seconds=0.05,
+    )
+
+    frames = list(window.frames())
+
+    assert [f.fragment.partial for f in frames[:1]] == [False]
+    assert len(frames) == 30 and window.frames_read == 30

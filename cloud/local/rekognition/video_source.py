@@ -202,6 +202,8 @@ class VideoWindow:
                 seen_size = size
                 try:
                     taken = yield from self._decode(fragment, path, taken, hold_last=not final)
+                except FileNotFoundError:
+                    continue  # renamed between the two looks: find it under its new name
                 except VideoReadError as err:
                     if final:
                         logger.warning("cannot read fragment %s: %s", path, err)
@@ -226,12 +228,13 @@ class VideoWindow:
         A frame is handled once the next one is grabbed (only then is it known not to be the
         last); a sampled frame is decoded at once, since the next grab replaces it.
         """
-        if path.stat().st_size == 0:
+        stat = path.stat()  # FileNotFoundError: renamed since it was located
+        if stat.st_size == 0:
             raise VideoReadError("empty file")
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         if not capture.isOpened():
             raise VideoReadError("not a readable video file")
-        server_ms = path.stat().st_mtime_ns // 1_000_000
+        server_ms = stat.st_mtime_ns // 1_000_000
         pending: tuple[int, Image | None] | None = None  # (offset, image if sampled)
         index = 0
         try:
