@@ -41,6 +41,15 @@ class FleetSettings(BaseSettings):
     notification_cooldown_seconds: float = Field(
         60.0, ge=0, le=86400, description="At most one detection notification per camera per this."
     )
+    analysis_preroll_ms: int = Field(
+        2000, ge=0, le=30_000, description="Analysis starts this long before the motion."
+    )
+    analysis_cooldown_seconds: int = Field(
+        10, ge=0, le=3600, description="Per camera: quiet time after a session before a new one."
+    )
+    analysis_daily_budget_minutes: int = Field(
+        30, ge=1, le=1440, description="Per camera: analysed minutes a day (sessions cost money)."
+    )
     webhook_url: str | None = Field(
         None,
         pattern=r"^https?://",

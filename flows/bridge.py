@@ -50,7 +50,7 @@ from flows import runtime
 from flows.bridge_intake import CameraEvent, Dispatcher, Handler, LogLimiter
 from flows.camera_state import FleetState, PendingWrite
 from flows.motion_analysis import MotionAnalysis
-from flows.motion_gate import MotionGate
+from flows.motion_gate import GateSettings, MotionGate
 from flows.process import configure_logging, stop_on_signals
 from stack.heartbeat import write_heartbeat
 
@@ -355,7 +355,7 @@ def bridge_endpoint(
 def run_bridge(settings: FleetSettings, config: BridgeConfig, stop: threading.Event) -> None:
     """The composition root of one replica: clients, identity, bridge; runs until `stop`."""
     rt = runtime.configure(settings)
-    motion = MotionAnalysis(rt, MotionGate())
+    motion = MotionAnalysis(rt, MotionGate(GateSettings.from_fleet(settings)))
     try:
         endpoint = bridge_endpoint(rt.clients, settings, config)
         Bridge(rt.clients, endpoint, config, {TopicKind.MOTION: [motion]}).run(stop)

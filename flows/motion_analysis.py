@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -34,6 +35,7 @@ _EVENT_FOR = {
     Verdict.STALE: "camera.analysis.skipped",
 }
 _STARTERS = 8
+_SETTINGS_TTL_S = 300.0
 
 
 class MotionAnalysis:
@@ -41,7 +43,8 @@ class MotionAnalysis:
         self._rt = rt
         self._gate = gate
         self._lock = threading.Lock()
-        self._durations: dict[str, int] = {}  # each camera's own session length
+        # Each camera's own session length, and when it was looked up (monotonic seconds).
+        self._durations: dict[str, tuple[int, float]] = {}
         self._starters = ThreadPoolExecutor(_STARTERS, thread_name_prefix="start")
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="flow-runs", daemon=True).start()
@@ -52,7 +55,7 @@ class MotionAnalysis:
             return
         with self._lock:
             known = self._durations.get(event.camera_id)
-            decision = self._gate.decide(event, now_ms(), known)
+            decision = self._gate.decide(event, now_ms(), known[0] if known else None)
         self._starters.submit(self._act, event, decision)
 
     def _act(self, event: MotionEvent, decision: Decision) -> None:
@@ -99,14 +102,19 @@ class MotionAnalysis:
         asyncio.run_coroutine_threadsafe(self._follow(request), self._loop)
 
     def _within_camera_limit(self, plan: SessionPlan) -> SessionPlan:
-        """The first session of a camera the bridge has not seen yet used the default length."""
-        if plan.camera_id not in self._durations:
-            thing = iot.describe_thing(self._rt.clients, self._rt.names.thing(plan.camera_id))
-            if thing is not None:
-                spec = spec_from_attributes(plan.camera_id, thing.attributes)
-                with self._lock:
-                    self._durations[plan.camera_id] = spec.max_duration_seconds
-        limit = self._durations.get(plan.camera_id, plan.duration_s)
+        """A camera the bridge has not seen yet (or not lately: its settings may have changed)
+        had its session planned with the default length: look its own up and tell the gate."""
+        with self._lock:
+            known = self._durations.get(plan.camera_id)
+        if known is not None and time.monotonic() - known[1] < _SETTINGS_TTL_S:
+            return plan
+        thing = iot.describe_thing(self._rt.clients, self._rt.names.thing(plan.camera_id))
+        if thing is None:
+            return plan
+        limit = spec_from_attributes(plan.camera_id, thing.attributes).max_duration_seconds
+        with self._lock:
+            self._durations[plan.camera_id] = (limit, time.monotonic())
+            self._gate.limit_session(plan.camera_id, limit)
         return replace(plan, duration_s=min(plan.duration_s, limit))
 
     async def _follow(self, request: AnalysisRequest) -> None:

@@ -16,10 +16,11 @@ Times: producer timestamps and `now_ms` are wall-clock milliseconds.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from cloud.settings import FleetSettings
 from device.messages import MotionEvent
 
 _SEEN_SEQUENCES = 64
@@ -43,6 +44,14 @@ class GateSettings:
     cooldown_s: int = 10
     daily_budget_s: int = 30 * 60
     retention_s: int = 3_600
+
+    @classmethod
+    def from_fleet(cls, settings: FleetSettings) -> GateSettings:
+        return cls(
+            preroll_ms=settings.analysis_preroll_ms,
+            cooldown_s=settings.analysis_cooldown_seconds,
+            daily_budget_s=settings.analysis_daily_budget_minutes * 60,
+        )
 
 
 @dataclass(frozen=True)
@@ -130,6 +139,19 @@ class MotionGate:
         camera.used_s += duration
         camera.active = SessionPlan(camera_id, start_ms, duration, follow_up)
         return Decision(Verdict.START, camera.active)
+
+    def limit_session(self, camera_id: str, max_duration_s: int) -> SessionPlan | None:
+        """The camera's own session length, learnt after its first start was planned with the
+        default: shorten the active session (and refund its budget) so that coalescing, the
+        follow-up and the cooldown use the window that was really started."""
+        camera = self._cameras.setdefault(camera_id, _Camera())
+        camera.max_duration_s = max_duration_s
+        active = camera.active
+        if active is None or active.duration_s <= max_duration_s:
+            return active
+        camera.used_s -= active.duration_s - max_duration_s
+        camera.active = replace(active, duration_s=max_duration_s)
+        return camera.active
 
     def analysed_today_s(self, camera_id: str) -> int:
         camera = self._cameras.get(camera_id)

@@ -1,5 +1,9 @@
 """The bridge's motion fast path: start, coalesce, follow up, cooldown, budget, duplicates."""
 
+import pytest
+from pydantic import ValidationError
+
+from cloud.settings import FleetSettings
 from device.messages import MotionEvent
 from flows.motion_gate import GateSettings, MotionGate, Verdict
 
@@ -72,3 +76,43 @@ def test_a_cameras_own_session_length_wins_and_holds_for_its_follow_ups() -> Non
     assert gate.decide(motion(T0 + 6_000, 1), T0 + 6_000).verdict is Verdict.FOLLOW_UP
     follow = gate.ended("porch", T0 + 11_000)
     assert follow is not None and follow.plan is not None and follow.plan.duration_s == 10
+
+
+def test_the_fleet_settings_choose_preroll_cooldown_and_budget() -> None:
+    settings = FleetSettings(
+        analysis_preroll_ms=500, analysis_cooldown_seconds=0, analysis_daily_budget_minutes=1
+    )
+    gate = MotionGate(GateSettings.from_fleet(settings))
+    first = gate.decide(motion(T0, 0), T0, max_duration_s=40)
+    assert first.plan is not None and first.plan.start_ms == T0 - 500
+    assert first.plan.duration_s == 40
+    gate.ended("porch", T0 + 40_000)
+    # No cooldown; the budget (60 s) has 20 s left for the next session.
+    second = gate.decide(motion(T0 + 40_000, 1), T0 + 40_000, max_duration_s=40)
+    assert second.plan is not None and second.plan.duration_s == 20
+    gate.ended("porch", T0 + 60_000)
+    assert gate.decide(motion(T0 + 60_000, 2), T0 + 60_000).verdict is Verdict.BUDGET
+
+
+def test_bad_analysis_settings_are_refused_by_name() -> None:
+    with pytest.raises(ValidationError, match="analysis_daily_budget_minutes"):
+        FleetSettings(analysis_daily_budget_minutes=0)
+
+
+def test_a_session_shortened_to_the_cameras_own_length_follows_up_and_cools_down_from_it() -> None:
+    """The bridge learns a camera's session length after planning its first start."""
+    gate = MotionGate(GateSettings(preroll_ms=0, max_duration_s=30, tail_s=5, cooldown_s=10))
+    first = gate.decide(motion(T0, 0), T0)
+    assert first.plan is not None and first.plan.duration_s == 30
+    shortened = gate.limit_session("porch", 10)
+    assert shortened is not None and shortened.end_ms == T0 + 10_000
+    assert gate.analysed_today_s("porch") == 10  # the unused 20 s are refunded
+    # 6 s in: the last 5 s of a 10 s window, not the middle of a 30 s one.
+    assert gate.decide(motion(T0 + 6_000, 1), T0 + 6_000).verdict is Verdict.FOLLOW_UP
+    follow_up = gate.ended("porch", T0 + 11_000)
+    assert follow_up is not None and follow_up.plan is not None
+    assert follow_up.plan.start_ms == T0 + 10_000 and follow_up.plan.duration_s == 10
+    gate.ended("porch", T0 + 21_000)
+    # The cooldown counts from the end of the real window (T0 + 20 s).
+    assert gate.decide(motion(T0 + 29_000, 2), T0 + 29_000).verdict is Verdict.COOLDOWN
+    assert gate.decide(motion(T0 + 31_000, 3), T0 + 31_000).verdict is Verdict.START
