@@ -31,6 +31,11 @@ def describe_stream(clients: AwsClients, name: str) -> StreamRecord | None:
         return None
 
 
+def stream_tags(clients: AwsClients, name: str) -> dict[str, str]:
+    with aws_call(f"list the tags of KVS stream {name}"):
+        return dict(clients.kvs.list_tags_for_stream(StreamName=name).get("Tags", {}))
+
+
 def ensure_stream(
     clients: AwsClients, name: str, retention_hours: int, tags: dict[str, str]
 ) -> tuple[StreamRecord, Change]:

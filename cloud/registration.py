@@ -29,8 +29,8 @@ from cloud.models import (
 from cloud.naming import FleetNames
 from cloud.policies import PolicyName, render
 from cloud.quotas import processor_quota
-from cloud.registry import thing_attributes
-from cloud.tags import fleet_tags
+from cloud.registry import FLEET_ATTRIBUTE, thing_attributes
+from cloud.tags import OWNER_KEY, fleet_tags
 from device.config import AgentConfig, AwsConfig, MqttConfig, SinkConfig, SinkKind, SourceConfig
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,7 @@ def preflight(ctx: RegistrationContext, spec: Spec, *, replace: bool) -> Preflig
     """Read-only checks that must pass before anything is created."""
     clients, names, camera = ctx.clients, ctx.names, spec.camera_id
     names.thing(camera)  # refuses the bridge's thing name before anything is read or written
+    _refuse_foreign_resources(ctx, camera)
     existing = rekognition.describe_processor(clients, names.processor(camera))
     if existing is None:
         quota = processor_quota(clients)
@@ -137,6 +138,30 @@ def preflight(ctx: RegistrationContext, spec: Spec, *, replace: bool) -> Preflig
             + ". Re-run with --replace to re-create its stream processor."
         )
     return Preflight(existing_processor=existing, recreate_processor=bool(differences))
+
+
+def _refuse_foreign_resources(ctx: RegistrationContext, camera: str) -> None:
+    """A camera id names its thing and stream in the account: never take over one that another
+    fleet (or anyone else) made."""
+    clients, names = ctx.clients, ctx.names
+    thing = iot.describe_thing(clients, names.thing(camera))
+    if thing is not None:
+        _refuse_unless_ours(
+            camera, f"IoT thing {thing.name}", thing.attributes.get(FLEET_ATTRIBUTE), names.fleet
+        )
+    if kvs.describe_stream(clients, names.stream(camera)) is not None:
+        owner = kvs.stream_tags(clients, names.stream(camera)).get(OWNER_KEY)
+        _refuse_unless_ours(camera, f"KVS stream {names.stream(camera)}", owner, names.fleet)
+
+
+def _refuse_unless_ours(camera: str, what: str, owner: str | None, fleet: str) -> None:
+    if owner == fleet:
+        return
+    whose = f"belongs to fleet {owner}" if owner else "was not created by a camera fleet"
+    raise ConflictError(
+        f"camera {camera}: {what} already exists and {whose}; choose another camera id. "
+        "Nothing was created."
+    )
 
 
 def register_camera(

@@ -4,7 +4,11 @@
   moto's kinesisvideo backend, checking ``CurrentVersion`` and giving the
   stream a new version, as AWS does.
 
-Not emulated: the asynchronous ``UPDATING`` status (the change is immediate).
+- ``ListTagsForStream``, ``TagStream``, ``UntagStream``: the tags moto keeps from
+  ``CreateStream`` (the fleet's ownership markers), read and changed.
+
+Not emulated: the asynchronous ``UPDATING`` status (the change is immediate); tag pagination
+(a stream has at most 50 tags).
 """
 
 from __future__ import annotations
@@ -58,4 +62,32 @@ def update_data_retention(account_id: str, region: str, request: dict[str, Any])
     return {}
 
 
-OPERATIONS = {"UpdateDataRetention": update_data_retention}
+MAX_TAGS = 50
+
+
+def list_tags_for_stream(account_id: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+    return {"Tags": dict(_stream(account_id, region, request).tags or {})}
+
+
+def tag_stream(account_id: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+    stream = _stream(account_id, region, request)
+    tags = {**(stream.tags or {}), **dict(request.get("Tags") or {})}
+    if len(tags) > MAX_TAGS:
+        raise InvalidArgumentException(f"A stream has at most {MAX_TAGS} tags.")
+    stream.tags = tags
+    return {}
+
+
+def untag_stream(account_id: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+    stream = _stream(account_id, region, request)
+    removed = set(request.get("TagKeyList") or [])
+    stream.tags = {k: v for k, v in (stream.tags or {}).items() if k not in removed}
+    return {}
+
+
+OPERATIONS = {
+    "UpdateDataRetention": update_data_retention,
+    "ListTagsForStream": list_tags_for_stream,
+    "TagStream": tag_stream,
+    "UntagStream": untag_stream,
+}

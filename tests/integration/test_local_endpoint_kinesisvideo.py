@@ -38,3 +38,23 @@ def test_update_data_retention(local_endpoint: LocalEndpoint) -> None:
             DataRetentionChangeInHours=1,
         )
     assert excinfo.value.response["Error"]["Code"] == "VersionMismatchException"
+
+
+def test_stream_tags_are_listed_added_and_removed(local_endpoint: LocalEndpoint) -> None:
+    kvs = boto3.client(
+        "kinesisvideo",
+        endpoint_url=local_endpoint.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = f"cam-{uuid.uuid4().hex[:6]}"
+    kvs.create_stream(StreamName=name, DataRetentionInHours=1, Tags={"owner": "fleet-a"})
+    assert kvs.list_tags_for_stream(StreamName=name)["Tags"] == {"owner": "fleet-a"}
+    arn = kvs.describe_stream(StreamName=name)["StreamInfo"]["StreamARN"]
+    kvs.tag_stream(StreamARN=arn, Tags={"camera": "porch"})
+    kvs.untag_stream(StreamName=name, TagKeyList=["owner"])
+    assert kvs.list_tags_for_stream(StreamARN=arn)["Tags"] == {"camera": "porch"}
+    with pytest.raises(ClientError) as excinfo:
+        kvs.list_tags_for_stream(StreamName="no-such-stream")
+    assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"

@@ -21,6 +21,7 @@ from cloud.models import CameraSpec, Label, ProcessorStatus
 from cloud.registration import RegistrationContext, register_camera
 from cloud.registry import list_camera_ids, show_camera
 from cloud.settings import FleetSettings
+from cloud.tags import fleet_tags
 from device.config import load_agent_config
 from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
 
@@ -252,7 +253,7 @@ def test_a_crash_between_steps_is_resumed_without_duplicates(ctx: RegistrationCo
     """A crash leaves no rollback: simulate one by creating the first half by hand."""
     c, n = ctx.clients, ctx.names
     iot.ensure_thing(c, "cam1", {"fleet": n.fleet})
-    kvs.ensure_stream(c, "cam1", 24, {})
+    kvs.ensure_stream(c, "cam1", 24, fleet_tags(n.fleet, "cam1"))
     bundle = Bundle(ctx.bundle_root / "cam1")
     bundle.ensure_dir()
     record, pem = iot.create_certificate_from_csr(c, bundle.csr("cam1"))
@@ -329,3 +330,27 @@ def test_a_registered_camera_starts_one_session_at_a_time(ctx: RegistrationConte
     assert current is not None and current.status is ProcessorStatus.STARTING
     with pytest.raises(ConflictError, match=name):
         rekognition.start_session(ctx.clients, name, now_ms, 5)
+
+
+def test_a_thing_or_stream_another_fleet_made_is_never_taken_over(
+    ctx: RegistrationContext, local_endpoint: Any, tmp_path: Path
+) -> None:
+    """A camera id names its thing and stream account-wide: another fleet's, or one made by
+    hand, is refused before anything is written, and left as it was."""
+    register_camera(ctx, CameraSpec(camera_id="shared-name"))
+    other = _context(local_endpoint, tmp_path / "other", name="otherfleet")
+    ctx.clients.iot.create_thing(thingName="by-hand")
+    ctx.clients.kvs.create_stream(StreamName="stream-by-hand", DataRetentionInHours=1)
+    seq = _last_seq(local_endpoint)
+
+    with pytest.raises(ConflictError, match=r"IoT thing shared-name .* belongs to fleet camfleet"):
+        register_camera(other, CameraSpec(camera_id="shared-name"))
+    with pytest.raises(ConflictError, match=r"IoT thing by-hand .* not created by a camera fleet"):
+        register_camera(other, CameraSpec(camera_id="by-hand"))
+    with pytest.raises(ConflictError, match=r"KVS stream stream-by-hand .* not created by"):
+        register_camera(other, CameraSpec(camera_id="stream-by-hand"))
+
+    assert _writes_since(local_endpoint, seq) == []
+    thing = iot.describe_thing(ctx.clients, "shared-name")
+    assert thing is not None and thing.attributes["fleet"] == "camfleet"
+    assert list_camera_ids(other.clients, other.names) == []
