@@ -1,24 +1,40 @@
 """`fleet demo`: the main job on the local stack. Starts the stack, registers a few cameras
-through the register-cameras flow, and shows what was created and where to look."""
+through the register-cameras flow, runs one camera's real agent on a scene with a person in it
+(motion, analysis, detection), and shows what was created and where to look."""
 
 from __future__ import annotations
 
 from cli.output import console, emit_table
 from cli.prefect_context import run_flow
+from cli.simulate import print_report, run_simulation
 from cloud.models import CameraSpec, Label
 from cloud.registry import list_camera_ids, show_camera
 from cloud.settings import FleetSettings
 from flows import runtime
 from flows.register import register_cameras_flow
 from stack import local_stack
+from stack.scenes import SceneKind
 
 DEMO_CAMERAS = (
-    CameraSpec(camera_id="front-door", labels=frozenset({Label.PERSON, Label.PACKAGE})),
+    CameraSpec(
+        camera_id="front-door",
+        labels=frozenset({Label.PERSON, Label.PACKAGE}),
+        max_duration_seconds=15,
+    ),
     CameraSpec(
         camera_id="backyard", labels=frozenset({Label.PERSON, Label.PET}), min_confidence=60
     ),
     CameraSpec(camera_id="garage", labels=frozenset({Label.ALL}), max_duration_seconds=20),
 )
+
+SIMULATED, SIMULATED_SECONDS = "front-door", 20
+_MILESTONES = ("connected", "pipeline running", "agent: motion", "WARNING", "ERROR", "stopped")
+
+
+def _milestones(line: str) -> None:
+    """The agent's log, without the pipeline's description."""
+    if any(mark in line for mark in _MILESTONES):
+        console.print(f"   agent: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 def run_demo(settings: FleetSettings) -> None:
@@ -45,6 +61,24 @@ def run_demo(settings: FleetSettings) -> None:
             for r in records
         ],
     )
+    console.print(
+        f"[bold]4.[/] {SIMULATED}: its agent sees a person for {SIMULATED_SECONDS} s "
+        "(motion -> MQTT -> stream processor -> detection)..."
+    )
+    report = run_simulation(
+        rt, SIMULATED, SceneKind.PERSON, SIMULATED_SECONDS, wait_seconds=120, echo=_milestones
+    )
+    print_report(report)
+    for detection in report.detections:
+        console.print(f"   {detection.label} frame: {detection.frame_uri}", soft_wrap=True)
+        console.print(f"   {detection.label} crop:  {detection.crop_uri}", soft_wrap=True)
     console.print(f"device bundles: {settings.bundles_dir}")
-    console.print(f"Prefect UI:     [bold]{status.prefect_ui_url}[/] (flow runs: register-cameras)")
+    console.print(
+        f"Prefect UI:     [bold]{status.prefect_ui_url}[/] "
+        "(flow runs: register-cameras, analyze-motion; events: camera.*)"
+    )
+    console.print(f"detections:     `.venv/bin/fleet camera events {SIMULATED}`")
+    console.print(
+        "more:           `.venv/bin/fleet camera simulate backyard --scenario storm|empty|person`"
+    )
     console.print("the stack keeps running; stop it with `.venv/bin/fleet down`")

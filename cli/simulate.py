@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -53,26 +54,43 @@ def simulate(
     """Run the camera's agent on a synthetic scene (person, empty or storm) and report the
     motion it published, the analysis sessions it started and their detections."""
     settings = current_settings()
-    rt = control_plane(settings)
-    camera = prepare(settings, camera_id, scenario)
+    report = run_simulation(control_plane(settings), camera_id, scenario, seconds, wait_seconds)
+    if json_output:
+        emit_json(report)
+    else:
+        print_report(report)
+    if report.agent_exit_code != 0:
+        fail(f"the agent exited with code {report.agent_exit_code} (its log is above)", 1)
+
+
+def run_simulation(
+    rt: Runtime,
+    camera_id: str,
+    scenario: SceneKind,
+    seconds: float,
+    wait_seconds: float,
+    echo: Callable[[str], None] | None = None,
+) -> SimulationReport:
+    """Run the agent on the scene, then wait for the analyses its motion started."""
+    camera = prepare(rt.settings, camera_id, scenario)
     started_at = datetime.now(UTC)
     err_console.print(
-        f"camera {camera_id}: agent playing the {scenario.value} scene for {seconds} s "
+        f"camera {camera_id}: agent playing the {scenario.value} scene for {seconds:g} s "
         f"({camera.scene})"
     )
-    run = run_agent(camera, seconds, _echo)
+    run = run_agent(camera, seconds, echo or _echo)
     sessions: list[str] = []
     ends: list[SessionEndRecord] = []
     failed: list[str] = []
     if run.motions and wait_seconds:
-        err_console.print(f"waiting up to {wait_seconds} s for the analyses to end...")
+        err_console.print(f"waiting up to {wait_seconds:g} s for the analyses to end...")
         sessions, ends, failed = _wait_for_sessions(rt, camera_id, started_at, wait_seconds)
     found = [
         d
         for d in detections.list_detections(rt.clients, rt.names.detections_table, camera_id, 100)
         if d.session_id in sessions
     ]
-    report = SimulationReport(
+    return SimulationReport(
         camera_id=camera_id,
         scenario=scenario,
         agent_exit_code=run.exit_code,
@@ -82,12 +100,6 @@ def simulate(
         failed_sessions=failed,
         detections=found,
     )
-    if json_output:
-        emit_json(report)
-    else:
-        _print(report)
-    if run.exit_code != 0:
-        fail(f"the agent exited with code {run.exit_code} (its log is above)", 1)
 
 
 def _echo(line: str) -> None:
@@ -132,7 +144,7 @@ def _wait_for_sessions(
             time.sleep(_POLL_S)
 
 
-def _print(report: SimulationReport) -> None:
+def print_report(report: SimulationReport) -> None:
     console.print(
         f"camera [bold]{report.camera_id}[/] ({report.scenario.value}): "
         f"{len(report.motions)} motion events, {len(report.sessions)} analysis sessions, "
