@@ -15,10 +15,18 @@ from pydantic import (
     model_validator,
 )
 
-from cloud.naming import validate_camera_id
+from cloud.naming import CAMERA_ID_PATTERN, validate_camera_id
 
 Arn = Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:")]
-CameraId = Annotated[str, AfterValidator(validate_camera_id)]
+CameraId = Annotated[
+    str,
+    AfterValidator(validate_camera_id),
+    # For forms (the Prefect UI renders parameters from the JSON schema): checked as they type.
+    Field(
+        description="Lowercase letters, digits, - and _, at most 32: the thing and stream name.",
+        json_schema_extra={"pattern": CAMERA_ID_PATTERN},
+    ),
+]
 
 
 class Model(BaseModel):
@@ -70,11 +78,20 @@ class CameraSpec(Model):
     """What a user asks for when registering a camera. Validated before any AWS call."""
 
     camera_id: CameraId
-    labels: frozenset[Label] = frozenset({Label.PERSON, Label.PET, Label.PACKAGE})
-    min_confidence: float = Field(50.0, ge=0, le=100)
-    retention_hours: int = Field(24, ge=1, le=87600)
-    max_duration_seconds: int = Field(30, ge=1, le=120)
-    regions_of_interest: tuple[RegionOfInterest, ...] = Field((), max_length=MAX_REGIONS)
+    labels: frozenset[Label] = Field(
+        frozenset({Label.PERSON, Label.PET, Label.PACKAGE}),
+        description="What the stream processor looks for (ALL alone, or any of the others).",
+    )
+    min_confidence: float = Field(
+        50.0, ge=0, le=100, description="Percent: weaker detections are not reported."
+    )
+    retention_hours: int = Field(24, ge=1, le=87600, description="How long KVS keeps video.")
+    max_duration_seconds: int = Field(
+        30, ge=1, le=120, description="Length of one analysis session, in seconds."
+    )
+    regions_of_interest: tuple[RegionOfInterest, ...] = Field(
+        (), max_length=MAX_REGIONS, description="Only report what is inside these (ratios)."
+    )
 
     @model_validator(mode="after")
     def _labels(self) -> CameraSpec:

@@ -16,7 +16,8 @@ from cloud.errors import InvalidInputError
 #   [a-zA-Z0-9_.\-]{1,128}, IAM role [\w+=,.@-]{1,64}, MQTT topic level without + # /.
 CAMERA_ID_MAX = 32
 FLEET_NAME_MAX = 16
-_CAMERA_ID = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{CAMERA_ID_MAX - 1}}}$")
+CAMERA_ID_PATTERN = rf"^[a-z0-9][a-z0-9_-]{{0,{CAMERA_ID_MAX - 1}}}$"
+_CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
 _FLEET_NAME = re.compile(rf"^[a-z][a-z0-9-]{{0,{FLEET_NAME_MAX - 1}}}$")
 
 

@@ -11,6 +11,7 @@ import logging
 
 from prefect import serve
 
+from flows.analyze import analyze_motion
 from flows.register import register_camera_flow, register_cameras_flow
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,14 @@ def main() -> None:
         register_cameras_flow.to_deployment(
             name="register-cameras",
             description="Register many cameras concurrently.",
+            tags=["camera-fleet"],
+        ),
+        analyze_motion.to_deployment(
+            name="analyze-motion",
+            description=(
+                "Analyse a camera's video from a producer timestamp (ms) for up to 120 s. "
+                "Motion starts these by itself; run one by hand to look at a moment again."
+            ),
             tags=["camera-fleet"],
         ),
     ]
