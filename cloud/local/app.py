@@ -137,6 +137,7 @@ class LocalEndpointApp:
                 status=response.status,
                 error_code=error,
                 injected=injected,
+                params=_logged_params(info, body),
             )
         )
         logger.debug("%s %s %s -> %s", info.service, info.operation, path, response.status)
@@ -256,6 +257,18 @@ class LocalEndpointApp:
             if close is not None:
                 close()
         return WireResponse(captured.get("status", 500), captured.get("headers", []), data)
+
+
+def _logged_params(info: RequestInfo, body: bytes) -> dict[str, Any] | None:
+    """The request log keeps the JSON requests of our own Rekognition emulation (no image bytes,
+    no credentials): which stream processor, which start selector."""
+    if info.service != "rekognition" or info.operation not in rekognition_responses.OPERATIONS:
+        return None
+    try:
+        params = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    return params if isinstance(params, dict) else None
 
 
 def save_everything(app_state: RekognitionState, state_file: Any, lock: threading.RLock) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +44,10 @@ class RequestRecord(BaseModel):
     status: int
     error_code: str | None
     injected: bool = False
+    # The JSON request of the endpoint's own Rekognition emulation (processor names, selectors,
+    # settings: never credentials), so a test or benchmark can tell which processor a start was
+    # for and from which producer timestamp. None for every other request.
+    params: dict[str, Any] | None = None
 
 
 @dataclass
