@@ -159,6 +159,21 @@ def list_group_things(clients: AwsClients, group: str) -> list[str]:
         return []
 
 
+def things_with_attribute(clients: AwsClients, name: str, value: str) -> dict[str, dict[str, str]]:
+    """Every thing whose attribute `name` is `value`, with its attributes: one paginated call for
+    a whole fleet, where describing each thing would be one call per camera."""
+    found: dict[str, dict[str, str]] = {}
+    kwargs: dict[str, Any] = {"attributeName": name, "attributeValue": value, "maxResults": 250}
+    while True:
+        with aws_call(f"list things with {name}={value}"):
+            page = clients.iot.list_things(**kwargs)
+        for thing in page.get("things", []):
+            found[thing["thingName"]] = dict(thing.get("attributes", {}))
+        if not page.get("nextToken"):
+            return found
+        kwargs["nextToken"] = page["nextToken"]
+
+
 def delete_thing(clients: AwsClients, name: str) -> bool:
     if describe_thing(clients, name) is None:
         return False

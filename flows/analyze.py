@@ -26,6 +26,8 @@ from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
 from flows.runtime import runtime
 
 _POLL_S = 1.0
+_SLOW_POLL_S = 5.0
+_EARLY_S = 3.0
 # A session ends within its duration plus the service's own lag; past this it is reported.
 _END_GRACE_S = 60.0
 
@@ -73,16 +75,23 @@ def start_analysis(camera_id: str, start_ms: int, duration_s: int) -> str:
 
 @task(name="await-session-end", task_run_name="await {camera_id}")
 async def await_session_end(camera_id: str, duration_s: int) -> tuple[ProcessorStatus, str | None]:
+    """Poll the processor's status: often at first (a session that cannot start fails at once)
+    and near its expected end, rarely in between: a bridge follows hundreds of sessions at once.
+    The blocking call runs in a thread, so one slow answer holds up no other session."""
     rt = runtime()
     name = rt.names.processor(camera_id)
-    deadline = time.monotonic() + duration_s + _END_GRACE_S
-    while time.monotonic() < deadline:
-        record = rekognition.describe_processor(rt.clients, name)
+    started = time.monotonic()
+    expected_end, deadline = started + duration_s, started + duration_s + _END_GRACE_S
+    while (now := time.monotonic()) < deadline:
+        record = await asyncio.to_thread(rekognition.describe_processor, rt.clients, name)
         if record is None:
             return ProcessorStatus.FAILED, f"stream processor {name} no longer exists"
         if record.status not in (ProcessorStatus.STARTING, ProcessorStatus.RUNNING):
             return record.status, record.status_message
-        await asyncio.sleep(_POLL_S)
+        early = now - started < _EARLY_S
+        await asyncio.sleep(
+            _POLL_S if early else max(_POLL_S, min(_SLOW_POLL_S, expected_end - now))
+        )
     return ProcessorStatus.FAILED, f"session still running {_END_GRACE_S:g} s past its duration"
 
 

@@ -1,10 +1,15 @@
 """The bridge's handler for motion: the fast path from an MQTT message to StartStreamProcessor.
 
 On the SDK's thread it only asks the motion gate (pure, in memory) what to do. A start goes to a
-small thread pool that calls StartStreamProcessor at once (botocore retries throttling with
-jitter); only then is the `analyze-motion` flow run created, on an event loop of its own, to
-follow the session: creating a flow run never delays a start. Every other verdict is a Prefect
-event. When a session's flow run ends, the gate may ask for a follow-up session.
+small thread pool that does nothing else and calls StartStreamProcessor at once (botocore retries
+throttling with jitter); only then is the `analyze-motion` flow run created, on an event loop of
+its own, to follow the session: creating a flow run never delays a start. Every other verdict is
+a Prefect event, emitted from a thread of its own so that a storm of coalesced motion never
+queues in front of a start. When a session's flow run ends, the gate may ask for a follow-up.
+
+Each camera's session length comes from its thing's attributes, all cameras in one call at start
+and every 5 minutes, so no lookup sits between a motion and its start; a camera registered since
+the last refresh is looked up on its first start.
 """
 
 from __future__ import annotations
@@ -12,13 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from cloud import iot, rekognition
 from cloud.errors import ConflictError, FleetError
-from cloud.registry import spec_from_attributes
+from cloud.registry import FLEET_ATTRIBUTE, spec_from_attributes
 from device.messages import MotionEvent, now_ms
 from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
 from flows.bridge_intake import CameraEvent
@@ -35,7 +39,7 @@ _EVENT_FOR = {
     Verdict.STALE: "camera.analysis.skipped",
 }
 _STARTERS = 8
-_SETTINGS_TTL_S = 300.0
+_SETTINGS_REFRESH_S = 300.0
 
 
 class MotionAnalysis:
@@ -43,25 +47,26 @@ class MotionAnalysis:
         self._rt = rt
         self._gate = gate
         self._lock = threading.Lock()
-        # Each camera's own session length, and when it was looked up (monotonic seconds).
-        self._durations: dict[str, tuple[int, float]] = {}
+        self._durations: dict[str, int] = {}  # each camera's own session length
         self._starters = ThreadPoolExecutor(_STARTERS, thread_name_prefix="start")
+        self._events = ThreadPoolExecutor(1, thread_name_prefix="analysis-events")
+        self._closed = threading.Event()
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="flow-runs", daemon=True).start()
+        threading.Thread(target=self._refresh_settings, name="camera-settings", daemon=True).start()
 
     def __call__(self, event: CameraEvent, received_ms: int) -> None:
         """The SDK's thread: decide, hand off, return."""
         if not isinstance(event, MotionEvent):
             return
         with self._lock:
-            known = self._durations.get(event.camera_id)
-            decision = self._gate.decide(event, now_ms(), known[0] if known else None)
-        self._starters.submit(self._act, event, decision)
-
-    def _act(self, event: MotionEvent, decision: Decision) -> None:
+            decision = self._gate.decide(event, now_ms(), self._durations.get(event.camera_id))
         if decision.plan is not None:
-            self._start(decision.plan)
-            return
+            self._starters.submit(self._start, decision.plan)
+        else:
+            self._events.submit(self._report, event, decision)
+
+    def _report(self, event: MotionEvent, decision: Decision) -> None:
         name = _EVENT_FOR.get(decision.verdict)
         if name is not None:
             emit_camera_event(
@@ -82,14 +87,22 @@ class MotionAnalysis:
                 self._rt.clients, processor, plan.start_ms, plan.duration_s
             )
         except ConflictError:  # a session started elsewhere (the UI) is running
-            emit_camera_event(
-                "camera.analysis.coalesced", plan.camera_id, {"reason": "session already running"}
+            self._events.submit(
+                emit_camera_event,
+                "camera.analysis.coalesced",
+                plan.camera_id,
+                {"reason": "session already running"},
             )
             self._ended(plan.camera_id)
             return
         except FleetError as err:
             log.warning("camera %s: cannot start analysis: %s", plan.camera_id, err)
-            emit_camera_event("camera.analysis.failed", plan.camera_id, {"message": str(err)})
+            self._events.submit(
+                emit_camera_event,
+                "camera.analysis.failed",
+                plan.camera_id,
+                {"message": str(err)},
+            )
             self._ended(plan.camera_id)
             return
         request = AnalysisRequest(
@@ -102,20 +115,42 @@ class MotionAnalysis:
         asyncio.run_coroutine_threadsafe(self._follow(request), self._loop)
 
     def _within_camera_limit(self, plan: SessionPlan) -> SessionPlan:
-        """A camera the bridge has not seen yet (or not lately: its settings may have changed)
-        had its session planned with the default length: look its own up and tell the gate."""
+        """A camera registered since the last refresh had its session planned with the default
+        length: look its own up and tell the gate."""
         with self._lock:
-            known = self._durations.get(plan.camera_id)
-        if known is not None and time.monotonic() - known[1] < _SETTINGS_TTL_S:
-            return plan
+            if plan.camera_id in self._durations:
+                return plan
         thing = iot.describe_thing(self._rt.clients, self._rt.names.thing(plan.camera_id))
         if thing is None:
             return plan
         limit = spec_from_attributes(plan.camera_id, thing.attributes).max_duration_seconds
         with self._lock:
-            self._durations[plan.camera_id] = (limit, time.monotonic())
+            self._durations[plan.camera_id] = limit
             self._gate.limit_session(plan.camera_id, limit)
         return replace(plan, duration_s=min(plan.duration_s, limit))
+
+    def _refresh_settings(self) -> None:
+        """Every camera's session length, now and every few minutes (settings change)."""
+        while not self._closed.is_set():
+            try:
+                things = iot.things_with_attribute(
+                    self._rt.clients, FLEET_ATTRIBUTE, self._rt.names.fleet
+                )
+            except FleetError as err:  # the next refresh tries again
+                log.warning("cannot read the cameras' settings: %s", err)
+                things = {}
+            durations: dict[str, int] = {}
+            for camera, attributes in things.items():
+                try:
+                    durations[camera] = spec_from_attributes(
+                        camera, attributes
+                    ).max_duration_seconds
+                except (FleetError, ValueError) as err:  # that camera keeps the default
+                    log.warning("camera %s: unreadable settings: %s", camera, err)
+            with self._lock:
+                self._durations.update(durations)
+            log.info("session lengths of %d cameras loaded", len(durations))
+            self._closed.wait(_SETTINGS_REFRESH_S)
 
     async def _follow(self, request: AnalysisRequest) -> None:
         try:
@@ -131,5 +166,7 @@ class MotionAnalysis:
             self._starters.submit(self._start, follow_up.plan)
 
     def close(self) -> None:
+        self._closed.set()
         self._starters.shutdown(wait=False, cancel_futures=True)
+        self._events.shutdown(wait=False, cancel_futures=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
