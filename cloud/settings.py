@@ -50,6 +50,12 @@ class FleetSettings(BaseSettings):
     analysis_daily_budget_minutes: int = Field(
         30, ge=1, le=1440, description="Per camera: analysed minutes a day (sessions cost money)."
     )
+    health_event_interval_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86400,
+        description="Per camera: at most one unchanged camera.health Prefect event per this.",
+    )
     webhook_url: str | None = Field(
         None,
         pattern=r"^https?://",

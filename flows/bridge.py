@@ -10,8 +10,9 @@ Per message (on the SDK's thread, kept short): `bridge_intake.Dispatcher` classi
 rejection is counted by reason and logged (rate-limited); a valid event goes to the handlers of
 its kind. Today those are the camera state (`camera_state`: status and health kept in memory,
 written to each camera's shadow by the flush loop, urgent changes at once, the rest at most every
-`flush_interval_seconds`); motion analysis plugs in as a handler of `TopicKind.MOTION`
-(`Bridge(..., handlers=...)`). No exception stops the bridge.
+`flush_interval_seconds`); motion analysis plugs in as a handler of `TopicKind.MOTION`, and the
+cameras' Prefect events (`camera.online`, `.offline`, `.health`, `.pipeline.failed`) as a
+handler of status and health (`Bridge(..., handlers=...)`). No exception stops the bridge.
 
 The flush loop runs in the calling thread: shadow writes, re-subscribing after a reconnect
 without a session, a heartbeat file (`fleet status`), and the counters in the log every
@@ -51,6 +52,8 @@ from flows.bridge_intake import CameraEvent, Dispatcher, Handler, LogLimiter
 from flows.camera_state import FleetState, PendingWrite
 from flows.motion_analysis import MotionAnalysis
 from flows.motion_gate import GateSettings, MotionGate
+from flows.presence_emitter import PresenceEventEmitter
+from flows.presence_events import PresenceEvents
 from flows.process import configure_logging, stop_on_signals
 from stack.heartbeat import write_heartbeat
 
@@ -356,11 +359,18 @@ def run_bridge(settings: FleetSettings, config: BridgeConfig, stop: threading.Ev
     """The composition root of one replica: clients, identity, bridge; runs until `stop`."""
     rt = runtime.configure(settings)
     motion = MotionAnalysis(rt, MotionGate(GateSettings.from_fleet(settings)))
+    presence = PresenceEventEmitter(PresenceEvents(settings.health_event_interval_seconds))
+    handlers: dict[TopicKind, list[Handler]] = {
+        TopicKind.MOTION: [motion],
+        TopicKind.STATUS: [presence],
+        TopicKind.HEALTH: [presence],
+    }
     try:
         endpoint = bridge_endpoint(rt.clients, settings, config)
-        Bridge(rt.clients, endpoint, config, {TopicKind.MOTION: [motion]}).run(stop)
+        Bridge(rt.clients, endpoint, config, handlers).run(stop)
     finally:
         motion.close()
+        presence.close()
 
 
 def main(argv: list[str] | None = None) -> int:

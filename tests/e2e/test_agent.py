@@ -6,16 +6,20 @@ separate process; a test-only IoT identity watches the broker (tests/support/mqt
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from prefect.events.schemas.events import ReceivedEvent
 
 from cloud.settings import FleetSettings
+from flows.camera_events import read_camera_events
 from stack.layout import PartName, StackLayout
 from stack.local_stack import up
 from stack.models import StackStatus
@@ -119,11 +123,22 @@ def _shown(settings: FleetSettings, camera: str, ready: Callable[[dict[str, Any]
         time.sleep(1)
 
 
-def test_camera_show_follows_the_agent_online_health_and_killed(
+def _events(camera: str, names: list[str], since: datetime, wanted: int) -> list[ReceivedEvent]:
+    """The camera's Prefect events from the bridge, once `wanted` of them have arrived."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = asyncio.run(read_camera_events(camera, names, since))
+        if len(found) >= wanted or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_camera_show_and_events_follow_the_agent_online_health_and_killed(
     local_stack: Stack, observer: MqttObserver, tmp_path: Path
 ) -> None:
     settings, _ = local_stack
     camera = "agent-show"
+    began = datetime.now(UTC)
     agent, _ = _start(settings, camera, tmp_path)
     since = time.monotonic()
     observer.wait_for(_health(camera), lambda m: m["pipeline"] == "running", 30, since)
@@ -137,6 +152,20 @@ def test_camera_show_follows_the_agent_online_health_and_killed(
     assert agent.stop(signal.SIGKILL) == -signal.SIGKILL
     gone = _shown(settings, camera, lambda s: s["online"] is False)
     assert gone["online"] is False and gone["status_reason"] == "connection lost", gone
+
+    # The same story in the Prefect event feed of resource camera.<id>: online once, the health
+    # (once: it did not change within the stack's interval), offline with the Will's reason.
+    names = ["camera.online", "camera.offline", "camera.health"]
+    events = _events(camera, names, began, 3)
+    assert [e.event for e in events if e.event != "camera.health"] == [
+        "camera.online",
+        "camera.offline",
+    ]
+    assert events[-1].payload == {"reason": "connection lost"}
+    health = [e for e in events if e.event == "camera.health"]
+    assert health and health[-1].payload["pipeline"] == "running"
+    assert len(health) <= 2  # starting -> running; every 2 s of health is not an event each
+    assert all(e.resource.id == f"camera.{camera}" for e in events)
 
 
 def test_a_killed_or_frozen_pipeline_is_restarted(
@@ -260,6 +289,7 @@ def test_a_missing_element_is_reported_not_restarted_in_a_loop(
 ) -> None:
     settings, _ = local_stack
     camera = "agent-attic"
+    began = datetime.now(UTC)
     agent, _ = _start(settings, camera, tmp_path, FLEET_AGENT_SINK__KIND="kvssink")
     try:
         since = time.monotonic()
@@ -270,6 +300,8 @@ def test_a_missing_element_is_reported_not_restarted_in_a_loop(
         latest = [m.json() for m in observer.on(_health(camera)) if m.at >= since][-1]
         assert latest["pipeline"] == "failed" and latest["restarts"] == 0
         assert agent.log().count("ERROR device.supervisor: GStreamer element") == 1
+        (failure,) = _events(camera, ["camera.pipeline.failed"], began, 1)
+        assert "kvssink" in failure.payload["error"]
     finally:
         assert agent.stop() == 0
 
