@@ -114,39 +114,53 @@ def _region_of(arn: str, default: str) -> str:
 
 
 class EndpointResults:
-    """Results written through the local endpoint as the processor's role (boto3 + STS)."""
+    """Results written through the local endpoint as the processor's role (boto3 + STS).
+
+    One boto3 session makes every session's clients: a fresh boto3 session parses the service
+    models again (a few hundred ms of CPU), which a hundred sessions starting at once turned into
+    tens of seconds of delay for every request to the endpoint. Sessions are not thread-safe, so
+    clients are made under a lock; the clients themselves are.
+    """
 
     def __init__(self, endpoint_url: Callable[[], str]) -> None:
         self._endpoint_url = endpoint_url
         self._config = Config(retries={"max_attempts": 3, "mode": "standard"})
+        self._boto = boto3.session.Session()
+        self._lock = threading.Lock()
+
+    def _client(self, service: str, region: str, **credentials: str) -> Any:
+        with self._lock:
+            return self._boto.client(
+                service,
+                endpoint_url=self._endpoint_url(),
+                region_name=region,
+                config=self._config,
+                **credentials,
+            )
 
     def __call__(self, context: SessionContext) -> ResultsSink:
-        url = self._endpoint_url()
-        base = boto3.session.Session(
-            aws_access_key_id="rekognition", aws_secret_access_key="rekognition"
+        sts = self._client(
+            "sts",
+            context.region,
+            aws_access_key_id="rekognition",
+            aws_secret_access_key="rekognition",
         )
         try:
-            sts = base.client("sts", endpoint_url=url, region_name=context.region)
             credentials = sts.assume_role(
                 RoleArn=context.role_arn,
                 RoleSessionName=f"rekognition-{context.session_id}"[:64],
             )["Credentials"]
         except (BotoCoreError, ClientError) as err:
             raise ResultsError(f"cannot assume role {context.role_arn}: {err}") from err
-        role = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
+        role = {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
         topic = (context.notification_channel or {}).get("SNSTopicArn", "")
         return _BotoSink(
-            role.client("s3", endpoint_url=url, region_name=context.region, config=self._config),
-            role.client(
-                "sns",
-                endpoint_url=url,
-                region_name=_region_of(topic, context.region),
-                config=self._config,
-            ),
+            self._client("s3", context.region, **role),
+            self._client("sns", _region_of(topic, context.region), **role),
         )
 
 
