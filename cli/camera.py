@@ -156,6 +156,8 @@ def show(camera_id: str, json_output: JsonOption = False) -> None:
     console.print(f"[bold]online[/]: {_online(status)}{since}{reason}")
     last_seen = status.last_seen.isoformat() if status.last_seen else None
     console.print(f"[bold]last_seen[/]: {last_seen}")
+    last_motion = status.last_motion.isoformat() if status.last_motion else None
+    console.print(f"[bold]last_motion[/]: {last_motion}")
     health = status.health
     if health is None:
         console.print("[bold]health[/]: None")
