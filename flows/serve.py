@@ -11,6 +11,8 @@ import logging
 
 from prefect import serve
 
+from cloud.settings import FleetSettings
+from flows import fleet_status
 from flows.register import register_camera_flow, register_cameras_flow
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ def main() -> None:
             description="Register many cameras concurrently.",
             tags=["camera-fleet"],
         ),
+        fleet_status.deployment(FleetSettings()),
     ]
     log.info("serving %d deployments", len(deployments))
     serve(*deployments)  # type: ignore[arg-type]
