@@ -50,13 +50,13 @@ class FleetSettings(BaseSettings):
     analysis_daily_budget_minutes: int = Field(
         30, ge=1, le=1440, description="Per camera: analysed minutes a day (sessions cost money)."
     )
-    status_interval_seconds: int = Field(
-        60, ge=10, le=86_400, description="The served fleet-status flow runs this often."
-    )
     webhook_url: str | None = Field(
         None,
         pattern=r"^https?://",
         description="POST each detection notification here as JSON (optional; may hold a token).",
+    )
+    status_interval_seconds: int = Field(
+        60, ge=10, le=86_400, description="The served fleet-status flow runs this often."
     )
 
     @field_validator("name")

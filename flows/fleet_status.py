@@ -38,7 +38,6 @@ from cloud.errors import FleetError, is_retryable
 from cloud.models import ProcessorStatus
 from cloud.registry import list_camera_ids
 from cloud.results import DailyUsage, DetectionRecord
-from cloud.settings import FleetSettings
 from cloud.shadow import CameraStatus
 from flows.fleet_status_report import (
     CameraFacts,
@@ -251,8 +250,9 @@ async def fleet_status_flow() -> FleetStatus:
     return status
 
 
-def deployment(settings: FleetSettings) -> RunnerDeployment:
-    """The served `fleet-status` deployment, on the fleet's status interval."""
+def deployment() -> RunnerDeployment:
+    """The served `fleet-status` deployment, every `FLEET_STATUS_INTERVAL_SECONDS`."""
+    settings = runtime().settings
     # An async flow's to_deployment is typed as maybe a coroutine; called from sync code it is not.
     return fleet_status_flow.to_deployment(  # type: ignore[return-value]
         name="fleet-status",

@@ -11,7 +11,6 @@ import logging
 
 from prefect import serve
 
-from cloud.settings import FleetSettings
 from flows import fleet_status
 from flows.register import register_camera_flow, register_cameras_flow
 
@@ -23,6 +22,7 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     deployments = [
+        fleet_status.deployment(),
         register_camera_flow.to_deployment(
             name="register-camera",
             description="Register one camera: stream, processor, role, IoT identity, bundle.",
@@ -33,7 +33,6 @@ def main() -> None:
             description="Register many cameras concurrently.",
             tags=["camera-fleet"],
         ),
-        fleet_status.deployment(FleetSettings()),
     ]
     log.info("serving %d deployments", len(deployments))
     serve(*deployments)  # type: ignore[arg-type]

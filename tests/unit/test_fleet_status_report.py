@@ -15,6 +15,7 @@ from cloud.results import DailyUsage, DetectionRecord
 from cloud.settings import FleetSettings
 from cloud.shadow import CameraStatus
 from device.messages import PipelineState
+from flows import runtime
 from flows.fleet_status import Reads, camera_facts, deployment, read_each
 from flows.fleet_status_report import (
     COLUMNS,
@@ -315,13 +316,16 @@ def test_a_part_that_could_not_be_read_is_unread_for_every_camera() -> None:
 def test_the_served_deployment_runs_every_status_interval(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    default = deployment(FleetSettings(home=tmp_path))
+    monkeypatch.setattr(runtime, "_current", None)  # the process's runtime comes back after
+    runtime.configure(FleetSettings(home=tmp_path))
+    default = deployment()
     assert default.name == "fleet-status"
     [schedule] = default.schedules or []
     assert getattr(schedule.schedule, "interval", None) == timedelta(seconds=60)
 
     monkeypatch.setenv("FLEET_STATUS_INTERVAL_SECONDS", "300")
-    [slower] = deployment(FleetSettings(home=tmp_path)).schedules or []
+    runtime.configure(FleetSettings(home=tmp_path))
+    [slower] = deployment().schedules or []
     assert getattr(slower.schedule, "interval", None) == timedelta(minutes=5)
     with pytest.raises(ValidationError):
         FleetSettings(home=tmp_path, status_interval_seconds=5)
