@@ -1,4 +1,4 @@
-"""`fleet camera ...`: register, list, show, events."""
+"""`fleet camera ...`: register, list, show, status, events."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from cloud.registry import FLEET_ATTRIBUTE, list_camera_ids, show_camera
 from cloud.results import DetectionRecord, iso_ms
 from cloud.settings import FleetSettings
 from cloud.shadow import CameraStatus, read_status
+from flows.fleet_status import fleet_status_flow
+from flows.fleet_status_report import COLUMNS, summary_line, table_rows
 from flows.register import (
     RegistrationOutcome,
     progress_reporter,
@@ -156,6 +158,8 @@ def show(camera_id: str, json_output: JsonOption = False) -> None:
     console.print(f"[bold]online[/]: {_online(status)}{since}{reason}")
     last_seen = status.last_seen.isoformat() if status.last_seen else None
     console.print(f"[bold]last_seen[/]: {last_seen}")
+    last_motion = status.last_motion.isoformat() if status.last_motion else None
+    console.print(f"[bold]last_motion[/]: {last_motion}")
     health = status.health
     if health is None:
         console.print("[bold]health[/]: None")
@@ -167,6 +171,25 @@ def show(camera_id: str, json_output: JsonOption = False) -> None:
         f"{health.restarts} restarts, up {health.uptime_seconds:.0f} s, "
         f"{health.motion_count} motions"
     )
+
+
+@app.command("status")
+@handled
+def fleet_status(json_output: JsonOption = False) -> None:
+    """Every camera's status, as the fleet-status flow publishes it (the flow runs here, now)."""
+    status = run_flow(current_settings(), fleet_status_flow())
+    if json_output:
+        emit_json(status)
+        return
+    emit_table(
+        f"fleet {status.fleet}: {summary_line(status)}",
+        COLUMNS,
+        [list(row.values()) for row in table_rows(status)],
+    )
+    if status.attention:
+        console.print("[bold]needs attention[/]")
+        for line in status.attention:
+            console.print(f"  {line}", markup=False, highlight=False)
 
 
 @app.command()

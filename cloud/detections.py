@@ -1,12 +1,19 @@
 """The detections store: one DynamoDB table per fleet, `<fleet>-detections`, on-demand billing.
 
-Partition key `camera_id`, sort key `record_key`; three kinds of item per camera:
+Partition key `camera_id`, sort key `record_key`; four kinds of item per camera:
 
 | record_key                              | what                                              |
 | --------------------------------------- | ------------------------------------------------- |
 | `detection#<UTC ms time>#<session>#<label>` | a detection (`DetectionRecord`), sorted by time |
 | `session#<session>`                     | a session's end (`SessionEndRecord`)              |
+| `usage#<UTC day, YYYY-MM-DD>`           | the video analysed that day (`DailyUsage`): the   |
+|                                         | sum of its sessions' `processed_ms`, by the day   |
+|                                         | each session ended                                |
 | `cooldown`                              | the camera's last notification (`CooldownState`)  |
+
+A session's end and its day's usage are written in one transaction, on the condition that the
+session's end is new: a redelivered `STREAM_PROCESSING_COMPLETE` adds nothing, and a crash cannot
+store one without the other.
 
 Why DynamoDB: the reads are "this camera's detections, newest first" (one Query on the key),
 the writes must be idempotent (a conditional put stores a redelivered detection once) and the
@@ -17,13 +24,14 @@ atomically). On-demand billing costs nothing while the fleet is quiet, and there
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, aws_call
 from cloud.results import (
     CooldownState,
+    DailyUsage,
     DetectionRecord,
     NotificationState,
     SessionEndRecord,
@@ -36,6 +44,7 @@ PARTITION_KEY = "camera_id"
 SORT_KEY = "record_key"
 DETECTION_PREFIX = "detection#"
 SESSION_PREFIX = "session#"
+USAGE_PREFIX = "usage#"
 COOLDOWN_KEY = "cooldown"
 _TABLE_WAIT = {"Delay": 2, "MaxAttempts": 60}
 
@@ -250,8 +259,18 @@ def claim_cooldown(
 # Session ends.
 
 
-def put_session_end(clients: AwsClients, table: str, record: SessionEndRecord) -> None:
-    """Idempotent: a redelivered message writes the same item again."""
+def usage_key(day: date) -> str:
+    return f"{USAGE_PREFIX}{day.isoformat()}"
+
+
+def usage_day(record: SessionEndRecord) -> date:
+    """The UTC day a session's analysed video counts for: the day it ended."""
+    return record.ended_at.astimezone(UTC).date()
+
+
+def put_session_end(clients: AwsClients, table: str, record: SessionEndRecord) -> bool:
+    """Store the session's end and add its analysed video to the camera's usage of that day, in
+    one transaction. False, and nothing written, if the session's end is stored already."""
     item: Item = {
         **_key(record.camera_id, SESSION_PREFIX + record.session_id),
         "session_id": _s(record.session_id),
@@ -262,8 +281,27 @@ def put_session_end(clients: AwsClients, table: str, record: SessionEndRecord) -
         item["processed_ms"] = _n(record.processed_ms)
     if record.message is not None:
         item["message"] = _s(record.message)
-    with aws_call(f"camera {record.camera_id}: store the end of session {record.session_id}"):
-        clients.dynamodb.put_item(TableName=table, Item=item)
+    usage = {
+        "TableName": table,
+        "Key": _key(record.camera_id, usage_key(usage_day(record))),
+        "UpdateExpression": "ADD #ms :ms, #n :one",
+        "ExpressionAttributeNames": {"#ms": "processed_ms", "#n": "sessions"},
+        "ExpressionAttributeValues": {":ms": _n(record.processed_ms or 0), ":one": _n(1)},
+    }
+    session_end = {
+        "TableName": table,
+        "Item": item,
+        "ConditionExpression": "attribute_not_exists(#k)",
+        "ExpressionAttributeNames": {"#k": SORT_KEY},
+    }
+    try:
+        with aws_call(f"camera {record.camera_id}: store the end of session {record.session_id}"):
+            clients.dynamodb.transact_write_items(
+                TransactItems=[{"Put": session_end}, {"Update": usage}]
+            )
+    except ConflictError:  # the only condition is the session end's: stored already
+        return False
+    return True
 
 
 def get_session_end(
@@ -283,4 +321,20 @@ def get_session_end(
         ended_at=datetime.fromisoformat(str(item["ended_at"]["S"])),
         processed_ms=round(float(item["processed_ms"]["N"])) if "processed_ms" in item else None,
         message=str(item["message"]["S"]) if "message" in item else None,
+    )
+
+
+# Usage.
+
+
+def read_usage(clients: AwsClients, table: str, camera_id: str, day: date) -> DailyUsage:
+    """The video analysed for the camera on a UTC day (zero if none)."""
+    with aws_call(f"camera {camera_id}: read the analysis usage of {day.isoformat()}"):
+        answer = clients.dynamodb.get_item(TableName=table, Key=_key(camera_id, usage_key(day)))
+    item = answer.get("Item", {})
+    return DailyUsage(
+        camera_id=camera_id,
+        day=day,
+        processed_ms=round(float(item["processed_ms"]["N"])) if "processed_ms" in item else 0,
+        sessions=round(float(item["sessions"]["N"])) if "sessions" in item else 0,
     )

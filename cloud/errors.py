@@ -88,8 +88,17 @@ _RETRYABLE = {
     "InternalServerError",
     "InternalServerException",
     "SlowDown",
+    "TransactionConflictException",
+    "TransactionInProgressException",
     "AWS.SimpleQueueService.QueueDeletedRecently",
     "QueueDeletedRecently",
+}
+# DynamoDB TransactWriteItems: why each action was cancelled.
+_CANCELLED_RETRYABLE = {
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "RequestLimitExceeded",
 }
 _QUOTA = {"LimitExceededException", "LimitExceeded", "ServiceQuotaExceededException"}
 _DENIED = {
@@ -117,6 +126,12 @@ def translate(err: ClientError, what: str) -> FleetError:
     code = error_code(err)
     message = err.response.get("Error", {}).get("Message", "") or str(err)
     text = f"{what}: {code}: {message}"
+    if code == "TransactionCanceledException":
+        reasons = {r.get("Code") for r in err.response.get("CancellationReasons", [])}
+        if "ConditionalCheckFailed" in reasons:
+            return ConflictError(text)
+        if reasons & _CANCELLED_RETRYABLE:
+            return RetryableError(text)
     if code in _NOT_FOUND:
         return NotFoundError(text)
     if code in _CONFLICT:

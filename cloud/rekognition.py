@@ -116,16 +116,23 @@ def describe_processor(clients: AwsClients, name: str) -> ProcessorRecord | None
     return record_from_response(info)
 
 
-def list_processor_names(clients: AwsClients) -> list[str]:
-    names: list[str] = []
+def list_processors(clients: AwsClients) -> dict[str, ProcessorStatus]:
+    """Every stream processor of the account and region, by name, with its status."""
+    found: dict[str, ProcessorStatus] = {}
     kwargs: dict[str, Any] = {"MaxResults": 100}
     with aws_call("list stream processors"):
         while True:
             page = clients.rekognition.list_stream_processors(**kwargs)
-            names.extend(p["Name"] for p in page.get("StreamProcessors", []))
+            found.update(
+                (p["Name"], ProcessorStatus(p["Status"])) for p in page.get("StreamProcessors", [])
+            )
             if not page.get("NextToken"):
-                return names
+                return found
             kwargs["NextToken"] = page["NextToken"]
+
+
+def list_processor_names(clients: AwsClients) -> list[str]:
+    return list(list_processors(clients))
 
 
 def create_processor(

@@ -24,7 +24,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -315,6 +315,19 @@ class SessionEndRecord(Model):
     ended_at: datetime
     processed_ms: int | None = None
     message: str | None = None
+
+
+class DailyUsage(Model):
+    """How much video a camera's analysis sessions covered on one UTC day."""
+
+    camera_id: CameraId
+    day: date
+    processed_ms: int = Field(0, ge=0)
+    sessions: int = Field(0, ge=0)
+
+    @property
+    def minutes(self) -> float:
+        return self.processed_ms / 60_000
 
 
 class CooldownState(Model):

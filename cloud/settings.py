@@ -61,6 +61,9 @@ class FleetSettings(BaseSettings):
         pattern=r"^https?://",
         description="POST each detection notification here as JSON (optional; may hold a token).",
     )
+    status_interval_seconds: int = Field(
+        60, ge=10, le=86_400, description="The served fleet-status flow runs this often."
+    )
 
     @field_validator("name")
     @classmethod

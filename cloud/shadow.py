@@ -3,8 +3,9 @@
 The MQTT bridge writes it; `fleet camera show` reads it. A named shadow (`camera-status`) keeps
 the cloud's view apart from anything a device may report in its classic shadow. A shadow update
 merges into what is stored and deletes keys set to null. Each write sends only the parts that
-changed (presence, last seen, health), each part whole: a health is sent with every field (None
-as null) and nulls the `versions` keys the previously written health had and this one lacks.
+changed (presence, last seen, last motion, health), each part whole: a health is sent with every
+field (None as null) and nulls the `versions` keys the previously written health had and this
+one lacks.
 Several bridge replicas each write what they saw, so one replica's view of a camera's health
 never overwrites another's newer presence.
 
@@ -46,6 +47,10 @@ class CameraShadow(Model):
         None, description="When the bridge last heard from the camera (the bridge's clock)."
     )
     health: HealthEvent | None = None
+    last_motion_ms: int | None = Field(
+        None,
+        description="The newest motion's producer timestamp (the camera's clock, as its video).",
+    )
 
     @property
     def online(self) -> bool | None:
@@ -64,13 +69,19 @@ class ShadowUpdate(Model):
     presence: PresenceReport | None = None
     last_seen_ms: int | None = None
     health: HealthEvent | None = None
+    last_motion_ms: int | None = None
     stale_versions: tuple[str, ...] = Field(
         (), description="`health.versions` keys the previously written health had: deleted."
     )
 
     @property
     def empty(self) -> bool:
-        return self.presence is None and self.last_seen_ms is None and self.health is None
+        return (
+            self.presence is None
+            and self.last_seen_ms is None
+            and self.health is None
+            and self.last_motion_ms is None
+        )
 
 
 def reported_patch(update: ShadowUpdate) -> dict[str, Any]:
@@ -80,6 +91,8 @@ def reported_patch(update: ShadowUpdate) -> dict[str, Any]:
         patch.update(update.presence.model_dump(mode="json"))
     if update.last_seen_ms is not None:
         patch["last_seen_ms"] = update.last_seen_ms
+    if update.last_motion_ms is not None:
+        patch["last_motion_ms"] = update.last_motion_ms
     if update.health is not None:
         health = update.health.model_dump(mode="json", by_alias=True)
         stale = set(update.stale_versions) - update.health.versions.keys()
@@ -143,6 +156,7 @@ class CameraStatus(Model):
     last_seen: datetime | None = None
     status_reason: str | None = None
     status_since: datetime | None = None
+    last_motion: datetime | None = None
     health: HealthEvent | None = None
 
 
@@ -158,6 +172,7 @@ def camera_status(reported: CameraShadow | None) -> CameraStatus:
         last_seen=_time(reported.last_seen_ms),
         status_reason=reported.reason,
         status_since=_time(reported.status_at_ms),
+        last_motion=_time(reported.last_motion_ms),
         health=reported.health,
     )
 

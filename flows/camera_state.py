@@ -3,12 +3,13 @@ the clocks are passed in (`received_ms`: wall clock, for what is stored; `now`: 
 seconds, for scheduling).
 
 What is kept per camera: presence (from `status`; a health from a camera this replica has no
-presence for means it is online), the latest health, and when the camera was last heard from
-(any message but an offline status, which the broker may publish for it as its Last Will).
+presence for means it is online), the latest health, when the camera was last heard from (any
+message but an offline status, which the broker may publish for it as its Last Will), and its
+latest motion (the producer timestamp of the newest `motion`: the camera's clock, as its video).
 
 When it is written (`due`):
 - at once when the presence changes or the health's pipeline state changes (urgent);
-- otherwise at most once per `min_interval_s` per camera (last seen, a new health);
+- otherwise at most once per `min_interval_s` per camera (last seen, last motion, a new health);
 - only what differs from what this replica last wrote (`ShadowUpdate`), so replicas of the
   bridge do not overwrite each other's parts with stale ones;
 - a failed write is kept and retried with exponential backoff; one that cannot succeed (the
@@ -39,9 +40,11 @@ class _Camera:
     presence: PresenceReport | None = None
     last_seen_ms: int | None = None
     health: HealthEvent | None = None
+    last_motion_ms: int | None = None
     # What this replica last wrote (or gave up on), per part.
     written_presence: PresenceReport | None = None
     written_last_seen_ms: int | None = None
+    written_last_motion_ms: int | None = None
     written_health: HealthEvent | None = None
     last_write: float | None = None
     retry_at: float = 0.0
@@ -64,6 +67,9 @@ class _Camera:
                 self.last_seen_ms if self.last_seen_ms != self.written_last_seen_ms else None
             ),
             health=self.health if self.health != self.written_health else None,
+            last_motion_ms=(
+                self.last_motion_ms if self.last_motion_ms != self.written_last_motion_ms else None
+            ),
             stale_versions=tuple(sorted(stale)) if self.health != self.written_health else (),
         )
 
@@ -93,6 +99,7 @@ class FleetState:
             self._health(camera, event, received_ms)
         else:
             camera.last_seen_ms = received_ms
+            camera.last_motion_ms = max(camera.last_motion_ms or 0, event.producer_timestamp_ms)
         return camera.urgent
 
     @staticmethod
@@ -176,3 +183,5 @@ class FleetState:
             camera.written_last_seen_ms = update.last_seen_ms
         if update.health is not None:
             camera.written_health = update.health
+        if update.last_motion_ms is not None:
+            camera.written_last_motion_ms = update.last_motion_ms

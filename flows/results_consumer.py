@@ -49,7 +49,13 @@ from cloud.clients import AwsClients
 from cloud.errors import FleetError, RetryableError
 from cloud.fleet import fleet_names
 from cloud.naming import FleetNames
-from cloud.results import CooldownState, DetectionRecord, NotificationState, iso_ms
+from cloud.results import (
+    CooldownState,
+    DetectionRecord,
+    NotificationState,
+    SessionEndRecord,
+    iso_ms,
+)
 from cloud.settings import FleetSettings
 from flows.bridge_intake import LogLimiter
 from flows.camera_events import camera_resource, fleet_related
@@ -240,15 +246,7 @@ class ResultsConsumer:
                 self._reject(message, decision.reason)
                 outcome = Outcome.REJECTED
             elif isinstance(decision, EndSession):
-                detections.put_session_end(self._clients, self._at.table, decision.record)
-                self.counters.sessions += 1
-                log.info(
-                    "camera %s: session %s ended (%s ms analysed)",
-                    decision.camera_id,
-                    decision.record.session_id,
-                    decision.record.processed_ms,
-                )
-                outcome = Outcome.SESSION_ENDED
+                outcome = self._session_end(decision.record)
             else:
                 handled = [self._detection(record) for record in decision.records]
                 outcome = Outcome.STORED if any(handled) else Outcome.DUPLICATE
@@ -257,6 +255,21 @@ class ResultsConsumer:
             self._failed(message, err)
             return Outcome.FAILED
         return outcome
+
+    def _session_end(self, record: SessionEndRecord) -> Outcome:
+        """Store it and count its video in the day's usage, once."""
+        if not detections.put_session_end(self._clients, self._at.table, record):
+            self.counters.duplicates += 1
+            log.debug("camera %s: session %s already ended", record.camera_id, record.session_id)
+            return Outcome.DUPLICATE
+        self.counters.sessions += 1
+        log.info(
+            "camera %s: session %s ended (%s ms analysed)",
+            record.camera_id,
+            record.session_id,
+            record.processed_ms,
+        )
+        return Outcome.SESSION_ENDED
 
     def _detection(self, record: DetectionRecord) -> bool:
         """Store, notify (or not), mark, emit. False for a redelivered duplicate."""

@@ -11,6 +11,7 @@ import logging
 
 from prefect import serve
 
+from flows import fleet_status
 from flows.analyze import analyze_motion
 from flows.register import register_camera_flow, register_cameras_flow
 
@@ -22,6 +23,7 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     deployments = [
+        fleet_status.deployment(),
         register_camera_flow.to_deployment(
             name="register-camera",
             description="Register one camera: stream, processor, role, IoT identity, bundle.",

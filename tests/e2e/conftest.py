@@ -17,8 +17,13 @@ from stack.local_stack import down, prefect_env, up
 from stack.models import StackStatus
 from tests.support.ports import free_ports
 
-# test_agent registers 6 cameras, test_bridge 1, test_register_cli 2 and then fills the rest.
+# Before test_register_cli fills the rest of the quota, test_agent registers 7 cameras,
+# test_analyze 2, test_bridge 1, test_fleet_status 2, test_motion_scenarios 3 and test_register_cli
+# itself 3: 18.
 E2E_PROCESSOR_QUOTA = 20
+# The stack's scheduled fleet-status runs read every camera's stores; once an hour keeps them out
+# of the tests that assert a command made no AWS call at all. test_fleet_status runs it itself.
+E2E_STATUS_INTERVAL_S = 3600
 
 
 def _refresh_prefect_settings() -> None:
@@ -40,6 +45,7 @@ def local_stack(
         mqtt_port=mqtt_port,
         prefect_port=prefect_port,
         processor_quota=E2E_PROCESSOR_QUOTA,
+        status_interval_seconds=E2E_STATUS_INTERVAL_S,
     )
     env = prefect_env(settings)
     saved = {key: os.environ.get(key) for key in env}

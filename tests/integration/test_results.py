@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from cloud.fleet import ensure_fleet, fleet_names
 from cloud.local import LocalEndpoint, persistence
 from cloud.models import FleetRecord
 from cloud.naming import FleetNames
-from cloud.results import DetectionRecord, NotificationState
+from cloud.results import DetectionRecord, NotificationState, SessionEndRecord
 from cloud.settings import FleetSettings
 from flows.results_consumer import (
     ConsumerConfig,
@@ -254,13 +254,82 @@ def test_within_the_cooldown_a_detection_is_stored_but_not_notified(fleet: Fleet
     assert fleet.stored()[0].notification is NotificationState.SENT
 
 
-def test_the_end_of_a_session_is_recorded(fleet: Fleet) -> None:
+def test_the_end_of_a_session_is_recorded_and_counted_in_the_days_usage_once(
+    fleet: Fleet,
+) -> None:
+    table = "camfleet-detections"
+    consumer = fleet.consumer()
     fleet.publish(processing_complete("camfleet", CAMERA, "s9", processed_ms=12345))
-    assert fleet.consumer().poll_once() == [Outcome.SESSION_ENDED]
-    end = detections.get_session_end(fleet.clients, "camfleet-detections", CAMERA, "s9")
+    assert consumer.poll_once() == [Outcome.SESSION_ENDED]
+    end = detections.get_session_end(fleet.clients, table, CAMERA, "s9")
     assert end is not None
     assert (end.processed_ms, end.processor) == (12345, "camfleet-front-door")
     assert fleet.stored() == []
+    today = detections.usage_day(end)
+
+    # SNS or SQS delivers it again (a new SNS message id, the same session): counted once.
+    fleet.publish(processing_complete("camfleet", CAMERA, "s9", processed_ms=12345))
+    fleet.publish(processing_complete("camfleet", CAMERA, "s10", processed_ms=30000))
+    outcomes: list[Outcome] = []
+    deadline = time.monotonic() + 10
+    while len(outcomes) < 2 and time.monotonic() < deadline:
+        outcomes += consumer.poll_once(wait_seconds=1)
+    assert sorted(outcomes) == sorted([Outcome.DUPLICATE, Outcome.SESSION_ENDED])
+    usage = detections.read_usage(fleet.clients, table, CAMERA, today)
+    assert (usage.processed_ms, usage.sessions) == (42345, 2)
+    assert usage.minutes == pytest.approx(42345 / 60_000)
+    assert consumer.counters.sessions == 2 and consumer.counters.duplicates == 1
+
+
+def test_usage_is_per_camera_and_utc_day_of_the_sessions_end(fleet: Fleet) -> None:
+    table = "camfleet-detections"
+    late = datetime(2026, 5, 2, 23, 59, 59, tzinfo=UTC)
+
+    def end(camera: str, session: str, at: datetime, ms: int | None) -> bool:
+        record = SessionEndRecord(
+            camera_id=camera, session_id=session, processor="p", ended_at=at, processed_ms=ms
+        )
+        return detections.put_session_end(fleet.clients, table, record)
+
+    assert end(CAMERA, "a", late, 20_000)
+    # Past midnight UTC (though still May 2nd two hours west): the next day's.
+    assert end(CAMERA, "b", datetime(2026, 5, 2, 22, 30, tzinfo=timezone(-timedelta(hours=2))), 5)
+    assert end(CAMERA, "c", late, None)  # no duration reported: a session, no video counted
+    assert end("garage", "a", late, 7_000)
+    assert not end(CAMERA, "a", late, 20_000)
+
+    def usage(camera: str, day: date) -> tuple[int, int]:
+        read = detections.read_usage(fleet.clients, table, camera, day)
+        return read.processed_ms, read.sessions
+
+    assert usage(CAMERA, date(2026, 5, 2)) == (20_000, 2)
+    assert usage(CAMERA, date(2026, 5, 3)) == (5, 1)
+    assert usage("garage", date(2026, 5, 2)) == (7_000, 1)
+    assert usage("garage", date(2026, 5, 3)) == (0, 0)
+    assert detections.list_detections(fleet.clients, table, CAMERA, 10) == []
+
+
+def test_a_session_end_that_fails_to_store_counts_nothing_until_it_is_stored(
+    fleet: Fleet,
+) -> None:
+    consumer = fleet.consumer()
+    fleet.publish(processing_complete("camfleet", CAMERA, "s1", processed_ms=9000))
+    inject_fault(fleet.endpoint.url, "dynamodb", "TransactWriteItems", "AccessDeniedException")
+    assert consumer.poll_once() == [Outcome.FAILED]
+    table = "camfleet-detections"
+    assert detections.get_session_end(fleet.clients, table, CAMERA, "s1") is None
+    today = datetime.now(UTC).date()
+    assert detections.read_usage(fleet.clients, table, CAMERA, today).sessions == 0
+
+    outcomes: list[Outcome] = []
+    deadline = time.monotonic() + 15
+    while not outcomes and time.monotonic() < deadline:
+        outcomes = consumer.poll_once(wait_seconds=2)
+    assert outcomes == [Outcome.SESSION_ENDED]
+    end = detections.get_session_end(fleet.clients, table, CAMERA, "s1")
+    assert end is not None
+    usage = detections.read_usage(fleet.clients, table, CAMERA, detections.usage_day(end))
+    assert (usage.processed_ms, usage.sessions) == (9000, 1)
 
 
 def _dead_letters(fleet: Fleet) -> list[tuple[str, dict[str, str]]]:

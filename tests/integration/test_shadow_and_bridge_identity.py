@@ -66,7 +66,7 @@ def test_parts_are_merged_and_nulls_delete(clients: AwsClients, thing: str) -> N
         pipeline_error="no buffers",
         versions={"agent": "1", "gst": "1.22"},
     )
-    second = update_reported(clients, thing, ShadowUpdate(health=stalled))
+    second = update_reported(clients, thing, ShadowUpdate(health=stalled, last_motion_ms=AT - 7))
     assert second == first + 1
 
     read = get_reported(clients, thing)
@@ -90,6 +90,7 @@ def test_parts_are_merged_and_nulls_delete(clients: AwsClients, thing: str) -> N
     assert read is not None
     assert read.online is False and read.reason is None  # deleted, not left from "hello"
     assert read.last_seen_ms == AT  # not part of this write: kept
+    assert read.last_motion_ms == AT - 7  # nor this
     assert read.health == running  # pipeline_error and versions.gst deleted
 
 

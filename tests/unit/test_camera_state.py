@@ -29,9 +29,9 @@ def health(
     )
 
 
-def motion(at: int = T0_MS) -> MotionEvent:
+def motion(at: int = T0_MS, sequence: int = 1) -> MotionEvent:
     return MotionEvent(
-        camera_id=CAM, sent_at_ms=at, sequence=1, producer_timestamp_ms=at, score=0.8
+        camera_id=CAM, sent_at_ms=at, sequence=sequence, producer_timestamp_ms=at, score=0.8
     )
 
 
@@ -157,6 +157,30 @@ def test_last_seen_counts_what_the_camera_sent_not_its_last_will() -> None:
     state.observe(status(Presence.OFFLINE, "connection lost"), T0_MS + 9000)
     [write] = state.due(now=0.0)
     assert write.update.last_seen_ms == T0_MS + 2000
+
+
+def test_the_last_motion_is_written_with_the_next_write_not_at_once() -> None:
+    state = FleetState(min_interval_s=INTERVAL)
+    state.observe(status(Presence.ONLINE), T0_MS)
+    write_all(state, now=0.0)
+
+    # The producer timestamp (the camera's clock, as its video), not when the bridge got it.
+    assert state.observe(motion(at=T0_MS + 1000), T0_MS + 1500) is False
+    assert state.due(now=1.0) == []
+    [write] = state.due(now=INTERVAL)
+    assert not write.urgent
+    assert (write.update.last_motion_ms, write.update.last_seen_ms) == (T0_MS + 1000, T0_MS + 1500)
+    state.written(write, now=INTERVAL)
+
+    # An older motion delivered late (queued while the camera was offline) changes nothing.
+    state.observe(motion(at=T0_MS + 500, sequence=0), T0_MS + 1500)
+    assert state.due(now=2 * INTERVAL) == []
+
+    # Urgent writes carry a newer motion along.
+    state.observe(motion(at=T0_MS + 3000, sequence=2), T0_MS + 3000)
+    state.observe(status(Presence.OFFLINE, "connection lost"), T0_MS + 4000)
+    [urgent] = state.due(now=INTERVAL + 1)
+    assert urgent.urgent and urgent.update.last_motion_ms == T0_MS + 3000
 
 
 def test_an_older_health_delivered_late_is_ignored() -> None:

@@ -4,6 +4,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from cloud.errors import (
     AccessDeniedError,
     ConflictError,
+    FleetError,
     NotFoundError,
     QuotaExceededError,
     RetryableError,
@@ -82,6 +83,29 @@ def test_error_codes_translate_once(code: str, kind: type) -> None:
     assert isinstance(err, kind)
     assert str(err).startswith(f"create thing cam1: {code}")
     assert is_retryable(err) is (kind is RetryableError)
+
+
+@pytest.mark.parametrize(
+    ("reasons", "kind"),
+    [
+        (["ConditionalCheckFailed", "None"], ConflictError),
+        (["None", "TransactionConflict"], RetryableError),
+        (["ValidationError"], FleetError),
+    ],
+)
+def test_a_cancelled_transaction_translates_by_its_cancellation_reasons(
+    reasons: list[str], kind: type
+) -> None:
+    # TransactWriteItems' documented error: one reason per action, "None" for those that passed.
+    err = ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+            "CancellationReasons": [{"Code": code} for code in reasons],
+        },
+        "TransactWriteItems",
+    )
+    translated = translate(err, "store session s1")
+    assert type(translated) is kind
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,8 @@ def health(**fields: object) -> HealthEvent:
 
 def test_only_the_parts_that_changed_are_sent() -> None:
     assert reported_patch(ShadowUpdate(last_seen_ms=AT)) == {"last_seen_ms": AT}
+    assert reported_patch(ShadowUpdate(last_motion_ms=AT - 40)) == {"last_motion_ms": AT - 40}
+    assert not ShadowUpdate(last_motion_ms=AT).empty
     presence = PresenceReport(presence=Presence.OFFLINE, status_at_ms=AT)
     assert reported_patch(ShadowUpdate(presence=presence)) == {
         "presence": "offline",
@@ -51,6 +53,7 @@ def test_a_document_round_trips_through_the_read_model() -> None:
             presence=Presence.ONLINE, reason="health received", status_at_ms=AT
         ),
         last_seen_ms=AT + 5,
+        last_motion_ms=AT - 40,
         health=health(temperature_c=41.5),
     )
     reported = json.loads(shadow_document(update))["state"]["reported"]
@@ -59,6 +62,7 @@ def test_a_document_round_trips_through_the_read_model() -> None:
     shadow = CameraShadow.model_validate(stored)
     assert shadow.online is True
     assert shadow.health == health(temperature_c=41.5)
+    assert camera_status(shadow).last_motion == datetime.fromtimestamp((AT - 40) / 1000, UTC)
 
 
 def test_a_bulky_health_loses_its_details_to_fit_the_shadow_limit() -> None:
@@ -83,6 +87,7 @@ def test_camera_status_for_show() -> None:
         "last_seen": None,
         "status_reason": None,
         "status_since": None,
+        "last_motion": None,
         "health": None,
     }
     shown = camera_status(

@@ -1,0 +1,262 @@
+"""`fleet-status`: the state of every registered camera, published as Prefect artifacts.
+
+A run reads the registry (the fleet's IoT thing group), then four parts per camera, the parts
+concurrently: its status shadow (presence, last seen, last motion, health), its stream
+processor's status (one ListStreamProcessors for the fleet, a Describe for a FAILED one's
+message), its latest detection and its analysed video today (the detections table). It
+publishes the table artifact `fleet-status` (a row per camera) and the markdown artifact
+`fleet-status-summary` (counts, what needs attention; see `flows.fleet_status_report`), and
+returns the status.
+
+A task per part, not per camera: the flow runs every minute, and a task run per camera and
+minute would fill the Prefect database with runs that say nothing; inside a task the cameras are
+read by a few threads (boto3 clients are thread-safe). A part whose read is retryable (throttled,
+a transient fault) is read again (the project's retry conventions); one camera's other errors
+are kept for that camera, and a part that cannot be read at all is reported as not read for
+every camera: the status is still published, with what could not be read in "needs attention".
+Only an unreadable registry fails the run.
+
+Served on a schedule by `flows.serve` (`deployment`): every `FLEET_STATUS_INTERVAL_SECONDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Generic, TypeVar
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+from prefect.deployments.runner import RunnerDeployment
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from cloud import detections, rekognition, shadow
+from cloud.errors import FleetError, is_retryable
+from cloud.models import ProcessorStatus
+from cloud.registry import list_camera_ids
+from cloud.results import DailyUsage, DetectionRecord
+from cloud.shadow import CameraStatus
+from flows.fleet_status_report import (
+    CameraFacts,
+    FleetStatus,
+    Part,
+    ProcessorState,
+    build_status,
+    summary_line,
+    summary_markdown,
+    table_rows,
+)
+from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
+from flows.runtime import runtime
+
+TABLE_KEY = "fleet-status"
+SUMMARY_KEY = "fleet-status-summary"
+_READERS = 8  # threads per part: 4 parts at once stay within the clients' 64 connections
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Reads(Generic[T]):
+    """One part of every camera: what was read, and why it was not for the others."""
+
+    values: dict[str, T] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def read_each(camera_ids: list[str], read: Callable[[str], T]) -> Reads[T]:
+    """`read` for every camera, a few at a time. A retryable error is raised (after every camera
+    was tried), so the task's retry reads again; any other error is kept for its camera."""
+    if not camera_ids:
+        return Reads()
+    with ThreadPoolExecutor(max_workers=min(_READERS, len(camera_ids))) as pool:
+        futures = {camera_id: pool.submit(read, camera_id) for camera_id in camera_ids}
+    reads: Reads[T] = Reads()
+    retryable: FleetError | None = None
+    for camera_id, future in futures.items():
+        try:
+            reads.values[camera_id] = future.result()
+        except FleetError as err:
+            reads.errors[camera_id] = str(err)
+            if is_retryable(err):
+                retryable = err
+    if retryable is not None:
+        raise retryable
+    return reads
+
+
+@task(
+    name="list-cameras",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_if_retryable,
+)
+def list_cameras() -> list[str]:
+    rt = runtime()
+    return list_camera_ids(rt.clients, rt.names)
+
+
+@task(
+    name="read-shadows",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_if_retryable,
+)
+def read_shadows(camera_ids: list[str]) -> Reads[CameraStatus]:
+    rt = runtime()
+    return read_each(camera_ids, lambda c: shadow.read_status(rt.clients, rt.names.thing(c)))
+
+
+@task(
+    name="read-processors",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_if_retryable,
+)
+def read_processors(camera_ids: list[str]) -> Reads[ProcessorState | None]:
+    rt = runtime()
+    statuses = rekognition.list_processors(rt.clients)
+
+    def state(camera_id: str) -> ProcessorState | None:
+        name = rt.names.processor(camera_id)
+        status = statuses.get(name)
+        if status is not ProcessorStatus.FAILED:
+            return None if status is None else ProcessorState(status=status)
+        record = rekognition.describe_processor(rt.clients, name)  # for why it failed
+        if record is None:
+            return None
+        return ProcessorState(status=record.status, message=record.status_message)
+
+    return read_each(camera_ids, state)
+
+
+@task(
+    name="read-last-detections",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_if_retryable,
+)
+def read_last_detections(camera_ids: list[str]) -> Reads[DetectionRecord | None]:
+    rt = runtime()
+    table = rt.names.detections_table
+
+    def latest(camera_id: str) -> DetectionRecord | None:
+        found = detections.list_detections(rt.clients, table, camera_id, limit=1)
+        return found[0] if found else None
+
+    return read_each(camera_ids, latest)
+
+
+@task(
+    name="read-usage",
+    retries=RETRIES,
+    retry_delay_seconds=RETRY_DELAYS,
+    retry_jitter_factor=RETRY_JITTER,
+    retry_condition_fn=retry_if_retryable,
+)
+def read_usage(camera_ids: list[str], day: date) -> Reads[DailyUsage]:
+    rt = runtime()
+    table = rt.names.detections_table
+    return read_each(camera_ids, lambda c: detections.read_usage(rt.clients, table, c, day))
+
+
+def _gathered(future: PrefectFuture[Reads[T]], part: Part) -> Reads[T] | str:
+    """The part's reads, or why it could not be read at all (its retries spent)."""
+    try:
+        return future.result()
+    except Exception as err:
+        get_run_logger().warning("the cameras' %s could not be read: %s", part.value, err)
+        return str(err)
+
+
+def _value(camera_id: str, part: Part, reads: Reads[T] | str, unread: dict[Part, str]) -> T | None:
+    """The camera's value of a part; why it is missing goes to `unread`."""
+    if isinstance(reads, str):
+        unread[part] = reads
+        return None
+    if camera_id in reads.errors:
+        unread[part] = reads.errors[camera_id]
+    return reads.values.get(camera_id)
+
+
+def camera_facts(
+    camera_ids: list[str],
+    shadows: Reads[CameraStatus] | str,
+    processors: Reads[ProcessorState | None] | str,
+    last_detections: Reads[DetectionRecord | None] | str,
+    usage: Reads[DailyUsage] | str,
+) -> list[CameraFacts]:
+    """Each camera's parts side by side; a part given as text could not be read at all."""
+    facts = []
+    for camera_id in camera_ids:
+        unread: dict[Part, str] = {}
+        status = _value(camera_id, Part.SHADOW, shadows, unread)
+        facts.append(
+            CameraFacts(
+                camera_id=camera_id,
+                status=status or CameraStatus(),
+                processor=_value(camera_id, Part.PROCESSOR, processors, unread),
+                last_detection=_value(camera_id, Part.DETECTIONS, last_detections, unread),
+                usage_today=_value(camera_id, Part.USAGE, usage, unread),
+                unread=unread,
+            )
+        )
+    return facts
+
+
+@flow(
+    name="fleet-status",
+    flow_run_name="fleet status",
+    task_runner=ThreadPoolTaskRunner(max_workers=4),  # type: ignore[arg-type]
+    log_prints=False,
+)
+async def fleet_status_flow() -> FleetStatus:
+    """Read every registered camera's status and publish the `fleet-status` artifacts."""
+    log = get_run_logger()
+    rt = runtime()
+    now = datetime.now(UTC)
+    camera_ids = list_cameras()
+    shadows = read_shadows.submit(camera_ids)
+    processors = read_processors.submit(camera_ids)
+    last_detections = read_last_detections.submit(camera_ids)
+    usage = read_usage.submit(camera_ids, now.date())
+    facts = camera_facts(
+        camera_ids,
+        _gathered(shadows, Part.SHADOW),
+        _gathered(processors, Part.PROCESSOR),
+        _gathered(last_detections, Part.DETECTIONS),
+        _gathered(usage, Part.USAGE),
+    )
+    status = build_status(
+        rt.names.fleet, facts, now, budget_minutes=rt.settings.analysis_daily_budget_minutes
+    )
+    summary = summary_line(status)
+    await acreate_table_artifact(
+        key=TABLE_KEY, table=table_rows(status), description=f"Fleet {status.fleet}: {summary}"
+    )
+    await acreate_markdown_artifact(
+        key=SUMMARY_KEY, markdown=summary_markdown(status), description=summary
+    )
+    log.info("fleet %s: %s", status.fleet, summary)
+    for line in status.attention:
+        log.info("needs attention: %s", line)
+    return status
+
+
+def deployment() -> RunnerDeployment:
+    """The served `fleet-status` deployment, every `FLEET_STATUS_INTERVAL_SECONDS`."""
+    settings = runtime().settings
+    # An async flow's to_deployment is typed as maybe a coroutine; called from sync code it is not.
+    return fleet_status_flow.to_deployment(  # type: ignore[return-value]
+        name="fleet-status",
+        description="Every camera's status as the table artifact `fleet-status` and a summary.",
+        interval=timedelta(seconds=settings.status_interval_seconds),
+        tags=["camera-fleet"],
+    )
