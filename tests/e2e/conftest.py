@@ -2,23 +2,42 @@
 
 `local_stack` yields `(settings, status)` and, for the session, puts `prefect_env(settings)`
 (PREFECT_API_URL, PREFECT_HOME, ...) in os.environ, so in-process Prefect clients talk to it.
+
+`prefect_ui` gives a test a Chromium page on the stack's Prefect UI (tests/support/browser.py);
+its screenshots go to `test-artifacts/<test>/`, with one more, `NN-failure.png`, when it fails.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from cloud.settings import FleetSettings
 from stack.local_stack import down, prefect_env, up
 from stack.models import StackStatus
+from tests.support.browser import PrefectUi, Screenshots, launch_chromium, ui_page
 from tests.support.ports import free_ports
 
-# test_agent registers 6 cameras, test_bridge 1, test_register_cli 2 and then fills the rest.
+# test_agent registers 6 cameras, test_analyze 2, test_bridge 1, test_monitoring_ui 1,
+# test_motion_scenarios 3, test_register_cli 3 and then fills the rest.
 E2E_PROCESSOR_QUOTA = 20
+ARTIFACTS_DIR = "test-artifacts"
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test, for fixtures that act on a failure."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
 
 
 def _refresh_prefect_settings() -> None:
@@ -56,3 +75,26 @@ def local_stack(
                 os.environ[key] = value
         _refresh_prefect_settings()
         down(settings, wipe=True)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def prefect_ui(
+    local_stack: tuple[FleetSettings, StackStatus],
+    chromium: Browser,
+    request: pytest.FixtureRequest,
+) -> Iterator[PrefectUi]:
+    _, status = local_stack
+    name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
+    screenshots = Screenshots.fresh(request.config.rootpath / ARTIFACTS_DIR / name)
+    with ui_page(chromium, status.prefect_ui_url) as page:
+        yield PrefectUi(page, screenshots)
+        if any(report.failed for report in request.node.stash.get(_REPORTS, {}).values()):
+            screenshots.take(page, "failure")
