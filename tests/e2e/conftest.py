@@ -4,7 +4,8 @@
 (PREFECT_API_URL, PREFECT_HOME, ...) in os.environ, so in-process Prefect clients talk to it.
 
 `prefect_ui` gives a test a Chromium page on the stack's Prefect UI (tests/support/browser.py);
-its screenshots go to `test-artifacts/<test>/`, with one more, `NN-failure.png`, when it fails.
+its screenshots go to `test-artifacts/<test>/`, with one more, `NN-failure.png`, and the
+Playwright trace, `trace.zip`, when it fails.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def prefect_ui(
     name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
     screenshots = Screenshots.fresh(request.config.rootpath / ARTIFACTS_DIR / name)
     with ui_page(chromium, status.prefect_ui_url) as page:
-        yield PrefectUi(page, screenshots)
+        ui = PrefectUi(page, screenshots)
+        yield ui
         if any(report.failed for report in request.node.stash.get(_REPORTS, {}).values()):
-            screenshots.take(page, "failure")
+            ui.record_failure()

@@ -30,6 +30,7 @@ from tests.support.agent_process import RunningAgent
 from tests.support.browser import (
     PrefectUi,
     events_path,
+    follow,
     open_artifact,
     run_coroutine,
     wait_for_text,
@@ -81,8 +82,7 @@ def test_the_ui_shows_the_cameras_registration_run_and_its_events(
         wait_for_text(run, "Completed", exact=True)
         prefect_ui.shot("runs")
 
-        run_link.click()
-        page.wait_for_url(re.compile(r"/v2/runs/flow-run/[0-9a-f-]+"))
+        follow(run_link, re.compile(r"/v2/runs/flow-run/[0-9a-f-]+"))
         main = page.get_by_role("main")
         expect(main.get_by_role("link", name="register-camera", exact=True)).to_be_visible()
         wait_for_text(main, "Completed", exact=True)
@@ -98,8 +98,7 @@ def test_the_ui_shows_the_cameras_registration_run_and_its_events(
         expect(event).to_contain_text(CAMERA)
         prefect_ui.shot("camera events")
 
-        event.get_by_role("link").first.click()  # its title
-        page.wait_for_url(re.compile(r"/v2/events/event/"))
+        follow(event.get_by_role("link").first, re.compile(r"/v2/events/event/"))  # its title
         details = main.get_by_role("tabpanel", name="Details")
         wait_for_text(details, CAMERA_EVENT, exact=True)
         wait_for_text(details, CAMERA, exact=True)

@@ -31,9 +31,12 @@ print). The tests use the V2 UI, which is what a user opening the UI sees. What 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
 import shutil
+import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,7 +46,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
-from playwright.sync_api import Browser, Locator, Page, Playwright, Route, ViewportSize, expect
+from playwright.sync_api import (
+    Browser,
+    Locator,
+    Page,
+    Playwright,
+    Route,
+    ViewportSize,
+    expect,
+)
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = (
@@ -58,6 +70,8 @@ CHROMIUM_ARGS = (
 V2 = "/v2"
 VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 TIMEOUT_S = 20.0
+_log = logging.getLogger(__name__)
+_RETRY_S = 3.0  # how long one try of a click or a search waits for its effect
 _ARTIFACT_VERSION = re.compile(r"^[0-9a-f]{8}$")
 
 T = TypeVar("T")
@@ -94,6 +108,7 @@ def ui_page(browser: Browser, ui_url: str, timeout_s: float = TIMEOUT_S) -> Iter
         context.set_default_timeout(timeout_s * 1000)
         expect.set_options(timeout=timeout_s * 1000)  # global: `expect` has its own, 5 s
         context.route(elsewhere, abort)
+        context.tracing.start(snapshots=True)  # kept only by `PrefectUi.record_failure`
         yield context.new_page()
     finally:
         context.close()
@@ -134,6 +149,27 @@ def wait_for_text(
     return found
 
 
+def follow(link: Locator, url: re.Pattern[str], timeout_s: float = TIMEOUT_S) -> None:
+    """Click `link` until the page is at `url`.
+
+    A list the UI re-renders (it polls, and refetches on a search) can replace the link between
+    Playwright's checks and its click, which then goes nowhere.
+    """
+    deadline = time.monotonic() + timeout_s
+    link.click()
+    while True:
+        try:
+            link.page.wait_for_url(url, timeout=_RETRY_S * 1000)
+            return
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                raise
+        with contextlib.suppress(PlaywrightTimeoutError):
+            if link.is_visible():
+                _log.info("still at %s after a click on %s: clicking again", link.page.url, link)
+                link.click(timeout=_RETRY_S * 1000)
+
+
 def events_path(resource_prefix: str, since: datetime, until: datetime) -> str:
     """The event feed of the resources whose id starts with `resource_prefix`, in a time range.
 
@@ -169,14 +205,13 @@ def open_artifact(page: Page, key: str, search: str | None = None) -> RenderedTa
     """
     page.goto(f"{V2}/artifacts/key/{key}")
     main = page.get_by_role("main")
-    main.get_by_role("link", name=_ARTIFACT_VERSION).first.click()
-    page.wait_for_url(re.compile(r"/artifacts/artifact/[0-9a-f-]+"))
+    latest = main.get_by_role("link", name=_ARTIFACT_VERSION).first
+    follow(latest, re.compile(r"/artifacts/artifact/[0-9a-f-]+"))
     table = main.get_by_role("table")
     expect(table).to_be_visible()
     body_rows = table.get_by_role("row").filter(has=page.get_by_role("cell"))
     if search is not None:
-        main.get_by_role("textbox", name="Search").fill(search)
-        expect(body_rows.filter(has_not_text=search)).to_have_count(0)
+        _search(main.get_by_role("textbox", name="Search"), search, body_rows)
     columns = [c.strip() for c in table.get_by_role("columnheader").all_inner_texts()]
     rows = [
         [c.strip() for c in row.get_by_role("cell").all_inner_texts()] for row in body_rows.all()
@@ -193,3 +228,27 @@ class PrefectUi:
 
     def shot(self, what: str) -> Path:
         return self.screenshots.take(self.page, what)
+
+    def record_failure(self) -> None:
+        """A last screenshot, and the trace of every action (`playwright show-trace` opens it)."""
+        self.shot("failure")
+        self.page.context.tracing.stop(path=self.screenshots.directory / "trace.zip")
+
+
+def _search(box: Locator, text: str, rows: Locator, timeout_s: float = TIMEOUT_S) -> None:
+    """Type `text` into the table's search box until only rows showing it are left.
+
+    Seen under load: the box empty again and every row shown after the search was typed (the
+    page fetches the artifact twice, and renders the table again).
+    """
+    others = rows.filter(has_not_text=text)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        box.fill(text)
+        with contextlib.suppress(AssertionError):
+            expect(others).to_have_count(0, timeout=_RETRY_S * 1000)
+            if box.input_value() == text:
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the table never showed only the rows with {text!r}")
+        _log.info("the table's rows are not searched for %r yet: typing it again", text)
