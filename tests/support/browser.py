@@ -4,8 +4,8 @@ No browser is downloaded (`playwright install` is never run): Playwright launche
 `chromium` Debian package that `make install` puts at /usr/bin/chromium, headless, with the
 flags this closed network needs (no background connections to Google's hosts, no QUIC) and, as
 root, no sandbox. Playwright gives every launch a fresh, temporary user data dir. Requests that
-leave the stack's origin (the UI's product analytics, documentation links) are aborted, so a
-page never waits on the outside world.
+leave the stack's origin are aborted (the V2 UI asks Amplitude for an analytics configuration on
+every page), so a page never waits on the outside world.
 
 While Playwright's sync API is started, the thread that started it counts as running Playwright's
 event loop (between two calls too): `asyncio.run` refuses to start there, and Prefect's
@@ -150,10 +150,10 @@ def wait_for_text(
 
 
 def follow(link: Locator, url: re.Pattern[str], timeout_s: float = TIMEOUT_S) -> None:
-    """Click `link` until the page is at `url`.
+    """Click `link` until the page is at `url`, clicking again while the link is still shown.
 
-    A list the UI re-renders (it polls, and refetches on a search) can replace the link between
-    Playwright's checks and its click, which then goes nowhere.
+    Once, under load, a click on such a link was followed by no navigation for 20 s (why was not
+    found); a click again while the page has not moved costs nothing.
     """
     deadline = time.monotonic() + timeout_s
     link.click()
@@ -251,4 +251,4 @@ def _search(box: Locator, text: str, rows: Locator, timeout_s: float = TIMEOUT_S
                 return
         if time.monotonic() > deadline:
             raise AssertionError(f"the table never showed only the rows with {text!r}")
-        _log.info("the table's rows are not searched for %r yet: typing it again", text)
+        _log.info("searching %r, the table's box holds %r: typing again", text, box.input_value())
