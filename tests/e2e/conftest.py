@@ -2,19 +2,26 @@
 
 `local_stack` yields `(settings, status)` and, for the session, puts `prefect_env(settings)`
 (PREFECT_API_URL, PREFECT_HOME, ...) in os.environ, so in-process Prefect clients talk to it.
+
+`prefect_ui` gives a test a Chromium page on the stack's Prefect UI (tests/support/browser.py);
+its screenshots go to `test-artifacts/<test>/`, with one more, `NN-failure.png`, and the
+Playwright trace, `trace.zip`, when it fails.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from cloud.settings import FleetSettings
 from stack.local_stack import down, prefect_env, up
 from stack.models import StackStatus
+from tests.support.browser import PrefectUi, Screenshots, launch_chromium, ui_page
 from tests.support.ports import free_ports
 
 # test_register_cli fills whatever the modules before it left of the quota: test_agent registers
@@ -24,6 +31,18 @@ E2E_PROCESSOR_QUOTA = 24
 # The stack's scheduled fleet-status runs read every camera's stores; once an hour keeps them out
 # of the tests that assert a command made no AWS call at all. test_fleet_status runs it itself.
 E2E_STATUS_INTERVAL_S = 3600
+ARTIFACTS_DIR = "test-artifacts"
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test, for fixtures that act on a failure."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
 
 
 def _refresh_prefect_settings() -> None:
@@ -62,3 +81,27 @@ def local_stack(
                 os.environ[key] = value
         _refresh_prefect_settings()
         down(settings, wipe=True)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def prefect_ui(
+    local_stack: tuple[FleetSettings, StackStatus],
+    chromium: Browser,
+    request: pytest.FixtureRequest,
+) -> Iterator[PrefectUi]:
+    _, status = local_stack
+    name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
+    screenshots = Screenshots.fresh(request.config.rootpath / ARTIFACTS_DIR / name)
+    with ui_page(chromium, status.prefect_ui_url) as page:
+        ui = PrefectUi(page, screenshots)
+        yield ui
+        if any(report.failed for report in request.node.stash.get(_REPORTS, {}).values()):
+            ui.record_failure()

@@ -1,0 +1,130 @@
+"""What an operator sees in the Prefect UI, in Chromium, on the whole local stack.
+
+A camera registered with the CLI, its real agent running: the UI's runs list shows the
+registration's flow run completed, its page shows the flow and the run's log, and the event feed
+filtered to the camera shows the camera's events. `open_artifact` reads a table artifact as the
+UI renders it. Each step leaves a screenshot in `test-artifacts/<test>/`.
+
+This module registers a camera: it must sort before test_register_cli, which fills the stream
+processor quota.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+from prefect.events.schemas.events import ReceivedEvent
+
+from cloud.settings import FleetSettings
+from flows.camera_events import read_camera_events
+from stack.models import StackStatus
+from tests.e2e.cli import fleet
+from tests.support.agent_process import RunningAgent
+from tests.support.browser import (
+    PrefectUi,
+    events_path,
+    follow,
+    open_artifact,
+    run_coroutine,
+    wait_for_text,
+)
+
+pytestmark = pytest.mark.e2e
+Stack = tuple[FleetSettings, StackStatus]
+
+CAMERA = "ui-lobby"
+# The camera event the feed must show: the analysis that the agent's first motion starts.
+CAMERA_EVENT = "camera.analysis.started"
+ARTIFACT_KEY = "browser-check"
+
+
+def _first_event(camera: str, name: str, since: datetime, timeout: float) -> ReceivedEvent:
+    """Through the API, before looking in the UI: a missing event is not a UI failure."""
+    deadline = time.monotonic() + timeout
+    while not (events := run_coroutine(read_camera_events(camera, [name], since))):
+        assert time.monotonic() < deadline, f"no {name} event for {camera} in {timeout} s"
+        time.sleep(1)
+    return events[0]
+
+
+def test_the_ui_shows_the_cameras_registration_run_and_its_events(
+    local_stack: Stack, prefect_ui: PrefectUi, tmp_path: Path
+) -> None:
+    settings, _ = local_stack
+    registered = fleet(settings, "camera", "register", CAMERA)
+    assert registered.returncode == 0, registered.stderr
+    since = datetime.now(UTC)
+    config = settings.bundles_dir / CAMERA / "agent.toml"
+    agent = RunningAgent(settings, config, tmp_path / "agent.log", {})
+    try:
+        _first_event(CAMERA, CAMERA_EVENT, since, timeout=60)
+        page = prefect_ui.page
+
+        # The UI's address lands on the V2 UI's dashboard.
+        page.goto("/")
+        expect(page).to_have_url(re.compile(r"/v2/dashboard"))
+        prefect_ui.shot("dashboard")
+
+        # Runs: the registration's flow run, of flow register-camera, completed.
+        page.get_by_role("link", name="Runs", exact=True).click()
+        page.get_by_role("textbox", name="Search by flow run name").fill(f"register {CAMERA}")
+        run_link = page.get_by_role("link", name=f"register {CAMERA}", exact=True)
+        flow_link = page.get_by_role("link", name="register-camera", exact=True)
+        run = page.get_by_role("listitem").filter(has=run_link).filter(has=flow_link)
+        expect(run).to_have_count(1)
+        wait_for_text(run, "Completed", exact=True)
+        prefect_ui.shot("runs")
+
+        follow(run_link, re.compile(r"/v2/runs/flow-run/[0-9a-f-]+"))
+        main = page.get_by_role("main")
+        expect(main.get_by_role("link", name="register-camera", exact=True)).to_be_visible()
+        wait_for_text(main, "Completed", exact=True)
+        wait_for_text(main, f"camera {CAMERA}: created IoT thing")
+        prefect_ui.shot("registration run")
+
+        # The event feed, filtered to the camera's resource.
+        page.goto(events_path(f"camera.{CAMERA}", since, datetime.now(UTC) + timedelta(minutes=5)))
+        expect(main.get_by_role("button", name="Filter by resource")).to_have_text(
+            "1 resource selected"
+        )
+        event = main.get_by_role("listitem").filter(has_text=CAMERA_EVENT).first
+        expect(event).to_contain_text(CAMERA)
+        prefect_ui.shot("camera events")
+
+        follow(event.get_by_role("link").first, re.compile(r"/v2/events/event/"))  # its title
+        details = main.get_by_role("tabpanel", name="Details")
+        wait_for_text(details, CAMERA_EVENT, exact=True)
+        wait_for_text(details, CAMERA, exact=True)
+        prefect_ui.shot("camera event")
+    finally:
+        agent.stop()
+
+
+@flow(name="browser-check")
+def _publish_table(rows: list[dict[str, str | bool]]) -> None:
+    create_table_artifact(rows, key=ARTIFACT_KEY, description="# Browser check")
+
+
+def test_open_artifact_reads_the_latest_table_a_row_at_a_time(
+    local_stack: Stack, prefect_ui: PrefectUi
+) -> None:
+    cameras = [f"cam-{n:02d}" for n in range(12)]  # more rows than the table's page of 10
+    _publish_table([{"camera": camera, "online": True} for camera in cameras])
+    _publish_table([{"camera": camera, "online": camera != "cam-11"} for camera in cameras])
+
+    table = open_artifact(prefect_ui.page, ARTIFACT_KEY, search="cam-11")
+    prefect_ui.shot("latest version, one camera")
+    assert table.columns == ["camera", "online"]
+    assert table.records() == [{"camera": "cam-11", "online": "false"}]
+
+    first_page = open_artifact(prefect_ui.page, ARTIFACT_KEY)
+    prefect_ui.shot("latest version, first page")
+    assert [row[0] for row in first_page.rows] == cameras[:10]
+    assert first_page.records()[0] == {"camera": "cam-00", "online": "true"}
