@@ -38,7 +38,9 @@ _EVENT_FOR = {
     Verdict.BUDGET: "camera.analysis.skipped",
     Verdict.STALE: "camera.analysis.skipped",
 }
-_STARTERS = 8
+# StartStreamProcessor waits on the network: 100 cameras seeing motion at once must not queue
+# behind 8 threads (botocore keeps 64 connections).
+_STARTERS = 32
 _SETTINGS_REFRESH_S = 300.0
 
 
