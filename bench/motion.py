@@ -68,7 +68,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +86,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.events import emit_event
-from prefect.events.filters import (
-    EventFilter,
-    EventNameFilter,
-    EventOccurredFilter,
-    EventResourceFilter,
-)
 from prefect.events.schemas.events import ReceivedEvent
 from rich.console import Console
 from rich.table import Table
@@ -104,7 +98,7 @@ from device.messages import MotionEvent, Presence, TopicKind, encode, now_ms, to
 from flows import runtime
 from flows.bridge import Bridge, BridgeConfig, bridge_endpoint
 from flows.bridge_intake import CameraEvent
-from flows.camera_events import camera_resource
+from flows.camera_events import camera_resource, read_camera_events, read_cameras_events
 from flows.register import register_cameras_flow
 from stack.layout import PartName, StackLayout
 from stack.local_stack import down, fleet_env, prefect_env, up
@@ -349,21 +343,6 @@ async def _unfinished_analyses() -> int:
 # What the bridge reported.
 
 
-async def _read_events(names: list[str], ids: list[str], since: datetime) -> list[ReceivedEvent]:
-    event_filter = EventFilter(
-        event=EventNameFilter(name=names),
-        resource=EventResourceFilter(id=[camera_resource(c)["prefect.resource.id"] for c in ids]),
-        occurred=EventOccurredFilter(since=since, until=datetime.now(UTC) + timedelta(seconds=5)),
-    )
-    async with get_client() as client:
-        page = await client.read_events(filter=event_filter, limit=50)
-        events = list(page.events)
-        while page.next_page is not None:
-            page = await client.read_events_page(str(page.next_page))
-            events.extend(page.events)
-    return events
-
-
 @dataclass
 class Verdicts:
     of: dict[Key, str] = field(default_factory=dict)  # (camera, sequence) -> reason
@@ -377,7 +356,7 @@ def verdicts(ids: list[str], since_ms: int, expected: int) -> Verdicts:
     found = Verdicts()
     for attempt in range(3):
         found = Verdicts()
-        for event in asyncio.run(_read_events(VERDICT_EVENTS, ids, since)):
+        for event in asyncio.run(read_cameras_events(ids, VERDICT_EVENTS, since)):
             reason = str(event.payload.get("reason", event.event))
             sequence = event.payload.get("sequence")
             if sequence is None:
@@ -727,7 +706,7 @@ def person_phase(
     since = datetime.fromtimestamp(motion_ms / 1000 - 5, UTC)
     events: list[ReceivedEvent] = []
     for _ in range(20):
-        events = asyncio.run(_read_events(["camera.detection"], [PERSON_CAMERA], since))
+        events = asyncio.run(read_camera_events(PERSON_CAMERA, ["camera.detection"], since))
         if events:
             break
         time.sleep(1)

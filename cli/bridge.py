@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -55,6 +54,5 @@ def run(
     config = BridgeConfig(
         flush_interval_seconds=flush_interval, heartbeat_file=heartbeat_file, **extra
     )
-    stop = threading.Event()
-    stop_on_signals(stop, "bridge")
+    stop = stop_on_signals("bridge")
     run_bridge(settings, config, stop)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -55,7 +54,6 @@ def run(
     if cooldown is not None:
         overrides["cooldown_seconds"] = cooldown
     config = ConsumerConfig.from_settings(settings, **overrides)
-    stop = threading.Event()
-    stop_on_signals(stop, "results consumer")
+    stop = stop_on_signals("results consumer")
     with temporary_settings(updates=prefect_settings(settings)):
         run_consumer(settings, config, stop)

@@ -113,6 +113,7 @@ def _wait_for_sessions(
     (started, their ends, failed). A session that ends may be followed by another (motion in its
     last seconds, a retry), which starts within a second or two: wait for a quiet spell."""
     deadline = time.monotonic() + wait_seconds
+    ends: dict[str, SessionEndRecord] = {}  # a session's end is read until it is found, once
     seen: tuple[int, int] | None = None
     changed = time.monotonic()
     with temporary_settings(updates=prefect_settings(rt.settings)):
@@ -124,23 +125,19 @@ def _wait_for_sessions(
                 for e in events
                 if e.event == _FAILED and "session_id" in e.payload
             ]
-            ends = [
-                end
-                for session in started
-                if session not in failed
-                and (
-                    end := detections.get_session_end(
+            for session in started:
+                if session not in ends and session not in failed:
+                    end = detections.get_session_end(
                         rt.clients, rt.names.detections_table, camera_id, session
                     )
-                )
-                is not None
-            ]
+                    if end is not None:
+                        ends[session] = end
+            done = len([s for s in started if s in ends]) + len(failed)
             now = time.monotonic()
-            if (len(started), len(ends) + len(failed)) != seen:
-                seen, changed = (len(started), len(ends) + len(failed)), now
-            all_ended = len(ends) + len(failed) >= len(started)
-            if (all_ended and now - changed >= _QUIET_S) or now > deadline:
-                return started, ends, failed
+            if (len(started), done) != seen:
+                seen, changed = (len(started), done), now
+            if (done >= len(started) and now - changed >= _QUIET_S) or now > deadline:
+                return started, [ends[s] for s in started if s in ends], failed
             time.sleep(_POLL_S)
 
 

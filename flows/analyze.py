@@ -22,7 +22,7 @@ from cloud import rekognition
 from cloud.models import CameraId, ProcessorStatus
 from device.messages import MIN_MILLISECONDS
 from flows.camera_events import camera_resource, fleet_related
-from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
+from flows.retry import AWS_RETRY
 from flows.runtime import runtime
 
 _POLL_S = 1.0
@@ -61,10 +61,7 @@ def emit_camera_event(name: str, camera_id: str, payload: dict[str, Any]) -> Non
 @task(
     name="start-stream-processor",
     task_run_name="start {camera_id}",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_if_retryable,
+    **AWS_RETRY,
 )
 def start_analysis(camera_id: str, start_ms: int, duration_s: int) -> str:
     rt = runtime()

@@ -54,7 +54,7 @@ from flows.motion_analysis import MotionAnalysis
 from flows.motion_gate import GateSettings, MotionGate
 from flows.presence_emitter import PresenceEventEmitter
 from flows.presence_events import PresenceEvents
-from flows.process import configure_logging, stop_on_signals
+from flows.process import run_service
 from stack.heartbeat import write_heartbeat
 
 log = logging.getLogger(__name__)
@@ -380,20 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats-interval", type=float, default=60.0)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    configure_logging(args.log_level)
-    stop = threading.Event()
-    stop_on_signals(stop, "bridge")
-    try:
-        config = BridgeConfig(
-            heartbeat_file=args.heartbeat_file,
-            flush_interval_seconds=args.flush_interval,
-            stats_interval_seconds=args.stats_interval,
-        )
-        run_bridge(FleetSettings(), config, stop)
-    except FleetError as err:
-        log.error("%s", err)
-        return err.exit_code
-    return 0
+    config = BridgeConfig(
+        heartbeat_file=args.heartbeat_file,
+        flush_interval_seconds=args.flush_interval,
+        stats_interval_seconds=args.stats_interval,
+    )
+    return run_service(
+        "bridge", args.log_level, lambda stop: run_bridge(FleetSettings(), config, stop)
+    )
 
 
 if __name__ == "__main__":

@@ -36,9 +36,18 @@ async def read_camera_events(
     camera_id: str, names: Sequence[str], since: datetime
 ) -> list[ReceivedEvent]:
     """The camera's events with these names since `since`, oldest first, every page."""
+    return await read_cameras_events([camera_id], names, since)
+
+
+async def read_cameras_events(
+    camera_ids: Sequence[str], names: Sequence[str], since: datetime
+) -> list[ReceivedEvent]:
+    """The events with these names of any of these cameras since `since`, oldest first."""
     event_filter = EventFilter(
         event=EventNameFilter(name=list(names)),
-        resource=EventResourceFilter(id=[f"camera.{camera_id}"]),
+        resource=EventResourceFilter(
+            id=[camera_resource(c)["prefect.resource.id"] for c in camera_ids]
+        ),
         # The default window ends when the filter is made: make it end now, explicitly.
         occurred=EventOccurredFilter(since=since, until=datetime.now(UTC)),
     )

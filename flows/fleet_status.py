@@ -49,7 +49,7 @@ from flows.fleet_status_report import (
     summary_markdown,
     table_rows,
 )
-from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
+from flows.retry import AWS_RETRY
 from flows.runtime import runtime
 
 TABLE_KEY = "fleet-status"
@@ -90,10 +90,7 @@ def read_each(camera_ids: list[str], read: Callable[[str], T]) -> Reads[T]:
 
 @task(
     name="list-cameras",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_if_retryable,
+    **AWS_RETRY,
 )
 def list_cameras() -> list[str]:
     rt = runtime()
@@ -102,10 +99,7 @@ def list_cameras() -> list[str]:
 
 @task(
     name="read-shadows",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_if_retryable,
+    **AWS_RETRY,
 )
 def read_shadows(camera_ids: list[str]) -> Reads[CameraStatus]:
     rt = runtime()
@@ -114,10 +108,7 @@ def read_shadows(camera_ids: list[str]) -> Reads[CameraStatus]:
 
 @task(
     name="read-processors",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_if_retryable,
+    **AWS_RETRY,
 )
 def read_processors(camera_ids: list[str]) -> Reads[ProcessorState | None]:
     rt = runtime()
@@ -138,10 +129,7 @@ def read_processors(camera_ids: list[str]) -> Reads[ProcessorState | None]:
 
 @task(
     name="read-last-detections",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_if_retryable,
+    **AWS_RETRY,
 )
 def read_last_detections(camera_ids: list[str]) -> Reads[DetectionRecord | None]:
     rt = runtime()
@@ -156,10 +144,7 @@ def read_last_detections(camera_ids: list[str]) -> Reads[DetectionRecord | None]
 
 @task(
     name="read-usage",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_if_retryable,
+    **AWS_RETRY,
 )
 def read_usage(camera_ids: list[str], day: date) -> Reads[DailyUsage]:
     rt = runtime()

@@ -22,7 +22,6 @@ class PresenceEventEmitter:
         self._policy = policy
         self._lock = threading.Lock()
         self._emitter = ThreadPoolExecutor(1, thread_name_prefix="presence-events")
-        self.emitted = 0
 
     def __call__(self, event: CameraEvent, received_ms: int) -> None:
         if not isinstance(event, StatusEvent | HealthEvent):
@@ -35,7 +34,6 @@ class PresenceEventEmitter:
     def _emit(self, out: CameraEventOut) -> None:
         try:
             emit_camera_event(out.name, out.camera_id, out.payload)
-            self.emitted += 1
         except Exception:  # an event lost is logged; the bridge goes on
             log.exception("camera %s: event %s not emitted", out.camera_id, out.name)
 

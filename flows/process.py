@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+
+from cloud.errors import FleetError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -16,8 +19,9 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
 
 
-def stop_on_signals(stop: threading.Event, what: str) -> None:
-    """SIGTERM and SIGINT set `stop`: the process finishes its work and exits cleanly."""
+def stop_on_signals(what: str) -> threading.Event:
+    """An event that SIGTERM and SIGINT set: the process finishes its work and exits cleanly."""
+    stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: stopping the %s", signum, what)
@@ -25,3 +29,17 @@ def stop_on_signals(stop: threading.Event, what: str) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def run_service(what: str, log_level: str, work: Callable[[threading.Event], None]) -> int:
+    """A service's `main`: logging, signals, then `work(stop)`; a FleetError is one log line
+    and its exit code, never a traceback."""
+    configure_logging(log_level)
+    stop = stop_on_signals(what)
+    try:
+        work(stop)
+    except FleetError as err:
+        log.error("%s", err)
+        return err.exit_code
+    return 0

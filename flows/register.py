@@ -21,7 +21,7 @@ from cloud.models import CameraSpec, FleetRecord, Model, RegistrationResult
 from cloud.quotas import processor_quota
 from cloud.registration import WRITE_FAMILIES, RegistrationContext, register_camera
 from flows.rate_limits import acquire, ensure_rate_limits, wave_size
-from flows.retry import RETRIES, RETRY_DELAYS, RETRY_JITTER, retry_if_retryable
+from flows.retry import AWS_RETRY
 from flows.runtime import runtime
 
 MAX_CONCURRENCY = 16
@@ -41,10 +41,7 @@ progress_reporter: ContextVar[Callable[[RegistrationOutcome], None] | None] = Co
 
 @task(
     name="ensure-fleet",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_if_retryable,
+    **AWS_RETRY,
 )
 def ensure_fleet_task() -> FleetRecord:
     return ensure_fleet(runtime().clients)
@@ -53,10 +50,7 @@ def ensure_fleet_task() -> FleetRecord:
 @task(
     name="register-camera-resources",
     task_run_name="register {camera.camera_id}",
-    retries=RETRIES,
-    retry_delay_seconds=RETRY_DELAYS,
-    retry_jitter_factor=RETRY_JITTER,
-    retry_condition_fn=retry_if_retryable,
+    **AWS_RETRY,
 )
 def register_camera_task(
     camera: CameraSpec, fleet: FleetRecord, replace: bool = False

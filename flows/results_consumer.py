@@ -59,7 +59,7 @@ from cloud.results import (
 from cloud.settings import FleetSettings
 from flows.bridge_intake import LogLimiter
 from flows.camera_events import camera_resource, fleet_related
-from flows.process import configure_logging, stop_on_signals
+from flows.process import run_service
 from flows.results_decisions import (
     EndSession,
     Notify,
@@ -498,19 +498,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-seconds", type=int, default=20)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    configure_logging(args.log_level)
-    stop = threading.Event()
-    stop_on_signals(stop, "results consumer")
-    try:
+
+    def work(stop: threading.Event) -> None:
         settings = FleetSettings()
         config = ConsumerConfig.from_settings(
             settings, heartbeat_file=args.heartbeat_file, wait_seconds=args.wait_seconds
         )
         run_consumer(settings, config, stop)
-    except FleetError as err:
-        log.error("%s", err)
-        return err.exit_code
-    return 0
+
+    return run_service("results consumer", args.log_level, work)
 
 
 if __name__ == "__main__":

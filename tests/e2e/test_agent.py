@@ -6,7 +6,6 @@ separate process; a test-only IoT identity watches the broker (tests/support/mqt
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -16,10 +15,8 @@ from typing import Any
 
 import psutil
 import pytest
-from prefect.events.schemas.events import ReceivedEvent
 
 from cloud.settings import FleetSettings
-from flows.camera_events import read_camera_events
 from stack.layout import PartName, StackLayout
 from stack.local_stack import up
 from stack.models import StackStatus
@@ -29,6 +26,7 @@ from tests.support.fragments import decoded_frames
 from tests.support.mqtt_observer import MqttObserver
 from tests.support.ports import free_ports
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import wait_for_camera_events
 
 Stack = tuple[FleetSettings, StackStatus]
 
@@ -123,16 +121,6 @@ def _shown(settings: FleetSettings, camera: str, ready: Callable[[dict[str, Any]
         time.sleep(1)
 
 
-def _events(camera: str, names: list[str], since: datetime, wanted: int) -> list[ReceivedEvent]:
-    """The camera's Prefect events from the bridge, once `wanted` of them have arrived."""
-    deadline = time.monotonic() + 30
-    while True:
-        found = asyncio.run(read_camera_events(camera, names, since))
-        if len(found) >= wanted or time.monotonic() > deadline:
-            return found
-        time.sleep(0.5)
-
-
 def test_camera_show_and_events_follow_the_agent_online_health_and_killed(
     local_stack: Stack, observer: MqttObserver, tmp_path: Path
 ) -> None:
@@ -156,7 +144,7 @@ def test_camera_show_and_events_follow_the_agent_online_health_and_killed(
     # The same story in the Prefect event feed of resource camera.<id>: online once, the health
     # (once: it did not change within the stack's interval), offline with the Will's reason.
     names = ["camera.online", "camera.offline", "camera.health"]
-    events = _events(camera, names, began, 3)
+    events = wait_for_camera_events(camera, names, began, 3)
     assert [e.event for e in events if e.event != "camera.health"] == [
         "camera.online",
         "camera.offline",
@@ -300,7 +288,7 @@ def test_a_missing_element_is_reported_not_restarted_in_a_loop(
         latest = [m.json() for m in observer.on(_health(camera)) if m.at >= since][-1]
         assert latest["pipeline"] == "failed" and latest["restarts"] == 0
         assert agent.log().count("ERROR device.supervisor: GStreamer element") == 1
-        (failure,) = _events(camera, ["camera.pipeline.failed"], began, 1)
+        (failure,) = wait_for_camera_events(camera, ["camera.pipeline.failed"], began, 1)
         assert "kvssink" in failure.payload["error"]
     finally:
         assert agent.stop() == 0

@@ -6,11 +6,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from prefect.client.orchestration import get_client
-from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
 from cloud import rekognition
 from cloud.models import ProcessorStatus
@@ -21,28 +18,15 @@ from flows.motion_gate import GateSettings
 from stack.models import StackStatus
 from tests.e2e.cli import fleet
 from tests.support.agent_process import RunningAgent
+from tests.support.waiting import wait_for_camera_events
 
 Stack = tuple[FleetSettings, StackStatus]
 CAMERA = "analyze-cam"
 
 
-def _events(name: str, camera: str, count: int, timeout: float = 20) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    events: list[Any] = []
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline and len(events) < count:
-            # Built anew each time: the filter's default time window ends when it is made.
-            event_filter = EventFilter(
-                event=EventNameFilter(name=[name]),
-                resource=EventResourceFilter(id=[f"camera.{camera}"]),
-            )
-            events = client.read_events(filter=event_filter, limit=50).events
-            time.sleep(0.5)
-    return events
-
-
 def test_a_flow_run_starts_the_processor_and_follows_the_session(local_stack: Stack) -> None:
     settings, _ = local_stack
+    began = datetime.now(UTC)
     done = fleet(settings, "camera", "register", CAMERA)
     assert done.returncode == 0, done.stderr
     rt = runtime.configure(settings)
@@ -55,7 +39,7 @@ def test_a_flow_run_starts_the_processor_and_follows_the_session(local_stack: St
     assert outcome.status is ProcessorStatus.STOPPED and len(outcome.sessions) == 1
     record = rekognition.describe_processor(rt.clients, rt.names.processor(CAMERA))
     assert record is not None and record.status is ProcessorStatus.STOPPED
-    (started,) = _events("camera.analysis.started", CAMERA, 1)
+    (started,) = wait_for_camera_events(CAMERA, ["camera.analysis.started"], began, 1)
     assert started.payload["session_id"] == outcome.sessions[0]
     assert started.payload["start_ms"] == start_ms and started.payload["duration_s"] == 2
     assert any(r.id == f"fleet.{settings.name}" for r in started.related)
@@ -67,6 +51,7 @@ def test_motion_from_the_agent_starts_an_analysis_at_its_producer_timestamp(
     """The whole motion path: agent -> MQTT -> bridge fast path -> StartStreamProcessor -> flow."""
     settings, _ = local_stack
     camera = "analyze-motion"
+    began = datetime.now(UTC)
     done = fleet(settings, "camera", "register", camera, "--max-duration", "3")
     assert done.returncode == 0, done.stderr
     config = settings.bundles_dir / camera / "agent.toml"
@@ -74,7 +59,7 @@ def test_motion_from_the_agent_starts_an_analysis_at_its_producer_timestamp(
     try:
         agent.wait_log("motion 0 at", 30)
         motion_ms = int(re.findall(r"motion 0 at (\d+)", agent.log())[0])
-        (started,) = _events("camera.analysis.started", camera, 1, timeout=30)
+        (started,) = wait_for_camera_events(camera, ["camera.analysis.started"], began, 1)
         assert started.payload["start_ms"] == motion_ms - GateSettings().preroll_ms
         assert started.payload["duration_s"] == 3  # the camera's own session length
         assert started.payload["follow_up"] is False

@@ -30,7 +30,7 @@ from cloud.bundle import CA_FILE, Bundle
 from cloud.clients import AwsClients
 from cloud.naming import FleetNames
 from cloud.settings import FleetSettings
-from cloud.shadow import CameraShadow, get_reported
+from cloud.shadow import get_reported
 from device.messages import MAX_PAYLOAD_BYTES, PipelineState, Presence, TopicKind, topic
 from stack.heartbeat import Heartbeat
 from stack.layout import PartName, StackLayout
@@ -39,6 +39,7 @@ from stack.processes import read_pid
 from tests.e2e.cli import fleet, fleet_json, start_fleet
 from tests.support.camera_client import LAST_WILL_REASON, CameraClient, health, status
 from tests.support.endpoint_admin import last_seq, requests_since
+from tests.support.waiting import wait_for_shadow
 
 pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
@@ -65,23 +66,6 @@ def registered(local_stack: Stack) -> tuple[Path, dict[str, Any]]:
 @pytest.fixture
 def camera(registered: tuple[Path, dict[str, Any]]) -> Path:
     return registered[0]
-
-
-def wait_for_shadow(
-    settings: FleetSettings,
-    camera_id: str,
-    predicate: Callable[[CameraShadow], bool],
-    timeout: float = WAIT_S,
-) -> CameraShadow:
-    clients = AwsClients(settings)
-    deadline = time.monotonic() + timeout
-    seen: CameraShadow | None = None
-    while time.monotonic() < deadline:
-        seen = get_reported(clients, camera_id)
-        if seen is not None and predicate(seen):
-            return seen
-        time.sleep(0.3)
-    raise AssertionError(f"the shadow of {camera_id} never matched; last: {seen}")
 
 
 def heartbeat(settings: FleetSettings) -> Heartbeat:

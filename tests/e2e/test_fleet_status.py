@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -32,10 +31,8 @@ from cloud.registry import list_camera_ids, show_camera
 from cloud.results import DetectionRecord, SessionEndRecord
 from cloud.settings import FleetSettings
 from cloud.shadow import (
-    CameraShadow,
     PresenceReport,
     ShadowUpdate,
-    get_reported,
     read_status,
     update_reported,
 )
@@ -47,6 +44,7 @@ from stack.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json
 from tests.support.agent_process import RunningAgent
 from tests.support.messages import health_event
+from tests.support.waiting import wait_for_shadow
 
 pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
@@ -73,20 +71,6 @@ def live_agent(
         yield agent
     finally:
         agent.stop(signal.SIGKILL)
-
-
-def wait_for_shadow(
-    settings: FleetSettings, camera: str, ready: Callable[[CameraShadow], bool], timeout: float = 60
-) -> CameraShadow:
-    clients = runtime.configure(settings).clients
-    deadline = time.monotonic() + timeout
-    seen = None
-    while time.monotonic() < deadline:
-        seen = get_reported(clients, camera)
-        if seen is not None and ready(seen):
-            return seen
-        time.sleep(0.5)
-    raise AssertionError(f"the shadow of {camera} never got ready; last: {seen}")
 
 
 def write_quiet_camera(settings: FleetSettings, now: datetime) -> DetectionRecord:

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
 from cloud.clients import AwsClients
 from cloud.settings import FleetSettings
@@ -27,6 +25,7 @@ from stack.layout import PartName
 from stack.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json, start_fleet
 from tests.support.results_messages import label_detected
+from tests.support.waiting import wait_for_camera_events
 
 pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
@@ -57,6 +56,7 @@ def test_detections_are_listed_newest_first_and_reach_prefect(local_stack: Stack
     settings, status = local_stack
     assert status.part(PartName.RESULTS).healthy
 
+    began = datetime.now(UTC)
     now_ms = time.time_ns() // 1_000_000
     older = label_detected(settings.name, CAMERA, "e2e-s1", "PERSON", 96.5, now_ms - 20_000)
     newer = label_detected(settings.name, CAMERA, "e2e-s2", "PACKAGE", 71.25, now_ms - 10_000)
@@ -88,18 +88,7 @@ def test_detections_are_listed_newest_first_and_reach_prefect(local_stack: Stack
     assert unknown.returncode == 3, unknown.stderr
     assert "not registered" in unknown.stderr
 
-    event_filter = EventFilter(
-        event=EventNameFilter(name=["camera.detection"]),
-        resource=EventResourceFilter(id=[f"camera.{CAMERA}"]),
-    )
-    deadline = time.monotonic() + WAIT_S
-    events: list[Any] = []
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            events = client.read_events(filter=event_filter, limit=50).events
-            if len(events) >= 2:
-                break
-            time.sleep(0.5)
+    events = wait_for_camera_events(CAMERA, ["camera.detection"], began, 2, timeout=WAIT_S)
     assert sorted(e.payload["label"] for e in events) == ["PACKAGE", "PERSON"]
     person = next(e for e in events if e.payload["label"] == "PERSON")
     assert person.payload["labels"] == ["PERSON"]

@@ -7,23 +7,11 @@ import urllib.request
 import uuid
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from cloud.local import LocalEndpoint
-
-
-def client(endpoint: LocalEndpoint, service: str, **config: Any) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(**config) if config else None,
-    )
+from tests.support.endpoint_admin import endpoint_client
 
 
 def admin(endpoint: LocalEndpoint, method: str, path: str, payload: Any = None) -> Any:
@@ -61,7 +49,9 @@ def test_throttling_is_retried_by_standard_mode(local_endpoint: LocalEndpoint) -
             "delay_seconds": 0,
         },
     )
-    kvs = client(local_endpoint, "kinesisvideo", retries={"mode": "standard", "max_attempts": 5})
+    kvs = endpoint_client(
+        local_endpoint.url, "kinesisvideo", retries={"mode": "standard", "max_attempts": 5}
+    )
     response = kvs.create_stream(StreamName=f"retry-{uuid.uuid4().hex[:6]}")
     assert response["ResponseMetadata"]["RetryAttempts"] == 2
     log = admin(local_endpoint, "GET", f"requests?since={since}")["requests"]
@@ -95,17 +85,19 @@ def test_injected_errors_parse_in_every_protocol(
         {"service": service, "operation": operation, "error_code": "AccessDenied", "count": 1},
     )
     with pytest.raises(ClientError) as excinfo:
-        call(client(local_endpoint, service, retries={"max_attempts": 1}))
+        call(endpoint_client(local_endpoint.url, service, retries={"max_attempts": 1}))
     assert excinfo.value.response["Error"]["Code"] == "AccessDenied"
-    call(client(local_endpoint, service))  # the fault is used up
+    call(endpoint_client(local_endpoint.url, service))  # the fault is used up
 
 
 def test_request_log_records_moto_errors(local_endpoint: LocalEndpoint) -> None:
     since = last_seq(local_endpoint)
     with pytest.raises(ClientError):
-        client(local_endpoint, "kinesisvideo").describe_stream(StreamName="no-such-stream")
+        endpoint_client(local_endpoint.url, "kinesisvideo").describe_stream(
+            StreamName="no-such-stream"
+        )
     with pytest.raises(ClientError):
-        client(local_endpoint, "iam").get_role(RoleName="no-such-role")
+        endpoint_client(local_endpoint.url, "iam").get_role(RoleName="no-such-role")
     log = admin(local_endpoint, "GET", f"requests?since={since}")["requests"]
     assert [(r["service"], r["operation"], r["error_code"]) for r in log] == [
         ("kinesisvideo", "DescribeStream", "ResourceNotFoundException"),

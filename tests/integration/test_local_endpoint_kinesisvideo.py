@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from cloud.local import LocalEndpoint
+from tests.support.endpoint_admin import endpoint_client
 
 
 def test_update_data_retention(local_endpoint: LocalEndpoint) -> None:
-    kvs = boto3.client(
-        "kinesisvideo",
-        endpoint_url=local_endpoint.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    kvs = endpoint_client(local_endpoint.url, "kinesisvideo")
     name = f"cam-{uuid.uuid4().hex[:6]}"
     kvs.create_stream(StreamName=name, DataRetentionInHours=1)
     version = kvs.describe_stream(StreamName=name)["StreamInfo"]["Version"]
@@ -41,13 +35,7 @@ def test_update_data_retention(local_endpoint: LocalEndpoint) -> None:
 
 
 def test_stream_tags_are_listed_added_and_removed(local_endpoint: LocalEndpoint) -> None:
-    kvs = boto3.client(
-        "kinesisvideo",
-        endpoint_url=local_endpoint.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    kvs = endpoint_client(local_endpoint.url, "kinesisvideo")
     name = f"cam-{uuid.uuid4().hex[:6]}"
     kvs.create_stream(StreamName=name, DataRetentionInHours=1, Tags={"owner": "fleet-a"})
     assert kvs.list_tags_for_stream(StreamName=name)["Tags"] == {"owner": "fleet-a"}

@@ -8,24 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from cloud.local import LocalEndpoint, start_local_endpoint
 from cloud.local.servicequotas.models import STREAM_PROCESSOR_QUOTA_CODE
+from tests.support.endpoint_admin import endpoint_client
 
 ACCOUNT = "123456789012"
-
-
-def client(endpoint: LocalEndpoint, service: str, region: str = "us-east-1") -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint.url,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def unique(prefix: str) -> str:
@@ -47,10 +37,10 @@ def processor_request(name: str, stream_arn: str, **overrides: Any) -> dict[str,
 
 
 def create_processor(endpoint: LocalEndpoint, name: str) -> str:
-    stream_arn = client(endpoint, "kinesisvideo").create_stream(
+    stream_arn = endpoint_client(endpoint.url, "kinesisvideo").create_stream(
         StreamName=name, DataRetentionInHours=24
     )["StreamARN"]
-    rekognition = client(endpoint, "rekognition")
+    rekognition = endpoint_client(endpoint.url, "rekognition")
     return str(
         rekognition.create_stream_processor(**processor_request(name, stream_arn))[
             "StreamProcessorArn"
@@ -83,7 +73,7 @@ def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
 def test_lifecycle_follows_the_label_detection_status_model(local_endpoint: LocalEndpoint) -> None:
     name = unique("cam")
     arn = create_processor(local_endpoint, name)
-    rekognition = client(local_endpoint, "rekognition")
+    rekognition = endpoint_client(local_endpoint.url, "rekognition")
     assert arn == f"arn:aws:rekognition:us-east-1:{ACCOUNT}:streamprocessor/{name}"
     described = rekognition.describe_stream_processor(Name=name)
     assert described["Status"] == "STOPPED"
@@ -124,7 +114,7 @@ def test_lifecycle_follows_the_label_detection_status_model(local_endpoint: Loca
 def test_create_validation_and_duplicates(local_endpoint: LocalEndpoint) -> None:
     name = unique("cam")
     create_processor(local_endpoint, name)
-    rekognition = client(local_endpoint, "rekognition")
+    rekognition = endpoint_client(local_endpoint.url, "rekognition")
     stream = f"arn:aws:kinesisvideo:us-east-1:{ACCOUNT}:stream/{name}/1"
     with pytest.raises(ClientError) as excinfo:
         rekognition.create_stream_processor(**processor_request(name, stream))
@@ -146,7 +136,7 @@ def test_create_validation_and_duplicates(local_endpoint: LocalEndpoint) -> None
 
 
 def test_start_needs_selectors_and_an_existing_stream(local_endpoint: LocalEndpoint) -> None:
-    rekognition = client(local_endpoint, "rekognition")
+    rekognition = endpoint_client(local_endpoint.url, "rekognition")
     name = unique("cam")
     ghost = f"arn:aws:kinesisvideo:us-east-1:{ACCOUNT}:stream/{name}/123"
     rekognition.create_stream_processor(**processor_request(name, ghost))
@@ -164,8 +154,8 @@ def test_start_needs_selectors_and_an_existing_stream(local_endpoint: LocalEndpo
 
 
 def test_list_paginates_and_tags_round_trip(local_endpoint: LocalEndpoint) -> None:
-    rekognition = client(local_endpoint, "rekognition", region="eu-west-1")
-    kvs = client(local_endpoint, "kinesisvideo", region="eu-west-1")
+    rekognition = endpoint_client(local_endpoint.url, "rekognition", region="eu-west-1")
+    kvs = endpoint_client(local_endpoint.url, "kinesisvideo", region="eu-west-1")
     names = sorted(unique("page") for _ in range(3))
     for name in names:
         stream_arn = kvs.create_stream(StreamName=name)["StreamARN"]
@@ -187,7 +177,7 @@ def test_list_paginates_and_tags_round_trip(local_endpoint: LocalEndpoint) -> No
 
 
 def test_collections(local_endpoint: LocalEndpoint) -> None:
-    rekognition = client(local_endpoint, "rekognition")
+    rekognition = endpoint_client(local_endpoint.url, "rekognition")
     collection_id = unique("faces")
     created = rekognition.create_collection(CollectionId=collection_id, Tags={"a": "b"})
     assert created["StatusCode"] == 200
@@ -220,7 +210,7 @@ def test_processor_quota_is_enforced_and_reported(small_quota_endpoint: LocalEnd
         create_processor(small_quota_endpoint, unique("quota"))
     assert error_code(excinfo) == "LimitExceededException"
 
-    quotas = client(small_quota_endpoint, "service-quotas")
+    quotas = endpoint_client(small_quota_endpoint.url, "service-quotas")
     quota = quotas.get_service_quota(
         ServiceCode="rekognition", QuotaCode=STREAM_PROCESSOR_QUOTA_CODE
     )

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import cv2
 import numpy as np
 import pytest
@@ -30,9 +29,11 @@ from cloud.local.rekognition.sessions import SessionContext, SessionEndStatus, S
 from cloud.local.rekognition.video_runner import VideoSessionRunner
 from cloud.local.rekognition.video_source import Frame, VideoWindow
 from stack.scenes import write_scene
+from tests.support.endpoint_admin import endpoint_client
 from tests.support.scene_fragments import record_fragments
 
 ACCOUNT = "123456789012"
+REGION = "eu-west-1"
 SUBJECT = "Rekognition Stream Processing Event"
 
 
@@ -66,16 +67,6 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Recording]
     return made
 
 
-def client(endpoint: LocalEndpoint, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint.url,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
 @dataclass
 class Camera:
     """A camera's stream, results bucket, topic with a queue on it, and stream processor."""
@@ -96,7 +87,9 @@ class Camera:
         return root / self.name
 
     def start(self, producer_timestamp_ms: int, seconds: int) -> str:
-        response = client(self.endpoint, "rekognition").start_stream_processor(
+        response = endpoint_client(
+            self.endpoint.url, "rekognition", region=REGION
+        ).start_stream_processor(
             Name=self.processor,
             StartSelector={"KVSStreamStartSelector": {"ProducerTimestamp": producer_timestamp_ms}},
             StopSelector={"MaxDurationInSeconds": seconds},
@@ -105,7 +98,9 @@ class Camera:
 
     def describe(self) -> dict[str, Any]:
         return dict(
-            client(self.endpoint, "rekognition").describe_stream_processor(Name=self.processor)
+            endpoint_client(
+                self.endpoint.url, "rekognition", region=REGION
+            ).describe_stream_processor(Name=self.processor)
         )
 
     def wait_until_done(self, timeout: float = 25.0) -> dict[str, Any]:
@@ -119,7 +114,7 @@ class Camera:
 
     def messages(self, until_type: str = "STREAM_PROCESSING_COMPLETE") -> list[dict[str, Any]]:
         """The notifications delivered to the queue, up to the first of `until_type`."""
-        sqs = client(self.endpoint, "sqs")
+        sqs = endpoint_client(self.endpoint.url, "sqs", region=REGION)
         found: list[dict[str, Any]] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -136,7 +131,7 @@ class Camera:
         raise AssertionError(f"no {until_type} among {found}")
 
     def objects(self) -> dict[str, bytes]:
-        s3 = client(self.endpoint, "s3")
+        s3 = endpoint_client(self.endpoint.url, "s3", region=REGION)
         listed = s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])
         return {
             o["Key"]: s3.get_object(Bucket=self.bucket, Key=o["Key"])["Body"].read() for o in listed
@@ -146,10 +141,13 @@ class Camera:
 @pytest.fixture
 def camera(video_endpoint: LocalEndpoint) -> Iterator[Camera]:
     name = f"cam-{uuid.uuid4().hex[:8]}"
-    kvs, s3, sns, sqs = (client(video_endpoint, s) for s in ("kinesisvideo", "s3", "sns", "sqs"))
+    kvs, s3, sns, sqs = (
+        endpoint_client(video_endpoint.url, s, region=REGION)
+        for s in ("kinesisvideo", "s3", "sns", "sqs")
+    )
     stream_arn = kvs.create_stream(StreamName=name, DataRetentionInHours=24)["StreamARN"]
     bucket = f"results-{name}"
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     topic_arn = sns.create_topic(Name=f"fleet-{name}")["TopicArn"]
     queue_url = sqs.create_queue(QueueName=f"results-{name}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
@@ -157,7 +155,7 @@ def camera(video_endpoint: LocalEndpoint) -> Iterator[Camera]:
     ]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     cam = Camera(video_endpoint, name, bucket, queue_url)
-    client(video_endpoint, "rekognition").create_stream_processor(
+    endpoint_client(video_endpoint.url, "rekognition", region=REGION).create_stream_processor(
         Name=cam.processor,
         Input={"KinesisVideoStream": {"Arn": stream_arn}},
         Output={"S3Destination": {"Bucket": bucket, "KeyPrefix": f"cameras/{name}"}},
@@ -167,7 +165,9 @@ def camera(video_endpoint: LocalEndpoint) -> Iterator[Camera]:
         Tags={"camera": name},
     )
     yield cam
-    client(video_endpoint, "rekognition").stop_stream_processor(Name=cam.processor)
+    endpoint_client(video_endpoint.url, "rekognition", region=REGION).stop_stream_processor(
+        Name=cam.processor
+    )
 
 
 def of_type(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -306,7 +306,9 @@ def test_stop_ends_a_session_early(camera: Camera, video_endpoint: LocalEndpoint
     time.sleep(0.5)
     assert session in runner.active_sessions()
 
-    client(video_endpoint, "rekognition").stop_stream_processor(Name=camera.processor)
+    endpoint_client(video_endpoint.url, "rekognition", region=REGION).stop_stream_processor(
+        Name=camera.processor
+    )
 
     assert camera.describe()["Status"] == "STOPPED"
     deadline = time.monotonic() + 3
@@ -333,7 +335,7 @@ def test_results_that_cannot_be_written_fail_the_session(
 ) -> None:
     base = past_ms(120)
     recordings["person"].place(camera.fragment_dir, base)
-    client(video_endpoint, "s3").delete_bucket(Bucket=camera.bucket)
+    endpoint_client(video_endpoint.url, "s3", region=REGION).delete_bucket(Bucket=camera.bucket)
     camera.start(base, seconds=8)
 
     described = camera.wait_until_done()
@@ -426,7 +428,7 @@ def session_context(labels: list[str], start_ms: int, seconds: int = 4) -> Sessi
         processor_name="camfleet-porch",
         processor_arn=f"arn:aws:rekognition:eu-west-1:{ACCOUNT}:streamprocessor/camfleet-porch",
         account_id=ACCOUNT,
-        region="eu-west-1",
+        region=REGION,
         kvs_stream_arn=f"arn:aws:kinesisvideo:eu-west-1:{ACCOUNT}:stream/porch/1700000000000",
         producer_timestamp_ms=start_ms,
         fragment_number=None,

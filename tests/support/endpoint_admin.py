@@ -6,6 +6,9 @@ import json
 import urllib.request
 from typing import Any
 
+import boto3
+from botocore.config import Config
+
 
 def _call(url: str, method: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
@@ -52,3 +55,15 @@ def requests_since(endpoint: str, since: int = 0) -> list[dict[str, Any]]:
 def last_seq(endpoint: str) -> int:
     """The sequence number of the newest request the endpoint has logged."""
     return max((int(r["seq"]) for r in requests_since(endpoint, 0)), default=0)
+
+
+def endpoint_client(endpoint: str, service: str, region: str = "us-east-1", **config: Any) -> Any:
+    """A boto3 client of the local endpoint (any credentials do); `config`: botocore Config."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(**config) if config else None,
+    )

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from stack.health import ProbeFailedError, connect_packet, parse_connack
+from stack.health import HeartbeatProbe, ProbeFailedError, connect_packet, parse_connack
 from stack.layout import PartName, StackLayout
 from stack.models import MqttEndpoint, PartStatus, StackRecord, StackStatus
-from stack.parts import process_specs
+from stack.parts import probes, process_specs
 
 ROOT = Path("/srv/fleet/stack")
 LAYOUT = StackLayout(ROOT)
@@ -131,3 +131,26 @@ def test_flows_get_the_fleet_settings_the_stack_was_started_with() -> None:
     assert flows["FLEET_HOME"] == "/srv/fleet"
     assert flows["FLEET_AWS_PORT"] == "15055"
     assert flows["PREFECT_API_URL"] == RECORD.prefect_api_url
+
+
+def test_the_results_consumer_runs_with_the_fleet_and_the_stacks_prefect() -> None:
+    caller = {"PATH": "/usr/bin", "PREFECT_API_URL": "https://cloud.example/api"}
+    fleet = {"FLEET_NAME": "camfleet", "FLEET_NOTIFICATION_COOLDOWN_SECONDS": "30.0"}
+    spec = process_specs(RECORD, LAYOUT, caller, mosquitto="mosquitto", fleet_env=fleet)[
+        PartName.RESULTS
+    ]
+    assert spec.argv[1:] == (
+        "-m",
+        "flows.results_consumer",
+        "--heartbeat-file",
+        str(ROOT / "run/results.heartbeat.json"),
+    )
+    assert spec.env["PREFECT_API_URL"] == "http://127.0.0.1:14200/api"  # its events go there
+    assert spec.env["FLEET_NAME"] == "camfleet"
+    assert spec.env["FLEET_NOTIFICATION_COOLDOWN_SECONDS"] == "30.0"
+    assert spec.log_file == ROOT / "logs/results.log"
+
+
+def test_the_results_consumer_is_probed_by_its_heartbeat() -> None:
+    probe = probes(RECORD, LAYOUT)[PartName.RESULTS]
+    assert probe == HeartbeatProbe(ROOT / "run/results.heartbeat.json")
