@@ -24,11 +24,12 @@ atomically). On-demand billing costs nothing while the fleet is quiet, and there
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 
 from cloud.clients import AwsClients
-from cloud.errors import ConflictError, NotFoundError, aws_call
+from cloud.errors import ConflictError, NotFoundError, RetryableError, aws_call
 from cloud.results import (
     CooldownState,
     DailyUsage,
@@ -338,3 +339,76 @@ def read_usage(clients: AwsClients, table: str, camera_id: str, day: date) -> Da
         processed_ms=round(float(item["processed_ms"]["N"])) if "processed_ms" in item else 0,
         sessions=round(float(item["sessions"]["N"])) if "sessions" in item else 0,
     )
+
+
+# Teardown.
+
+MAX_WRITE_BATCH = 25  # BatchWriteItem's limit
+_UNPROCESSED_ROUNDS = 6
+
+
+def table_tags(clients: AwsClients, name: str) -> dict[str, str] | None:
+    """The table's tags, or None if there is no such table (or it is being deleted)."""
+    try:
+        with aws_call(f"describe DynamoDB table {name}"):
+            table = clients.dynamodb.describe_table(TableName=name)["Table"]
+    except NotFoundError:
+        return None
+    if table.get("TableStatus") == "DELETING":
+        return None
+    with aws_call(f"list the tags of DynamoDB table {name}"):
+        pages = clients.dynamodb.get_paginator("list_tags_of_resource").paginate(
+            ResourceArn=table["TableArn"]
+        )
+        return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
+
+
+def _camera_keys(clients: AwsClients, table: str, camera_id: str) -> list[Item]:
+    try:
+        with aws_call(f"camera {camera_id}: list its items in {table}"):
+            pages = clients.dynamodb.get_paginator("query").paginate(
+                TableName=table,
+                KeyConditionExpression="#p = :p",
+                ProjectionExpression="#p, #k",
+                ExpressionAttributeNames={"#p": PARTITION_KEY, "#k": SORT_KEY},
+                ExpressionAttributeValues={":p": _s(camera_id)},
+            )
+            return [item for page in pages for item in page.get("Items", [])]
+    except NotFoundError:
+        return []
+
+
+def count_camera_items(clients: AwsClients, table: str, camera_id: str) -> int:
+    """Every item of the camera: detections, session ends, usage and its cooldown."""
+    return len(_camera_keys(clients, table, camera_id))
+
+
+def delete_camera_items(clients: AwsClients, table: str, camera_id: str) -> int:
+    keys = _camera_keys(clients, table, camera_id)
+    for start in range(0, len(keys), MAX_WRITE_BATCH):
+        requests = [{"DeleteRequest": {"Key": k}} for k in keys[start : start + MAX_WRITE_BATCH]]
+        for attempt in range(_UNPROCESSED_ROUNDS):
+            with aws_call(f"camera {camera_id}: delete its items in {table}"):
+                answer = clients.dynamodb.batch_write_item(RequestItems={table: requests})
+            # Throttled deletes come back unprocessed, not as an error: send them again.
+            requests = answer.get("UnprocessedItems", {}).get(table, [])
+            if not requests:
+                break
+            time.sleep(0.1 * 2**attempt)
+        else:
+            raise RetryableError(
+                f"camera {camera_id}: {len(requests)} items of {table} stayed unprocessed"
+            )
+    if keys:
+        log.info("camera %s: deleted %d items of %s", camera_id, len(keys), table)
+    return len(keys)
+
+
+def delete_table(clients: AwsClients, name: str) -> bool:
+    try:
+        with aws_call(f"delete DynamoDB table {name}"):
+            clients.dynamodb.delete_table(TableName=name)
+    except NotFoundError:
+        return False
+    log.info("deleted DynamoDB table %s", name)
+    return True

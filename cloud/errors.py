@@ -61,6 +61,7 @@ _NOT_FOUND = {
     "NotFound",
     "404",  # S3 HeadBucket/HeadObject answer with a bare status code
     "NoSuchKey",
+    "NoSuchTagSet",  # S3: a bucket without tags
     "QueueDoesNotExist",
     "AWS.SimpleQueueService.NonExistentQueue",
 }

@@ -101,3 +101,25 @@ def delete_role(clients: AwsClients, name: str) -> bool:
         clients.iam.delete_role(RoleName=name)
     log.info("deleted IAM role %s", name)
     return True
+
+
+def list_roles(clients: AwsClients, name_prefix: str) -> list[RoleRecord]:
+    """Every role whose name starts with `name_prefix` (IAM filters by path only, not by name)."""
+    with aws_call("list IAM roles"):
+        pages = clients.iam.get_paginator("list_roles").paginate()
+        return [
+            RoleRecord(name=role["RoleName"], arn=role["Arn"])
+            for page in pages
+            for role in page.get("Roles", [])
+            if role["RoleName"].startswith(name_prefix)
+        ]
+
+
+def role_tags(clients: AwsClients, name: str) -> dict[str, str] | None:
+    """The role's tags, or None if there is no such role."""
+    try:
+        with aws_call(f"list the tags of IAM role {name}"):
+            pages = clients.iam.get_paginator("list_role_tags").paginate(RoleName=name)
+            return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
+    except NotFoundError:
+        return None

@@ -22,6 +22,12 @@ CREDENTIAL_DURATION_SECONDS = 3600  # the role alias allows 900 to 43200
 # Fleet-level resources.
 
 
+def thing_group_marker(fleet: str) -> str:
+    """The description `ensure_thing_group` gives the fleet's group (named after the fleet): the
+    group's ownership marker, since the local endpoint cannot read IoT tags back."""
+    return f"cameras of fleet {fleet}"
+
+
 def ensure_thing_group(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
     try:
         with aws_call(f"describe thing group {name}"):
@@ -31,7 +37,7 @@ def ensure_thing_group(clients: AwsClients, name: str, tags: dict[str, str]) -> 
     with aws_call(f"create thing group {name}"):
         created = clients.iot.create_thing_group(
             thingGroupName=name,
-            thingGroupProperties={"thingGroupDescription": f"cameras of fleet {name}"},
+            thingGroupProperties={"thingGroupDescription": thing_group_marker(name)},
             tags=as_key_value_list(tags),
         )
     log.info("created thing group %s", name)
@@ -250,3 +256,112 @@ def retire_certificate(
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+# Teardown: reading what the fleet holds, and deleting it.
+
+
+def thing_group_description(clients: AwsClients, name: str) -> str | None:
+    """The group's description (the fleet's ownership marker), "" without one; None if absent."""
+    try:
+        with aws_call(f"describe thing group {name}"):
+            group = clients.iot.describe_thing_group(thingGroupName=name)
+    except NotFoundError:
+        return None
+    return str(group.get("thingGroupProperties", {}).get("thingGroupDescription", ""))
+
+
+def thing_principals(clients: AwsClients, thing: str) -> list[str]:
+    try:
+        with aws_call(f"list principals of thing {thing}"):
+            pages = clients.iot.get_paginator("list_thing_principals").paginate(thingName=thing)
+            return [p for page in pages for p in page.get("principals", [])]
+    except NotFoundError:
+        return []
+
+
+def policy_document(clients: AwsClients, name: str) -> dict[str, Any] | None:
+    """The policy's default version, or None if there is no such policy."""
+    try:
+        with aws_call(f"get IoT policy {name}"):
+            document = clients.iot.get_policy(policyName=name)["policyDocument"]
+    except NotFoundError:
+        return None
+    loaded: dict[str, Any] = json.loads(document) if isinstance(document, str) else document
+    return loaded
+
+
+def policy_targets(clients: AwsClients, name: str) -> list[str]:
+    """The principals (certificates) the policy is attached to."""
+    try:
+        with aws_call(f"list targets of IoT policy {name}"):
+            pages = clients.iot.get_paginator("list_targets_for_policy").paginate(policyName=name)
+            return [t for page in pages for t in page.get("targets", [])]
+    except NotFoundError:
+        return []
+
+
+def role_alias_role(clients: AwsClients, alias: str) -> str | None:
+    """The ARN of the IAM role the alias hands out, or None if there is no such alias."""
+    try:
+        with aws_call(f"describe role alias {alias}"):
+            found = clients.iot.describe_role_alias(roleAlias=alias)["roleAliasDescription"]
+    except NotFoundError:
+        return None
+    return str(found["roleArn"])
+
+
+def delete_thing_when_detached(
+    clients: AwsClients, name: str, *, detach_wait_seconds: float = 30
+) -> bool:
+    """Delete the thing once no principal is attached: DetachThingPrincipal is asynchronous on
+    AWS, and DeleteThing refuses a thing that still has principals."""
+    deadline = time.monotonic() + detach_wait_seconds
+    delay = 0.2
+    while principals := thing_principals(clients, name):
+        if time.monotonic() > deadline:
+            raise ConflictError(
+                f"thing {name} still has {len(principals)} principals attached "
+                f"after {detach_wait_seconds:g} s: {', '.join(principals)}"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+    return delete_thing(clients, name)
+
+
+def delete_policy(clients: AwsClients, name: str) -> bool:
+    """Delete the policy's other versions, then the policy; attached principals are a conflict."""
+    try:
+        with aws_call(f"list versions of IoT policy {name}"):
+            versions = clients.iot.list_policy_versions(policyName=name)["policyVersions"]
+    except NotFoundError:
+        return False
+    with aws_call(f"delete IoT policy {name}"):
+        for version in versions:
+            if not version["isDefaultVersion"]:
+                clients.iot.delete_policy_version(
+                    policyName=name, policyVersionId=version["versionId"]
+                )
+        clients.iot.delete_policy(policyName=name)
+    log.info("deleted IoT policy %s (%d versions)", name, len(versions))
+    return True
+
+
+def delete_role_alias(clients: AwsClients, alias: str) -> bool:
+    try:
+        with aws_call(f"delete role alias {alias}"):
+            clients.iot.delete_role_alias(roleAlias=alias)
+    except NotFoundError:
+        return False
+    log.info("deleted role alias %s", alias)
+    return True
+
+
+def delete_thing_group(clients: AwsClients, name: str) -> bool:
+    """DeleteThingGroup succeeds for a missing group, so existence is read first."""
+    if thing_group_description(clients, name) is None:
+        return False
+    with aws_call(f"delete thing group {name}"):
+        clients.iot.delete_thing_group(thingGroupName=name)
+    log.info("deleted thing group %s", name)
+    return True

@@ -12,6 +12,7 @@ from cloud.models import Change, StreamRecord
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "video/h264"
+DELETING = "DELETING"  # DeleteStream is asynchronous: such a stream is on its way out
 
 
 def _record(info: dict[str, Any]) -> StreamRecord:
@@ -29,6 +30,14 @@ def describe_stream(clients: AwsClients, name: str) -> StreamRecord | None:
             return _record(clients.kvs.describe_stream(StreamName=name)["StreamInfo"])
     except NotFoundError:
         return None
+
+
+def list_streams(clients: AwsClients) -> list[StreamRecord]:
+    """Every stream of the account and region, but those being deleted."""
+    with aws_call("list KVS streams"):
+        pages = clients.kvs.get_paginator("list_streams").paginate()
+        found = [_record(info) for page in pages for info in page.get("StreamInfoList", [])]
+    return [s for s in found if s.status != DELETING]
 
 
 def stream_tags(clients: AwsClients, name: str) -> dict[str, str]:
@@ -75,7 +84,7 @@ def _update_retention(clients: AwsClients, current: StreamRecord, hours: int) ->
 
 def delete_stream(clients: AwsClients, name: str) -> bool:
     current = describe_stream(clients, name)
-    if current is None:
+    if current is None or current.status == DELETING:
         return False
     with aws_call(f"delete KVS stream {name}"):
         clients.kvs.delete_stream(StreamARN=current.arn)

@@ -18,6 +18,7 @@ CAMERA_ID_MAX = 32
 FLEET_NAME_MAX = 16
 CAMERA_ID_PATTERN = rf"^[a-z0-9][a-z0-9_-]{{0,{CAMERA_ID_MAX - 1}}}$"
 _CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
+RESULTS_ROOT = "cameras/"  # every camera's results are under cameras/<id>/ in the bucket
 _FLEET_NAME = re.compile(rf"^[a-z][a-z0-9-]{{0,{FLEET_NAME_MAX - 1}}}$")
 
 
@@ -94,6 +95,14 @@ class FleetNames:
     @property
     def role_alias(self) -> str:
         return f"{self.fleet}-kvs-producer"
+
+    def role_alias_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:iot:{self.region}:{self.account_id}:rolealias/{self.role_alias}"
+        )
+
+    def role_arn(self, role: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:role/{role}"
 
     @property
     def results_bucket(self) -> str:
@@ -173,10 +182,28 @@ class FleetNames:
         )
 
     def rekognition_role(self, camera_id: str) -> str:
-        return f"{self.fleet}-rekognition-{validate_camera_id(camera_id)}"
+        return f"{self.rekognition_role_prefix}{validate_camera_id(camera_id)}"
+
+    def camera_from_role(self, role: str) -> str:
+        """The inverse of `rekognition_role`: the camera a Rekognition role of this fleet serves."""
+        prefix = self.rekognition_role_prefix
+        if not role.startswith(prefix):
+            raise InvalidInputError(f"IAM role {role!r} is not a camera role of fleet {self.fleet}")
+        return validate_camera_id(role[len(prefix) :])
+
+    @property
+    def rekognition_role_prefix(self) -> str:
+        return f"{self.fleet}-rekognition-"
 
     def results_prefix(self, camera_id: str) -> str:
-        return f"cameras/{validate_camera_id(camera_id)}"
+        return f"{RESULTS_ROOT}{validate_camera_id(camera_id)}"
+
+    def camera_from_results_key(self, key: str) -> str | None:
+        """The camera whose results prefix holds the S3 object `key`, if it is under one."""
+        camera, slash, _ = key.removeprefix(RESULTS_ROOT).partition("/")
+        if not key.startswith(RESULTS_ROOT) or not slash or not _CAMERA_ID.fullmatch(camera):
+            return None
+        return camera
 
     def stream_arn_pattern(self, camera_id: str) -> str:
         return (

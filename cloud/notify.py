@@ -6,6 +6,7 @@ import logging
 
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError, aws_call
+from cloud.models import Model
 from cloud.tags import as_key_value_list
 
 log = logging.getLogger(__name__)
@@ -67,3 +68,72 @@ def publish(
             },
         )
     return str(answer["MessageId"])
+
+
+class SubscriptionRecord(Model):
+    arn: str
+    protocol: str
+    endpoint: str
+    filter_policy: str | None = None
+
+
+def topic_tags(clients: AwsClients, arn: str) -> dict[str, str] | None:
+    """The topic's tags, or None if there is no such topic."""
+    try:
+        with aws_call(f"get SNS topic {arn}"):
+            clients.sns.get_topic_attributes(TopicArn=arn)
+            tags = clients.sns.list_tags_for_resource(ResourceArn=arn).get("Tags", [])
+    except NotFoundError:
+        return None
+    return {t["Key"]: t["Value"] for t in tags}
+
+
+def list_subscriptions(clients: AwsClients, topic_arn: str) -> list[SubscriptionRecord]:
+    """The topic's confirmed subscriptions, each with its filter policy (pending ones have no ARN
+    to unsubscribe and lapse on their own)."""
+    found: list[SubscriptionRecord] = []
+    with aws_call(f"list the subscriptions of {topic_arn}"):
+        pages = clients.sns.get_paginator("list_subscriptions_by_topic").paginate(
+            TopicArn=topic_arn
+        )
+        listed = [s for page in pages for s in page.get("Subscriptions", [])]
+    for subscription in listed:
+        arn = str(subscription.get("SubscriptionArn", ""))
+        if not arn.startswith("arn:"):
+            continue  # PendingConfirmation
+        try:
+            with aws_call(f"get SNS subscription {arn}"):
+                attributes = clients.sns.get_subscription_attributes(SubscriptionArn=arn)
+        except NotFoundError:
+            continue
+        found.append(
+            SubscriptionRecord(
+                arn=arn,
+                protocol=str(subscription.get("Protocol", "")),
+                endpoint=str(subscription.get("Endpoint", "")),
+                filter_policy=attributes.get("Attributes", {}).get("FilterPolicy"),
+            )
+        )
+    return found
+
+
+def unsubscribe(clients: AwsClients, arn: str) -> bool:
+    try:
+        with aws_call(f"get SNS subscription {arn}"):
+            clients.sns.get_subscription_attributes(SubscriptionArn=arn)
+    except NotFoundError:
+        return False
+    with aws_call(f"unsubscribe {arn}"):
+        clients.sns.unsubscribe(SubscriptionArn=arn)
+    log.info("unsubscribed %s", arn)
+    return True
+
+
+def delete_topic(clients: AwsClients, arn: str) -> bool:
+    """DeleteTopic succeeds for a missing topic, so existence is read first."""
+    if topic_tags(clients, arn) is None:
+        return False
+    with aws_call(f"delete SNS topic {arn}"):
+        clients.sns.delete_topic(TopicArn=arn)
+    log.info("deleted SNS topic %s", arn)
+    return True

@@ -165,3 +165,19 @@ def send(clients: AwsClients, url: str, body: str, attributes: Mapping[str, str]
             },
         )
     return str(answer["MessageId"])
+
+
+def queue_tags(clients: AwsClients, url: str) -> dict[str, str]:
+    with aws_call(f"list the tags of SQS queue {url}"):
+        return dict(clients.sqs.list_queue_tags(QueueUrl=url).get("Tags", {}))
+
+
+def delete_queue(clients: AwsClients, name: str) -> bool:
+    """Delete the queue and its messages (AWS then refuses its name for 60 s)."""
+    url = queue_url(clients, name)
+    if url is None:
+        return False
+    with aws_call(f"delete SQS queue {name}"):
+        clients.sqs.delete_queue(QueueUrl=url)
+    log.info("deleted SQS queue %s", name)
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from cloud.clients import AwsClients
@@ -19,6 +20,9 @@ from cloud.models import (
 )
 
 log = logging.getLogger(__name__)
+
+# A processor in these states is analysing, or about to stop: it cannot be deleted yet.
+ACTIVE = frozenset({ProcessorStatus.STARTING, ProcessorStatus.RUNNING, ProcessorStatus.STOPPING})
 
 # Pure translation between our models and the API's shapes.
 
@@ -208,12 +212,40 @@ def stop_processor(clients: AwsClients, name: str) -> None:
         clients.rekognition.stop_stream_processor(Name=name)
 
 
+def processor_tags(clients: AwsClients, arn: str) -> dict[str, str]:
+    with aws_call(f"list the tags of stream processor {arn}"):
+        return dict(clients.rekognition.list_tags_for_resource(ResourceArn=arn).get("Tags", {}))
+
+
+def stop_session(clients: AwsClients, name: str, *, wait_seconds: float = 60) -> bool:
+    """Stop the processor's active session, if it has one, and wait until it has stopped (a
+    stopping processor cannot be deleted). True if a session was stopped."""
+    current = describe_processor(clients, name)
+    if current is None or current.status not in ACTIVE:
+        return False
+    if current.status is not ProcessorStatus.STOPPING:
+        try:
+            stop_processor(clients, name)
+        except ConflictError:
+            log.debug("stream processor %s stopped meanwhile", name)
+    deadline = time.monotonic() + wait_seconds
+    while (current := describe_processor(clients, name)) is not None and current.status in ACTIVE:
+        if time.monotonic() > deadline:
+            raise ConflictError(
+                f"stream processor {name} is still {current.status.value} {wait_seconds:g} s "
+                "after it was asked to stop"
+            )
+        time.sleep(0.5)
+    log.info("stopped the session of stream processor %s", name)
+    return True
+
+
 def delete_processor(clients: AwsClients, name: str) -> bool:
     current = describe_processor(clients, name)
     if current is None:
         return False
-    if current.status in (ProcessorStatus.STARTING, ProcessorStatus.RUNNING):
-        stop_processor(clients, name)
+    if current.status in ACTIVE:
+        stop_session(clients, name)
     with aws_call(f"delete stream processor {name}"):
         clients.rekognition.delete_stream_processor(Name=name)
     log.info("deleted stream processor %s", name)

@@ -179,3 +179,29 @@ def camera_status(reported: CameraShadow | None) -> CameraStatus:
 
 def read_status(clients: AwsClients, thing: str) -> CameraStatus:
     return camera_status(get_reported(clients, thing))
+
+
+def list_named_shadows(clients: AwsClients, thing: str) -> list[str]:
+    """The thing's named shadows ([] when the thing or its shadows are gone)."""
+    names: list[str] = []
+    request: dict[str, Any] = {"thingName": thing, "pageSize": 100}
+    try:
+        while True:
+            with aws_call(f"list the named shadows of {thing}"):
+                page = clients.iot_data.list_named_shadows_for_thing(**request)
+            names.extend(page.get("results", []))
+            if not page.get("nextToken"):
+                return names
+            request["nextToken"] = page["nextToken"]
+    except NotFoundError:
+        return names
+
+
+def delete_shadow(clients: AwsClients, thing: str, name: str) -> bool:
+    try:
+        with aws_call(f"delete shadow {name} of {thing}"):
+            clients.iot_data.delete_thing_shadow(thingName=thing, shadowName=name)
+    except NotFoundError:
+        return False
+    log.info("camera %s: deleted shadow %s", thing, name)
+    return True
