@@ -14,6 +14,7 @@ from cli.output import console, emit_json, emit_table, err_console
 from cli.prefect_context import control_plane, run_flow
 from cli.settings import current_settings
 from cli.simulate import simulate
+from cli.teardown import DryRun, KeepResults, Yes, run_teardown
 from cloud import detections, iot
 from cloud.errors import InvalidInputError, NotFoundError
 from cloud.models import CameraRecord, CameraSpec
@@ -32,7 +33,7 @@ from flows.register import (
 )
 
 app = typer.Typer(
-    help="Register and inspect cameras, and list their detections.", no_args_is_help=True
+    help="Register, inspect and remove cameras, and list their detections.", no_args_is_help=True
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -221,6 +222,26 @@ def events(
 
 
 app.command()(handled(simulate))
+
+
+@app.command()
+@handled
+def remove(
+    camera_id: Annotated[str, typer.Argument(help="The camera to remove.")],
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    json_output: JsonOption = False,
+    keep_results: KeepResults = False,
+) -> None:
+    """Remove one camera: everything of it, in order (the teardown-fleet flow for one camera)."""
+    run_teardown(
+        current_settings(),
+        [camera_id],
+        dry_run=dry_run,
+        yes=yes,
+        json_output=json_output,
+        keep_results=keep_results,
+    )
 
 
 def _detection_row(record: DetectionRecord) -> tuple[object, ...]:

@@ -27,10 +27,16 @@ def emit_json(
     print(json.dumps(data, indent=2, sort_keys=True))
 
 
-def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+def emit_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    *,
+    to: Console = console,
+) -> None:
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+    to.print(table)

@@ -7,6 +7,11 @@ from enum import StrEnum
 from cloud.models import Model
 
 
+def short_arn(name: str) -> str:
+    """An ARN's resource part (`cert/<id>`, a topic's name), for people; any other name as is."""
+    return name.split(":", 5)[-1] if name.startswith("arn:") else name
+
+
 class Service(StrEnum):
     """The services the proof of a teardown lists again, one row each."""
 
@@ -84,13 +89,17 @@ class Resource(Model):
         return f"{self.kind.value}:{self.parent or ''}:{self.name}"
 
     @property
+    def short_name(self) -> str:
+        return short_arn(self.name)
+
+    @property
     def label(self) -> str:
         """How a person reads it: the kind, the name and, where it helps, where it lives."""
         where = f" of {self.parent}" if self.parent and self.kind is Kind.SHADOW else ""
         if self.kind in (Kind.RESULTS, Kind.DETECTIONS):
             where = f" in {self.parent}"
         count = f" ({self.count})" if self.count is not None else ""
-        return f"{self.kind.value} {self.name}{where}{count}"
+        return f"{self.kind.value} {self.short_name}{where}{count}"
 
 
 class LeftAlone(Model):

@@ -53,21 +53,21 @@ FLEET_ORDER = (
 RESULT_KINDS = frozenset({Kind.RESULTS, Kind.DETECTIONS, Kind.BUCKET, Kind.TABLE})
 
 ACTIONS = {
-    Kind.SESSION: "stop the active session",
+    Kind.SESSION: "stop, await stopped",
     Kind.PROCESSOR: "delete",
-    Kind.CERTIFICATE: "detach its policies, set INACTIVE, detach it from its thing, delete",
+    Kind.CERTIFICATE: "detach policies, INACTIVE, detach thing, delete",
     Kind.SHADOW: "delete",
-    Kind.THING: "wait until no principal is attached, delete",
+    Kind.THING: "await no principal, delete",
     Kind.STREAM: "delete",
-    Kind.ROLE: "delete its policies, then the role",
-    Kind.RESULTS: "delete the objects",
-    Kind.DETECTIONS: "delete the records",
+    Kind.ROLE: "delete inline policies, role",
+    Kind.RESULTS: "delete objects",
+    Kind.DETECTIONS: "delete records",
     Kind.SUBSCRIPTION: "unsubscribe",
     Kind.TOPIC: "delete",
-    Kind.QUEUE: "delete (and its messages)",
-    Kind.TABLE: "delete (and its records)",
-    Kind.BUCKET: "empty, then delete",
-    Kind.IOT_POLICY: "delete its other versions, then the policy",
+    Kind.QUEUE: "delete with its messages",
+    Kind.TABLE: "delete with its records",
+    Kind.BUCKET: "empty, delete",
+    Kind.IOT_POLICY: "delete versions, policy",
     Kind.ROLE_ALIAS: "delete",
     Kind.THING_GROUP: "delete",
 }
@@ -93,7 +93,7 @@ class CameraPlan(Model):
 
 class Plan(Model):
     fleet: str
-    whole_fleet: bool
+    scope: tuple[str, ...] | None = None  # the cameras asked for; None: the whole fleet
     keep_results: bool = False
     cameras: tuple[CameraPlan, ...] = ()
     fleet_steps: tuple[Step, ...] = ()
@@ -104,6 +104,10 @@ class Plan(Model):
     def steps(self) -> list[Step]:
         """Every step: the cameras' (each camera in order), then the fleet's."""
         return [s for c in self.cameras for s in c.steps] + list(self.fleet_steps)
+
+    @property
+    def whole_fleet(self) -> bool:
+        return self.scope is None
 
     @property
     def empty(self) -> bool:
@@ -126,7 +130,7 @@ def build_plan(inventory: Inventory, *, keep_results: bool = False) -> Plan:
     steps = _steps([r for rs in camera_steps.values() for r in rs] + fleet_steps)
     return Plan(
         fleet=inventory.fleet,
-        whole_fleet=inventory.whole_fleet,
+        scope=inventory.cameras,
         keep_results=keep_results,
         cameras=tuple(
             CameraPlan(camera_id=c, steps=tuple(steps[r.key] for r in rs))

@@ -11,7 +11,7 @@ import logging
 
 from prefect import serve
 
-from flows import fleet_status
+from flows import fleet_status, teardown
 from flows.analyze import analyze_motion
 from flows.register import register_camera_flow, register_cameras_flow
 
@@ -42,6 +42,7 @@ def main() -> None:
             ),
             tags=["camera-fleet"],
         ),
+        teardown.deployment(),
     ]
     log.info("serving %d deployments", len(deployments))
     serve(*deployments)  # type: ignore[arg-type]
