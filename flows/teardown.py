@@ -198,7 +198,13 @@ async def teardown_fleet_flow(
     keep_results: bool = False,
 ) -> TeardownReport:
     """Delete every resource of the given cameras (none given: of the whole fleet, fleet-level
-    resources included) in order, and prove nothing is left. `dry_run` only plans."""
+    resources included) in order, and prove nothing is left.
+
+    Args:
+        dry_run: Only plan: publish the plan as the `teardown-plan` artifact, delete nothing.
+        cameras: Only these cameras; none: the whole fleet, fleet-level resources included.
+        keep_results: Keep the result frames in S3 and the detection records.
+    """
     log = get_run_logger()
     scope = sorted(set(cameras)) if cameras else None
     inventory = discover_task(scope)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
@@ -14,10 +15,14 @@ from cloud.registry import show_camera
 from cloud.settings import FleetSettings
 from flows import runtime
 from stack.models import StackStatus
+from tests.support.endpoint_admin import last_seq, requests_since
 
 pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 CAMERA = "from-the-ui"
+_SERVED = {"register-camera", "register-cameras", "analyze-motion", "teardown-fleet"}
+_READ = ("Describe", "List", "Get", "Head")
+_BACKGROUND = {"iot-data", "sqs"}  # the bridge writes shadows, the results consumer polls
 
 
 async def _deployment_schemas() -> dict[str, dict[str, object]]:
@@ -25,7 +30,7 @@ async def _deployment_schemas() -> dict[str, dict[str, object]]:
         deadline = time.monotonic() + 60
         while True:
             found = {d.name: d for d in await client.read_deployments()}
-            if {"register-camera", "analyze-motion"} <= found.keys() or time.monotonic() > deadline:
+            if found.keys() >= _SERVED or time.monotonic() > deadline:
                 return {name: d.parameter_openapi_schema or {} for name, d in found.items()}
             await asyncio.sleep(1)
 
@@ -45,7 +50,7 @@ async def _run(name: str, parameters: dict[str, object]) -> FlowRun:
 
 def test_the_ui_offers_forms_built_from_the_models(local_stack: Stack) -> None:
     schemas = asyncio.run(_deployment_schemas())
-    assert {"register-camera", "register-cameras", "analyze-motion"} <= schemas.keys()
+    assert schemas.keys() >= _SERVED
     camera = schemas["register-camera"]["definitions"]["CameraSpec"]["properties"]  # type: ignore[index]
     assert camera["camera_id"]["pattern"] == "^[a-z0-9][a-z0-9_-]{0,31}$"
     assert camera["min_confidence"]["minimum"] == 0 and camera["min_confidence"]["maximum"] == 100
@@ -53,6 +58,11 @@ def test_the_ui_offers_forms_built_from_the_models(local_stack: Stack) -> None:
     assert labels["enum"] == ["PERSON", "PET", "PACKAGE", "ALL"]
     request = schemas["analyze-motion"]["definitions"]["AnalysisRequest"]  # type: ignore[index]
     assert request["properties"]["duration_s"]["maximum"] == 120
+    teardown: Any = schemas["teardown-fleet"]["properties"]
+    assert teardown["dry_run"]["default"] is True
+    assert teardown["keep_results"]["default"] is False
+    camera_ids = teardown["cameras"]["anyOf"][0]["items"]
+    assert camera_ids["pattern"] == "^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
 def test_a_run_from_the_register_camera_deployment_registers_the_camera(
@@ -81,3 +91,18 @@ def test_parameters_the_form_refuses_are_refused_before_a_run_exists(local_stack
 
     with pytest.raises(Exception, match="does not match"):
         asyncio.run(create())
+
+
+def test_a_run_from_the_teardown_deployment_is_a_dry_run(local_stack: Stack) -> None:
+    """Started from the UI with the form as it comes, the teardown only plans."""
+    _, status = local_stack
+    before = last_seq(status.aws_endpoint)
+    run = asyncio.run(_run("teardown-fleet/teardown-fleet", {}))
+    assert run.state is not None and run.state.is_completed(), run.state
+    assert run.parameters.get("dry_run", True) is True
+    writes = [
+        f"{r['service']}:{r['operation']}"
+        for r in requests_since(status.aws_endpoint, before)
+        if r["service"] not in _BACKGROUND and not str(r["operation"]).startswith(_READ)
+    ]
+    assert writes == []
