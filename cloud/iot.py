@@ -326,7 +326,13 @@ def delete_thing_when_detached(
             )
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
-    return delete_thing(clients, name)
+    try:
+        with aws_call(f"delete thing {name}"):
+            clients.iot.delete_thing(thingName=name)
+    except NotFoundError:
+        return False
+    log.info("camera %s: deleted thing", name)
+    return True
 
 
 def delete_policy(clients: AwsClients, name: str) -> bool:
