@@ -6,8 +6,10 @@ concurrent registrations stay within what AWS allows instead of discovering it b
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
@@ -68,3 +70,29 @@ async def acquire(families: Sequence[str], registrations: int = 1) -> None:
     names = [limit_name(f) for f in families if f in FAMILY_RATES]
     if names and registrations > 0:
         await rate_limit(names, occupy=registrations, strict=True)
+
+
+# Waves are spaced a little more than a wave's worth of the slowest rate apart (see `waves`).
+PACING_MARGIN = 1.1
+
+
+async def waves(families: Sequence[str], total: int) -> AsyncIterator[int]:
+    """Admit `total` units (cameras) in waves of `wave_size`, yielding each wave's size once
+    every family's limit has admitted it.
+
+    Waves after the burst are spaced by a wave's worth of the slowest rate before asking: the
+    server decays a limit in whole slots counted from its last update, and every denied request
+    updates it and lengthens the next Retry-After, so asking early made the limits admit
+    teardowns at a third of their rate (measured: 100 cameras at 3.7/s against 10/s).
+    """
+    size = wave_size(families)
+    rate = min(FAMILY_RATES[f] for f in families if f in FAMILY_RATES)
+    spacing = size / rate * PACING_MARGIN
+    granted = 0.0
+    for index, start in enumerate(range(0, total, size)):
+        if index >= BURST_SECONDS:
+            await asyncio.sleep(max(0.0, granted + spacing - time.monotonic()))
+        count = min(size, total - start)
+        await acquire(families, count)
+        granted = time.monotonic()
+        yield count

@@ -34,7 +34,7 @@ from cloud.registration import WRITE_FAMILIES
 from cloud.teardown_discovery import discover
 from cloud.teardown_models import Inventory, Resource
 from cloud.teardown_plan import CameraPlan, Step, build_plan
-from flows.rate_limits import acquire, ensure_rate_limits, wave_size
+from flows.rate_limits import ensure_rate_limits, waves
 from flows.retry import AWS_RETRY, retrying
 from flows.runtime import runtime
 from flows.teardown_report import (
@@ -159,12 +159,10 @@ def teardown_fleet_task(steps: tuple[Step, ...], failed: list[str]) -> list[Step
 
 async def _tear_down_cameras(cameras: tuple[CameraPlan, ...]) -> list[StepOutcome]:
     futures: list[PrefectFuture[list[StepOutcome]]] = []
-    wave = wave_size(FAMILIES)
-    for start in range(0, len(cameras), wave):
-        batch = cameras[start : start + wave]
-        # Paces the cameras to AWS's write rates; earlier waves run meanwhile in the threads.
-        await acquire(FAMILIES, len(batch))
-        futures.extend(teardown_camera_task.submit(c) for c in batch)
+    # Paces the cameras to AWS's write rates; earlier waves run meanwhile in the threads.
+    async for count in waves(FAMILIES, len(cameras)):
+        start = len(futures)
+        futures.extend(teardown_camera_task.submit(c) for c in cameras[start : start + count])
     plans = {f.task_run_id: c for f, c in zip(futures, cameras, strict=True)}
     outcomes: list[StepOutcome] = []
     for future in as_completed(list(futures)):
