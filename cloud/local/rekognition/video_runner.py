@@ -36,6 +36,7 @@ accounts without streaming video) fits behind the same protocol; so does another
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -117,9 +118,12 @@ class EndpointResults:
     """Results written through the local endpoint as the processor's role (boto3 + STS).
 
     One boto3 session makes every session's clients: a fresh boto3 session parses the service
-    models again (a few hundred ms of CPU), which a hundred sessions starting at once turned into
-    tens of seconds of delay for every request to the endpoint. Sessions are not thread-safe, so
-    clients are made under a lock; the clients themselves are.
+    models again (a few hundred ms of CPU). Making a client still costs milliseconds of CPU under
+    the GIL, which a hundred sessions starting at once turn into a second of delay for every
+    request to the endpoint: the STS client is one per region, and a session's S3 and SNS
+    clients are made when it first writes (most sessions write nothing until they end). The role
+    is assumed at the start, so a session whose role cannot be assumed fails at once. Sessions
+    are not thread-safe, so clients are made under a lock; the clients themselves are.
     """
 
     def __init__(self, endpoint_url: Callable[[], str]) -> None:
@@ -127,6 +131,7 @@ class EndpointResults:
         self._config = Config(retries={"max_attempts": 3, "mode": "standard"})
         self._boto = boto3.session.Session()
         self._lock = threading.Lock()
+        self._sts: dict[str, Any] = {}
 
     def _client(self, service: str, region: str, **credentials: str) -> Any:
         with self._lock:
@@ -138,15 +143,22 @@ class EndpointResults:
                 **credentials,
             )
 
+    def _sts_client(self, region: str) -> Any:
+        with self._lock:
+            if region not in self._sts:
+                self._sts[region] = self._boto.client(
+                    "sts",
+                    endpoint_url=self._endpoint_url(),
+                    region_name=region,
+                    config=self._config,
+                    aws_access_key_id="rekognition",
+                    aws_secret_access_key="rekognition",
+                )
+            return self._sts[region]
+
     def __call__(self, context: SessionContext) -> ResultsSink:
-        sts = self._client(
-            "sts",
-            context.region,
-            aws_access_key_id="rekognition",
-            aws_secret_access_key="rekognition",
-        )
         try:
-            credentials = sts.assume_role(
+            credentials = self._sts_client(context.region).assume_role(
                 RoleArn=context.role_arn,
                 RoleSessionName=f"rekognition-{context.session_id}"[:64],
             )["Credentials"]
@@ -159,25 +171,27 @@ class EndpointResults:
         }
         topic = (context.notification_channel or {}).get("SNSTopicArn", "")
         return _BotoSink(
-            self._client("s3", context.region, **role),
-            self._client("sns", _region_of(topic, context.region), **role),
+            functools.partial(self._client, "s3", context.region, **role),
+            functools.partial(self._client, "sns", _region_of(topic, context.region), **role),
         )
 
 
 class _BotoSink:
-    def __init__(self, s3: Any, sns: Any) -> None:
-        self._s3 = s3
-        self._sns = sns
+    """A session's writes; each client is made at its first use, in the session's thread."""
+
+    def __init__(self, s3: Callable[[], Any], sns: Callable[[], Any]) -> None:
+        self._s3 = functools.cache(s3)
+        self._sns = functools.cache(sns)
 
     def put_jpeg(self, bucket: str, key: str, body: bytes) -> None:
         try:
-            self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/jpeg")
+            self._s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/jpeg")
         except (BotoCoreError, ClientError) as err:
             raise ResultsError(f"cannot write s3://{bucket}/{key}: {err}") from err
 
     def publish(self, topic_arn: str, subject: str, message: str) -> None:
         try:
-            self._sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
+            self._sns().publish(TopicArn=topic_arn, Subject=subject, Message=message)
         except (BotoCoreError, ClientError) as err:
             raise ResultsError(f"cannot publish to {topic_arn}: {err}") from err
 
