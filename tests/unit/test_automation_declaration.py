@@ -76,3 +76,16 @@ def test_not_toml_and_a_missing_file_are_one_clear_error(tmp_path: Path) -> None
     missing = tmp_path / "nowhere.toml"
     with pytest.raises(InvalidInputError, match=f"{missing} cannot be read"):
         load_declaration(missing)
+
+
+def test_fleet_up_refuses_a_malformed_declaration_before_starting_anything(
+    tmp_path: Path,
+) -> None:
+    from stack.local_stack import up
+
+    bad = tmp_path / "automations.toml"
+    bad.write_text(VALID.replace("failures = 2", "failures = 'two'"), encoding="utf-8")
+    home = tmp_path / "home"
+    with pytest.raises(InvalidInputError, match=r"analyses_failing\.failures"):
+        up(FleetSettings(home=home, automations_file=bad))
+    assert not home.exists()  # not even the stack's directory
