@@ -8,7 +8,8 @@ MQTT bridge starts next, once its own IoT identity is ensured through the AWS en
 waits until it is connected and subscribed. The results consumer starts last, once the
 fleet-level resources (its queue among them) are ensured, and `up` waits until it polls. State
 (Prefect database, CA, AWS state, broker persistence, the bridge's bundle) lives under
-`settings.stack_dir` and survives `down` unless `wipe=True`.
+`settings.stack_dir` and survives `down` unless `wipe=True`. The serve process also syncs the
+fleet's Prefect automations from their declaration, which `up` checks before starting anything.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cloud.errors import ConflictError
 from cloud.fleet import ensure_fleet, fleet_names
 from cloud.local.ca import LocalCA, certificate_identity
 from cloud.settings import LOOPBACK, FleetSettings
+from flows.automation_declaration import declaration_path, load_declaration
 from stack import mosquitto, processes
 from stack.errors import PortInUseError, StackError
 from stack.health import PartCheck, Probe, check_once, wait_until_healthy
@@ -67,6 +69,9 @@ def _servers(settings: FleetSettings) -> tuple[PartName, ...]:
 
 def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     """Start every part that is not running and return once all of them answer."""
+    # The served flows sync the automations in the background: a malformed declaration is
+    # refused here, before anything starts, rather than only in their log.
+    load_declaration(declaration_path(settings))
     layout = StackLayout(settings.stack_dir)
     _make_private_dir(settings.home)
     _make_private_dir(layout.root)
