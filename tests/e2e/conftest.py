@@ -62,6 +62,13 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n`, every e2e test runs in one worker, in order, on the one stack."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.xdist_group("stack"))
+
+
 def _refresh_prefect_settings() -> None:
     """Prefect reads the environment once, when `prefect.context` is imported: re-read it."""
     if "prefect.context" in sys.modules:
