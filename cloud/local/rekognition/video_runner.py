@@ -42,7 +42,8 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -196,6 +197,37 @@ class _BotoSink:
             raise ResultsError(f"cannot publish to {topic_arn}: {err}") from err
 
 
+class _Detectors:
+    """Loaded detectors, lent for one frame at a time.
+
+    Loading one (the Haar cascade) costs tens of milliseconds of CPU: a detector per session made
+    a hundred sessions starting at once hold up every request to the endpoint for seconds. A
+    cascade is not safe to share between threads, so each is lent to one frame at a time; at
+    most `max_parallel` frames are analysed at once, so at most that many are loaded per label
+    set, and a session that finds no video loads none.
+    """
+
+    def __init__(self, factory: DetectorFactory, max_parallel: int) -> None:
+        self._factory = factory
+        self._cpu = threading.BoundedSemaphore(max_parallel)
+        self._lock = threading.Lock()
+        self._idle: dict[frozenset[Label], list[Detector]] = {}
+
+    @contextmanager
+    def lent(self, labels: frozenset[Label]) -> Iterator[Detector]:
+        with self._cpu:
+            with self._lock:
+                idle = self._idle.setdefault(labels, [])
+                detector = idle.pop() if idle else None
+            if detector is None:
+                detector = self._factory(labels)
+            try:
+                yield detector
+            finally:
+                with self._lock:
+                    self._idle[labels].append(detector)
+
+
 @dataclass
 class _Session:
     context: SessionContext
@@ -218,9 +250,8 @@ class VideoSessionRunner:
         self.fragment_root = fragment_root
         self.settings = settings or AnalysisSettings()
         self._results = results
-        self._detector_factory = detector_factory
+        self._detectors = _Detectors(detector_factory, self.settings.max_parallel)
         self._clock = clock
-        self._cpu = threading.BoundedSemaphore(self.settings.max_parallel)
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -265,8 +296,7 @@ class VideoSessionRunner:
                 self.fragment_root,
                 self.settings,
                 self._results,
-                self._detector_factory,
-                self._cpu,
+                self._detectors,
                 self._clock,
             )
             outcome = analysis.run()
@@ -298,8 +328,7 @@ class _Analysis:
         fragment_root: Path,
         settings: AnalysisSettings,
         results: ResultsFactory,
-        detector_factory: DetectorFactory,
-        cpu: threading.BoundedSemaphore,
+        detectors: _Detectors,
         clock: Clock,
     ) -> None:
         self.context = context
@@ -307,8 +336,7 @@ class _Analysis:
         self.fragment_root = fragment_root
         self.settings = settings
         self.results = results
-        self.detector_factory = detector_factory
-        self.cpu = cpu
+        self.detectors = detectors
         self.clock = clock
         self.bucket = notifications.results_bucket(self.context)
         self.topic = (self.context.notification_channel or {}).get("SNSTopicArn", "")
@@ -361,12 +389,11 @@ class _Analysis:
 
     def _analyse(self, window: VideoWindow, sink: ResultsSink, labels: frozenset[Label]) -> None:
         context = self.context
-        detector = self.detector_factory(labels)
         sightings = FirstSightings(
             labels, min_confidence(context.settings), self.settings.confirm_frames
         )
         for frame in window.frames():
-            with self.cpu:
+            with self.detectors.lent(labels) as detector:
                 found = detector.detect(frame.image)
             found = [d for d in found if in_regions(d.box, context.regions_of_interest)]
             for detection in sightings.observe(found):
