@@ -1,8 +1,12 @@
 """`fleet demo`: the main job on the local stack. Starts the stack, registers a few cameras
 through the register-cameras flow, runs one camera's real agent on a scene with a person in it
-(motion, analysis, detection), and shows what was created and where to look."""
+(motion, analysis, detection), shows what was created and where to look, then keeps every demo
+camera's agent running until Ctrl-C, so the fleet is live in the Prefect UI."""
 
 from __future__ import annotations
+
+import math
+import threading
 
 from cli.output import console, emit_table
 from cli.prefect_context import run_flow
@@ -11,9 +15,11 @@ from cloud.models import CameraSpec, Label
 from cloud.registry import list_camera_ids, show_camera
 from cloud.settings import FleetSettings
 from flows import runtime
+from flows.process import stop_on_signals
 from flows.register import register_cameras_flow
 from stack import local_stack
 from stack.scenes import SceneKind
+from stack.simulation import prepare, run_agent
 
 DEMO_CAMERAS = (
     CameraSpec(
@@ -81,4 +87,34 @@ def run_demo(settings: FleetSettings) -> None:
     console.print(
         "more:           `.venv/bin/fleet camera simulate backyard --scenario storm|empty|person`"
     )
+    _keep_cameras_online(settings)
     console.print("the stack keeps running; stop it with `.venv/bin/fleet down`")
+
+
+def _keep_cameras_online(settings: FleetSettings) -> None:
+    """Every demo camera's real agent, on a scene with motion and no one in it, until Ctrl-C:
+    the cameras stay online in the UI (events, the fleet-status artifact every minute)."""
+    stop = stop_on_signals("demo cameras")
+    cameras = [prepare(settings, c.camera_id, SceneKind.EMPTY) for c in DEMO_CAMERAS]
+    agents = [
+        threading.Thread(
+            target=run_agent,
+            args=(camera, math.inf, lambda _line: None, stop),
+            name=f"agent-{camera.camera_id}",
+        )
+        for camera in cameras
+    ]
+    for agent in agents:
+        agent.start()
+    console.print(
+        f"[bold]5.[/] {', '.join(c.camera_id for c in cameras)} are online, their agents running "
+        "(fleet-status every minute). [bold]Ctrl-C[/] stops the cameras."
+    )
+    while not stop.wait(1.0):
+        if not any(agent.is_alive() for agent in agents):
+            console.print("the agents have exited")
+            break
+    stop.set()
+    for agent in agents:
+        agent.join()
+    console.print("cameras stopped (they go offline in the UI)")

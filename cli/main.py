@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import agent, bridge, camera, results
+from cli import agent, automations, bridge, camera, results
 from cli import teardown as teardown_command
 from cli.demo import run_demo
 from cli.errors import handled
@@ -27,6 +27,7 @@ app.add_typer(agent.app, name="agent")
 app.add_typer(bridge.app, name="bridge")
 app.add_typer(results.app, name="results")
 app.command("teardown")(handled(teardown_command.teardown))
+app.add_typer(automations.app, name="automations")
 
 
 @app.callback()

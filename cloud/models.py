@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -152,6 +153,8 @@ class ProcessorRecord(Model):
     settings: ProcessorSettings
     wiring: ProcessorWiring
     status_message: str | None = None
+    # Changes when a session starts or ends: tells one session from the next, both STARTING.
+    last_update: datetime | None = None
 
 
 class CertificateRecord(Model):

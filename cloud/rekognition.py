@@ -75,6 +75,7 @@ def record_from_response(info: dict[str, Any]) -> ProcessorRecord:
         arn=info["StreamProcessorArn"],
         status=ProcessorStatus(info["Status"]),
         status_message=info.get("StatusMessage"),
+        last_update=info.get("LastUpdateTimestamp"),
         settings=ProcessorSettings(
             labels=frozenset(Label(v) for v in home.get("Labels", [])),
             min_confidence=float(home.get("MinConfidence", 50.0)),

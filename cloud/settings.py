@@ -64,6 +64,9 @@ class FleetSettings(BaseSettings):
     status_interval_seconds: int = Field(
         60, ge=10, le=86_400, description="The served fleet-status flow runs this often."
     )
+    automations_file: Path | None = Field(
+        None, description="The automations declaration (default infra/prefect/automations.toml)."
+    )
 
     @field_validator("name")
     @classmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -40,6 +41,11 @@ class AnalysisRequest(BaseModel):
     duration_s: int = Field(ge=1, le=120, description="StopSelector.MaxDurationInSeconds.")
     follow_up: bool = False
     session_id: str | None = Field(None, description="Set when the bridge made the start.")
+    session_updated_at: datetime | None = Field(
+        None,
+        description="The processor's LastUpdateTimestamp once the bridge's start was made: "
+        "a later one means a later session.",
+    )
 
 
 class AnalysisOutcome(BaseModel):
@@ -71,10 +77,17 @@ def start_analysis(camera_id: str, start_ms: int, duration_s: int) -> str:
 
 
 @task(name="await-session-end", task_run_name="await {camera_id}")
-async def await_session_end(camera_id: str, duration_s: int) -> tuple[ProcessorStatus, str | None]:
+async def await_session_end(
+    camera_id: str, duration_s: int, updated_at: datetime | None = None
+) -> tuple[ProcessorStatus, str | None]:
     """Poll the processor's status: often at first (a session that cannot start fails at once)
     and near its expected end, rarely in between: a bridge follows hundreds of sessions at once.
-    The blocking call runs in a thread, so one slow answer holds up no other session."""
+    The blocking call runs in a thread, so one slow answer holds up no other session.
+
+    The bridge starts a camera's follow-up as soon as this session stops, perhaps before this
+    poll sees STOPPED (a run may even begin after its session ended, the server being busy): a
+    processor STARTING with a LastUpdateTimestamp later than `updated_at` (the session's own;
+    else the first one seen) is running a later session, so this one stopped."""
     rt = runtime()
     name = rt.names.processor(camera_id)
     started = time.monotonic()
@@ -85,6 +98,9 @@ async def await_session_end(camera_id: str, duration_s: int) -> tuple[ProcessorS
             return ProcessorStatus.FAILED, f"stream processor {name} no longer exists"
         if record.status not in (ProcessorStatus.STARTING, ProcessorStatus.RUNNING):
             return record.status, record.status_message
+        updated_at = updated_at or record.last_update
+        if record.last_update and updated_at and record.last_update > updated_at:
+            return ProcessorStatus.STOPPED, "ended; a later session has started"
         early = now - started < _EARLY_S
         await asyncio.sleep(
             _POLL_S if early else max(_POLL_S, min(_SLOW_POLL_S, expected_end - now))
@@ -113,7 +129,9 @@ async def analyze_motion(request: AnalysisRequest) -> AnalysisOutcome:
                 "attempt": attempt,
             },
         )
-        status, message = await await_session_end(camera, request.duration_s)
+        status, message = await await_session_end(
+            camera, request.duration_s, request.session_updated_at if attempt == 1 else None
+        )
         if status is not ProcessorStatus.FAILED:
             return AnalysisOutcome(camera_id=camera, sessions=sessions, status=status)
         log.warning("camera %s: session %s failed: %s", camera, session, message)

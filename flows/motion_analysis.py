@@ -3,9 +3,11 @@
 On the SDK's thread it only asks the motion gate (pure, in memory) what to do. A start goes to a
 small thread pool that does nothing else and calls StartStreamProcessor at once (botocore retries
 throttling with jitter); only then is the `analyze-motion` flow run created, on an event loop of
-its own, to follow the session: creating a flow run never delays a start. Every other verdict is
-a Prefect event, emitted from a thread of its own so that a storm of coalesced motion never
-queues in front of a start. When a session's flow run ends, the gate may ask for a follow-up.
+its own, to follow the session in the UI: creating a flow run never delays a start. Every other
+verdict is a Prefect event, emitted from a thread of its own so that a storm of coalesced motion
+never queues in front of a start. A watcher lists the processors once a second while sessions
+run (`flows.session_watch`); when a camera's session has stopped, the gate may ask for its
+follow-up at once. A session's flow run ending frees its camera too, should the watcher miss it.
 
 Each camera's session length comes from its thing's attributes, all cameras in one call at start
 and every 5 minutes, so no lookup sits between a motion and its start; a camera registered since
@@ -17,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime
 
 from cloud import iot, rekognition
 from cloud.errors import ConflictError, FleetError
@@ -28,6 +32,7 @@ from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
 from flows.bridge_intake import CameraEvent
 from flows.motion_gate import Decision, MotionGate, SessionPlan, Verdict
 from flows.runtime import Runtime
+from flows.session_watch import ActiveSessions, Session
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +47,12 @@ _EVENT_FOR = {
 # behind 8 threads (botocore keeps 64 connections).
 _STARTERS = 32
 _SETTINGS_REFRESH_S = 300.0
+# One ListStreamProcessors (100 processors a page) a second while any session runs: well within
+# the API's rate for fleets of hundreds, and a follow-up starts within a second of the end.
+_WATCH_S = 1.0
+# analyze-motion runs at once per bridge: 100 at once had the SQLite-backed server answer 503 to
+# about half of the creations. A run that waits mirrors its session late, never wrongly.
+_FLOW_RUNS = 16
 
 
 class MotionAnalysis:
@@ -50,12 +61,15 @@ class MotionAnalysis:
         self._gate = gate
         self._lock = threading.Lock()
         self._durations: dict[str, int] = {}  # each camera's own session length
+        self._sessions = ActiveSessions()
         self._starters = ThreadPoolExecutor(_STARTERS, thread_name_prefix="start")
         self._events = ThreadPoolExecutor(1, thread_name_prefix="analysis-events")
         self._closed = threading.Event()
         self._loop = asyncio.new_event_loop()
+        self._flow_runs = asyncio.Semaphore(_FLOW_RUNS)
         threading.Thread(target=self._loop.run_forever, name="flow-runs", daemon=True).start()
         threading.Thread(target=self._refresh_settings, name="camera-settings", daemon=True).start()
+        threading.Thread(target=self._watch_sessions, name="session-watch", daemon=True).start()
 
     def __call__(self, event: CameraEvent, received_ms: int) -> None:
         """The SDK's thread: decide, hand off, return."""
@@ -95,7 +109,7 @@ class MotionAnalysis:
                 plan.camera_id,
                 {"reason": "session already running"},
             )
-            self._ended(plan.camera_id)
+            self._free(plan.camera_id)
             return
         except FleetError as err:
             log.warning("camera %s: cannot start analysis: %s", plan.camera_id, err)
@@ -105,16 +119,29 @@ class MotionAnalysis:
                 plan.camera_id,
                 {"message": str(err)},
             )
-            self._ended(plan.camera_id)
+            self._free(plan.camera_id)
             return
+        with self._lock:
+            self._sessions.add(Session(plan.camera_id, session, processor, time.monotonic()))
         request = AnalysisRequest(
             camera_id=plan.camera_id,
             start_ms=plan.start_ms,
             duration_s=plan.duration_s,
             follow_up=plan.follow_up,
             session_id=session,
+            session_updated_at=self._updated_at(processor),
         )
         asyncio.run_coroutine_threadsafe(self._follow(request), self._loop)
+
+    def _updated_at(self, processor: str) -> datetime | None:
+        """The started session's LastUpdateTimestamp, so that its flow run, however late it
+        begins, tells this session from the next (None: the run takes the first it sees)."""
+        try:
+            record = rekognition.describe_processor(self._rt.clients, processor)
+        except FleetError as err:
+            log.warning("cannot describe %s: %s", processor, err)
+            return None
+        return record.last_update if record else None
 
     def _within_camera_limit(self, plan: SessionPlan) -> SessionPlan:
         """A camera registered since the last refresh had its session planned with the default
@@ -154,14 +181,39 @@ class MotionAnalysis:
             log.info("session lengths of %d cameras loaded", len(durations))
             self._closed.wait(_SETTINGS_REFRESH_S)
 
+    def _watch_sessions(self) -> None:
+        while not self._closed.wait(_WATCH_S):
+            with self._lock:
+                if not self._sessions:
+                    continue
+            listed_at = time.monotonic()
+            try:
+                statuses = rekognition.list_processors(self._rt.clients)
+            except FleetError as err:  # the next listing, or the flow run's end, frees them
+                log.warning("cannot list the stream processors: %s", err)
+                continue
+            with self._lock:
+                ended = self._sessions.ended(statuses, listed_at)
+            for session in ended:
+                self._session_ended(session.camera_id, session.session_id)
+
     async def _follow(self, request: AnalysisRequest) -> None:
         try:
-            await analyze_motion(request)
+            async with self._flow_runs:
+                await analyze_motion(request)
         except Exception:  # a failed run is in the UI; the camera must not stay blocked
             log.exception("camera %s: analyze-motion failed", request.camera_id)
-        self._ended(request.camera_id)
+        assert request.session_id is not None
+        self._session_ended(request.camera_id, request.session_id)
 
-    def _ended(self, camera_id: str) -> None:
+    def _session_ended(self, camera_id: str, session_id: str) -> None:
+        """Told by the watcher or the flow run, whichever is first; the other is ignored."""
+        with self._lock:
+            if not self._sessions.remove(camera_id, session_id):
+                return
+        self._free(camera_id)
+
+    def _free(self, camera_id: str) -> None:
         with self._lock:
             follow_up = self._gate.ended(camera_id, now_ms())
         if follow_up is not None and follow_up.plan is not None:

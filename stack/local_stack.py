@@ -8,7 +8,8 @@ MQTT bridge starts next, once its own IoT identity is ensured through the AWS en
 waits until it is connected and subscribed. The results consumer starts last, once the
 fleet-level resources (its queue among them) are ensured, and `up` waits until it polls. State
 (Prefect database, CA, AWS state, broker persistence, the bridge's bundle) lives under
-`settings.stack_dir` and survives `down` unless `wipe=True`.
+`settings.stack_dir` and survives `down` unless `wipe=True`. The serve process also syncs the
+fleet's Prefect automations from their declaration, which `up` checks before starting anything.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cloud.errors import ConflictError
 from cloud.fleet import ensure_fleet, fleet_names
 from cloud.local.ca import LocalCA, certificate_identity
 from cloud.settings import LOOPBACK, FleetSettings
+from flows.automation_declaration import declaration_path, load_declaration
 from stack import mosquitto, processes
 from stack.errors import PortInUseError, StackError
 from stack.health import PartCheck, Probe, check_once, wait_until_healthy
@@ -40,8 +42,9 @@ logger = logging.getLogger(__name__)
 
 UP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
-BRIDGE_TIMEOUT_S = 30.0
-RESULTS_TIMEOUT_S = 30.0
+# Ceilings, not delays: a cold start imports Prefect and awscrt (seconds; more on a busy host).
+BRIDGE_TIMEOUT_S = 60.0
+RESULTS_TIMEOUT_S = 60.0
 MOSQUITTO_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/usr/local/bin"
 DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 DYNSEC_SEARCH = ("/usr/lib/*-linux-gnu", "/usr/lib", "/usr/local/lib")
@@ -66,6 +69,9 @@ def _servers(settings: FleetSettings) -> tuple[PartName, ...]:
 
 def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     """Start every part that is not running and return once all of them answer."""
+    # The served flows sync the automations in the background: a malformed declaration is
+    # refused here, before anything starts, rather than only in their log.
+    load_declaration(declaration_path(settings))
     layout = StackLayout(settings.stack_dir)
     _make_private_dir(settings.home)
     _make_private_dir(layout.root)
@@ -78,6 +84,7 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
         _ensure_admin_identity(layout, ca)
     specs = _specs(record, layout, fleet_env(settings))
     servers = _servers(settings)
+    started: dict[PartName, int] = {}
     for part in servers:
         spec = specs[part]
         if processes.is_running(spec):
@@ -86,10 +93,10 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
         _check_port_free(part, record.host, record.ports()[part])
         if part is PartName.MOSQUITTO:
             _prepare_broker(layout, record, ca)
-        processes.start(spec)
+        started[part] = processes.start(spec)
     part_probes = probes(record, layout)
     wait_until_healthy(
-        [_part_check(part, part_probes[part], specs[part]) for part in servers], timeout
+        [_part_check(p, part_probes[p], specs[p], started.get(p)) for p in servers], timeout
     )
     _start_flows(specs[PartName.FLOWS])
     if settings.is_local:
@@ -327,8 +334,8 @@ def _start_bridge(
     )
     logger.info("bridge identity %s ready", identity.thing_name)
     layout.bridge_heartbeat.unlink(missing_ok=True)  # a stale one must not pass for this run's
-    processes.start(spec)
-    wait_until_healthy([_part_check(PartName.BRIDGE, probe, spec)], BRIDGE_TIMEOUT_S)
+    pid = processes.start(spec)
+    wait_until_healthy([_part_check(PartName.BRIDGE, probe, spec, pid)], BRIDGE_TIMEOUT_S)
 
 
 def _start_results(
@@ -342,11 +349,17 @@ def _start_results(
         return
     ensure_fleet(clients)
     layout.results_heartbeat.unlink(missing_ok=True)
-    processes.start(spec)
-    wait_until_healthy([_part_check(PartName.RESULTS, probe, spec)], RESULTS_TIMEOUT_S)
+    pid = processes.start(spec)
+    wait_until_healthy([_part_check(PartName.RESULTS, probe, spec, pid)], RESULTS_TIMEOUT_S)
 
 
-def _part_check(part: PartName, probe: Probe, spec: ProcessSpec) -> PartCheck:
+def _part_check(
+    part: PartName, probe: Probe, spec: ProcessSpec, started: int | None = None
+) -> PartCheck:
+    """`started`: the pid just started, watched as such (its command line may not be readable
+    yet); else the part's process as its pid file names it."""
+    if started is not None:
+        return PartCheck(part.value, probe, spec.log_file, alive=lambda: processes.alive(started))
     return PartCheck(part.value, probe, spec.log_file, alive=lambda: processes.is_running(spec))
 
 

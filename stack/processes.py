@@ -90,6 +90,14 @@ def find_process(spec: ProcessSpec) -> psutil.Process | None:
     return proc
 
 
+def alive(pid: int) -> bool:
+    """Whether our own child `pid` has not exited (a zombie has)."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def is_running(spec: ProcessSpec) -> bool:
     return find_process(spec) is not None
 

@@ -25,12 +25,29 @@ from tests.support.browser import PrefectUi, Screenshots, launch_chromium, ui_pa
 from tests.support.ports import free_ports
 
 # test_register_cli fills whatever the modules before it left of the quota: test_agent registers
-# 7 cameras, test_analyze 2, test_bridge 1, test_deployments 1, test_fleet_status 2,
-# test_monitoring_ui 1, test_motion_scenarios 3, and test_register_cli itself 3 before it fills.
-E2E_PROCESSOR_QUOTA = 24
+# 7 cameras, test_analyze 2, test_automations 2, test_bridge 1, test_deployments 1,
+# test_fleet_status 2, test_monitoring_ui 1, test_motion_scenarios 3, and test_register_cli
+# itself 3 before it fills.
+E2E_PROCESSOR_QUOTA = 26
 # The stack's scheduled fleet-status runs read every camera's stores; once an hour keeps them out
 # of the tests that assert a command made no AWS call at all. test_fleet_status runs it itself.
 E2E_STATUS_INTERVAL_S = 3600
+# The stack's automations, declared disabled: the modules stop cameras all the time, and the
+# notifications that would follow must not land in another module's notification queue.
+# test_automations enables them, with short windows, while it runs.
+E2E_AUTOMATIONS = """
+version = 1
+[camera_offline]
+enabled = false
+offline_seconds = 600
+[pipeline_failed]
+enabled = false
+cooldown_seconds = 1800
+[analyses_failing]
+enabled = false
+failures = 3
+within_seconds = 900
+"""
 ARTIFACTS_DIR = "test-artifacts"
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
@@ -43,6 +60,13 @@ def pytest_runtest_makereport(
     report = yield
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `pytest -n`, every e2e test runs in one worker, in order, on the one stack."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.xdist_group("stack"))
 
 
 def _refresh_prefect_settings() -> None:
@@ -58,13 +82,17 @@ def local_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[FleetSettings, StackStatus]]:
     aws_port, mqtt_port, prefect_port = free_ports(3)
+    home = tmp_path_factory.mktemp("fleet-home")
+    automations = home / "automations.toml"
+    automations.write_text(E2E_AUTOMATIONS, encoding="utf-8")
     settings = FleetSettings(
-        home=tmp_path_factory.mktemp("fleet-home"),
+        home=home,
         aws_port=aws_port,
         mqtt_port=mqtt_port,
         prefect_port=prefect_port,
         processor_quota=E2E_PROCESSOR_QUOTA,
         status_interval_seconds=E2E_STATUS_INTERVAL_S,
+        automations_file=automations,
     )
     env = prefect_env(settings)
     saved = {key: os.environ.get(key) for key in env}

@@ -2,8 +2,9 @@
 
 A camera registered with the CLI, its real agent running: the UI's runs list shows the
 registration's flow run completed, its page shows the flow and the run's log, and the event feed
-filtered to the camera shows the camera's events. `open_artifact` reads a table artifact as the
-UI renders it. Each step leaves a screenshot in `test-artifacts/<test>/`.
+filtered to the camera shows the camera's events, and the `fleet-status` artifact shows its row
+online, then offline once its agent stops. `open_artifact` reads a table artifact as the UI
+renders it. Each step leaves a screenshot in `test-artifacts/<test>/`.
 
 This module registers a camera: it must sort before test_register_cli, which fills the stream
 processor quota.
@@ -23,7 +24,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.events.schemas.events import ReceivedEvent
 
 from cloud.settings import FleetSettings
+from device.messages import Presence
+from flows import runtime
 from flows.camera_events import read_camera_events
+from flows.fleet_status import TABLE_KEY, fleet_status_flow
+from flows.fleet_status_report import COLUMNS
 from stack.models import StackStatus
 from tests.e2e.cli import fleet
 from tests.support.agent_process import RunningAgent
@@ -35,6 +40,7 @@ from tests.support.browser import (
     run_coroutine,
     wait_for_text,
 )
+from tests.support.waiting import wait_for_shadow
 
 pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
@@ -103,8 +109,39 @@ def test_the_ui_shows_the_cameras_registration_run_and_its_events(
         wait_for_text(details, CAMERA_EVENT, exact=True)
         wait_for_text(details, CAMERA, exact=True)
         prefect_ui.shot("camera event")
+
+        # Fleet status: the camera's row says online; once its agent has stopped, the next
+        # status run's says offline.
+        _run_fleet_status(settings)
+        assert _status_row(prefect_ui)["online"] == "yes"
+        prefect_ui.shot("fleet status, online")
+        agent.stop()
+        wait_for_shadow(settings, CAMERA, lambda s: s.presence is Presence.OFFLINE)
+        _run_fleet_status(settings)
+        row = _status_row(prefect_ui)
+        prefect_ui.shot("fleet status, offline")
+        assert row["online"] == "no" and row["pipeline state"] != "running"
     finally:
         agent.stop()
+
+
+def _run_fleet_status(settings: FleetSettings) -> None:
+    """A status run now, as the schedule would make one (every minute on a demo stack)."""
+    runtime.configure(settings)
+
+    async def run() -> bool:
+        state = await fleet_status_flow(return_state=True)
+        return state.is_completed()
+
+    assert run_coroutine(run()), "the fleet-status run did not complete"
+
+
+def _status_row(prefect_ui: PrefectUi) -> dict[str, str]:
+    table = open_artifact(prefect_ui.page, TABLE_KEY, search=CAMERA)
+    assert table.columns == list(COLUMNS)
+    rows = table.records()
+    assert [r["camera"] for r in rows] == [CAMERA]
+    return rows[0]
 
 
 @flow(name="browser-check")

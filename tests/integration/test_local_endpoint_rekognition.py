@@ -92,9 +92,14 @@ def test_lifecycle_follows_the_label_detection_status_model(local_endpoint: Loca
         assert error_code(excinfo) == "ResourceInUseException"
     wait_status(rekognition, name, "STOPPED")
 
+    # LastUpdateTimestamp moves at every start and stop: it tells one session from the next.
+    ended = rekognition.describe_stream_processor(Name=name)["LastUpdateTimestamp"]
     start(rekognition, name, seconds=120)
+    running = rekognition.describe_stream_processor(Name=name)["LastUpdateTimestamp"]
     rekognition.stop_stream_processor(Name=name)
-    assert rekognition.describe_stream_processor(Name=name)["Status"] == "STOPPED"
+    stopped = rekognition.describe_stream_processor(Name=name)
+    assert stopped["Status"] == "STOPPED"
+    assert ended < running < stopped["LastUpdateTimestamp"]
 
     rekognition.update_stream_processor(
         Name=name,

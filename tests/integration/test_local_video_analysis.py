@@ -103,7 +103,8 @@ class Camera:
             ).describe_stream_processor(Name=self.processor)
         )
 
-    def wait_until_done(self, timeout: float = 25.0) -> dict[str, Any]:
+    def wait_until_done(self, timeout: float = 60.0) -> dict[str, Any]:
+        """A ceiling: the recordings are decoded as fast as the CPU allows, slower on a busy host."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             described = self.describe()
@@ -255,7 +256,7 @@ def test_a_start_where_there_is_no_video_says_so(
     recordings["person"].place(camera.fragment_dir, base)
     camera.start(base - 3_600_000, seconds=10)  # an hour before the camera recorded anything
 
-    described = camera.wait_until_done(timeout=10)
+    described = camera.wait_until_done(timeout=30)
     assert described["Status"] == "STOPPED"
     assert "No video" in described["StatusMessage"]
     (complete,) = of_type(camera.messages(), "STREAM_PROCESSING_COMPLETE")
@@ -325,7 +326,7 @@ def test_video_that_cannot_be_decoded_fails_the_session(camera: Camera) -> None:
     (camera.fragment_dir / f"{base}.mkv").write_bytes(b"\x1a\x45\xdf\xa3 not really matroska" * 50)
     camera.start(base, seconds=5)
 
-    described = camera.wait_until_done(timeout=10)
+    described = camera.wait_until_done(timeout=30)
     assert described["Status"] == "FAILED"
     assert "could not be decoded" in described["StatusMessage"]
 

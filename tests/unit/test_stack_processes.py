@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from stack.processes import ProcessSpec, find_process, matches_command, read_pid, start, stop
+from stack.processes import (
+    ProcessSpec,
+    alive,
+    find_process,
+    matches_command,
+    read_pid,
+    start,
+    stop,
+)
 
 PREFECT = ["/v/bin/prefect", "server", "start", "--port", "4200"]
 
@@ -101,3 +109,15 @@ def test_dead_process_is_not_running(tmp_path: Path) -> None:
     os.waitpid(pid, 0)
 
     assert find_process(spec) is None
+
+
+def test_a_started_process_is_alive_until_it_exits_reaped_or_not(tmp_path: Path) -> None:
+    pid = start(_sleeper(tmp_path))
+    assert alive(pid)
+    os.kill(pid, 9)
+    deadline = time.monotonic() + 5
+    while alive(pid):  # a zombie until reaped: not alive
+        assert time.monotonic() < deadline, "a killed process stayed alive"
+        time.sleep(0.05)
+    os.waitpid(pid, 0)
+    assert not alive(pid)

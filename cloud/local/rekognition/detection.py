@@ -95,7 +95,7 @@ def head_and_shoulders(x: int, y: int, w: int, h: int, width: int, height: int) 
 
 
 class FaceDetector:
-    """PERSON by frontal faces. One per session: a cascade is not safe to share."""
+    """PERSON by frontal faces. One thread at a time: a cascade is not safe to share."""
 
     def __init__(self) -> None:
         self._cascade = cv2.CascadeClassifier(str(cv2.data.haarcascades) + FACE_CASCADE)

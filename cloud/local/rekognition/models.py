@@ -325,6 +325,7 @@ class RekognitionState:
             processor.session_id = session_id
             processor.status = ProcessorStatus.STARTING
             processor.status_message = None
+            processor.updated = self._clock()  # as AWS's: "when the user starts or stops" it
             context = self._context(processor, account_id, region, timestamp, fragment, duration)
         logger.info("started session %s of stream processor %s", session_id, name)
         try:
@@ -392,6 +393,7 @@ class RekognitionState:
             session_id = processor.session_id
             processor.session_id = None
             processor.status = ProcessorStatus.STOPPED
+            processor.updated = self._clock()
         if session_id is not None:
             logger.info("stopped session %s of stream processor %s", session_id, name)
             self.runner.stop(session_id)

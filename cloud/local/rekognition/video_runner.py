@@ -36,12 +36,14 @@ accounts without streaming video) fits behind the same protocol; so does another
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -117,9 +119,12 @@ class EndpointResults:
     """Results written through the local endpoint as the processor's role (boto3 + STS).
 
     One boto3 session makes every session's clients: a fresh boto3 session parses the service
-    models again (a few hundred ms of CPU), which a hundred sessions starting at once turned into
-    tens of seconds of delay for every request to the endpoint. Sessions are not thread-safe, so
-    clients are made under a lock; the clients themselves are.
+    models again (a few hundred ms of CPU). Making a client still costs milliseconds of CPU under
+    the GIL, which a hundred sessions starting at once turn into a second of delay for every
+    request to the endpoint: the STS client is one per region, and a session's S3 and SNS
+    clients are made when it first writes (most sessions write nothing until they end). The role
+    is assumed at the start, so a session whose role cannot be assumed fails at once. Sessions
+    are not thread-safe, so clients are made under a lock; the clients themselves are.
     """
 
     def __init__(self, endpoint_url: Callable[[], str]) -> None:
@@ -127,6 +132,7 @@ class EndpointResults:
         self._config = Config(retries={"max_attempts": 3, "mode": "standard"})
         self._boto = boto3.session.Session()
         self._lock = threading.Lock()
+        self._sts: dict[str, Any] = {}
 
     def _client(self, service: str, region: str, **credentials: str) -> Any:
         with self._lock:
@@ -138,15 +144,22 @@ class EndpointResults:
                 **credentials,
             )
 
+    def _sts_client(self, region: str) -> Any:
+        with self._lock:
+            if region not in self._sts:
+                self._sts[region] = self._boto.client(
+                    "sts",
+                    endpoint_url=self._endpoint_url(),
+                    region_name=region,
+                    config=self._config,
+                    aws_access_key_id="rekognition",
+                    aws_secret_access_key="rekognition",
+                )
+            return self._sts[region]
+
     def __call__(self, context: SessionContext) -> ResultsSink:
-        sts = self._client(
-            "sts",
-            context.region,
-            aws_access_key_id="rekognition",
-            aws_secret_access_key="rekognition",
-        )
         try:
-            credentials = sts.assume_role(
+            credentials = self._sts_client(context.region).assume_role(
                 RoleArn=context.role_arn,
                 RoleSessionName=f"rekognition-{context.session_id}"[:64],
             )["Credentials"]
@@ -159,27 +172,60 @@ class EndpointResults:
         }
         topic = (context.notification_channel or {}).get("SNSTopicArn", "")
         return _BotoSink(
-            self._client("s3", context.region, **role),
-            self._client("sns", _region_of(topic, context.region), **role),
+            functools.partial(self._client, "s3", context.region, **role),
+            functools.partial(self._client, "sns", _region_of(topic, context.region), **role),
         )
 
 
 class _BotoSink:
-    def __init__(self, s3: Any, sns: Any) -> None:
-        self._s3 = s3
-        self._sns = sns
+    """A session's writes; each client is made at its first use, in the session's thread."""
+
+    def __init__(self, s3: Callable[[], Any], sns: Callable[[], Any]) -> None:
+        self._s3 = functools.cache(s3)
+        self._sns = functools.cache(sns)
 
     def put_jpeg(self, bucket: str, key: str, body: bytes) -> None:
         try:
-            self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/jpeg")
+            self._s3().put_object(Bucket=bucket, Key=key, Body=body, ContentType="image/jpeg")
         except (BotoCoreError, ClientError) as err:
             raise ResultsError(f"cannot write s3://{bucket}/{key}: {err}") from err
 
     def publish(self, topic_arn: str, subject: str, message: str) -> None:
         try:
-            self._sns.publish(TopicArn=topic_arn, Subject=subject, Message=message)
+            self._sns().publish(TopicArn=topic_arn, Subject=subject, Message=message)
         except (BotoCoreError, ClientError) as err:
             raise ResultsError(f"cannot publish to {topic_arn}: {err}") from err
+
+
+class _Detectors:
+    """Loaded detectors, lent for one frame at a time.
+
+    Loading one (the Haar cascade) costs tens of milliseconds of CPU: a detector per session made
+    a hundred sessions starting at once hold up every request to the endpoint for seconds. A
+    cascade is not safe to share between threads, so each is lent to one frame at a time; at
+    most `max_parallel` frames are analysed at once, so at most that many are loaded per label
+    set, and a session that finds no video loads none.
+    """
+
+    def __init__(self, factory: DetectorFactory, max_parallel: int) -> None:
+        self._factory = factory
+        self._cpu = threading.BoundedSemaphore(max_parallel)
+        self._lock = threading.Lock()
+        self._idle: dict[frozenset[Label], list[Detector]] = {}
+
+    @contextmanager
+    def lent(self, labels: frozenset[Label]) -> Iterator[Detector]:
+        with self._cpu:
+            with self._lock:
+                idle = self._idle.setdefault(labels, [])
+                detector = idle.pop() if idle else None
+            if detector is None:
+                detector = self._factory(labels)
+            try:
+                yield detector
+            finally:
+                with self._lock:
+                    self._idle[labels].append(detector)
 
 
 @dataclass
@@ -204,9 +250,8 @@ class VideoSessionRunner:
         self.fragment_root = fragment_root
         self.settings = settings or AnalysisSettings()
         self._results = results
-        self._detector_factory = detector_factory
+        self._detectors = _Detectors(detector_factory, self.settings.max_parallel)
         self._clock = clock
-        self._cpu = threading.BoundedSemaphore(self.settings.max_parallel)
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -251,8 +296,7 @@ class VideoSessionRunner:
                 self.fragment_root,
                 self.settings,
                 self._results,
-                self._detector_factory,
-                self._cpu,
+                self._detectors,
                 self._clock,
             )
             outcome = analysis.run()
@@ -284,8 +328,7 @@ class _Analysis:
         fragment_root: Path,
         settings: AnalysisSettings,
         results: ResultsFactory,
-        detector_factory: DetectorFactory,
-        cpu: threading.BoundedSemaphore,
+        detectors: _Detectors,
         clock: Clock,
     ) -> None:
         self.context = context
@@ -293,8 +336,7 @@ class _Analysis:
         self.fragment_root = fragment_root
         self.settings = settings
         self.results = results
-        self.detector_factory = detector_factory
-        self.cpu = cpu
+        self.detectors = detectors
         self.clock = clock
         self.bucket = notifications.results_bucket(self.context)
         self.topic = (self.context.notification_channel or {}).get("SNSTopicArn", "")
@@ -347,12 +389,11 @@ class _Analysis:
 
     def _analyse(self, window: VideoWindow, sink: ResultsSink, labels: frozenset[Label]) -> None:
         context = self.context
-        detector = self.detector_factory(labels)
         sightings = FirstSightings(
             labels, min_confidence(context.settings), self.settings.confirm_frames
         )
         for frame in window.frames():
-            with self.cpu:
+            with self.detectors.lent(labels) as detector:
                 found = detector.detect(frame.image)
             found = [d for d in found if in_regions(d.box, context.regions_of_interest)]
             for detection in sightings.observe(found):

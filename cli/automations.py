@@ -1,0 +1,50 @@
+"""`fleet automations sync`: the fleet's Prefect automations as declared, created or updated."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from prefect.settings import temporary_settings
+
+from cli.errors import handled
+from cli.output import emit_json, emit_table
+from cli.prefect_context import prefect_settings
+from cli.settings import current_settings
+from flows.automation_declaration import declaration_path, load_declaration
+from flows.automation_sync import sync_automations
+
+app = typer.Typer(
+    help="The fleet's Prefect automations (camera offline, pipeline failed, analyses failing).",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+@handled
+def sync(
+    file: Annotated[
+        Path | None,
+        typer.Option(help="The declaration (default FLEET_AUTOMATIONS_FILE, else infra's)."),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create or update the declared automations by name; `fleet up` does it by itself.
+
+    An automation whose declaration did not change is left as it is, UI edits included.
+    """
+    settings = current_settings()
+    path = file or declaration_path(settings)
+    load_declaration(path)  # a malformed declaration fails before the Prefect server is asked
+    with temporary_settings(updates=prefect_settings(settings)):
+        synced = asyncio.run(sync_automations(path, settings.name))
+    if json_output:
+        emit_json(synced)
+        return
+    emit_table(
+        f"automations of {settings.name} ({path})",
+        ["automation", "action", "id"],
+        [(r.name, r.action.value, r.automation_id) for r in synced],
+    )
