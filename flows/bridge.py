@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +97,15 @@ class BridgeEndpoint:
         return f"$share/{self.share_group}/{subscription(kind)}"
 
 
+@dataclass(frozen=True)
+class Instruments:
+    """Optional hooks to measure a replica (`bench/ingest.py`), off by default. Each is called on
+    the thread that did the work, right after it: keep them to a few microseconds."""
+
+    on_message: Handler | None = None  # a valid message, after every handler of its kind
+    on_written: Callable[[PendingWrite], None] | None = None  # a shadow write that succeeded
+
+
 class Bridge:
     def __init__(
         self,
@@ -104,10 +113,13 @@ class Bridge:
         endpoint: BridgeEndpoint,
         config: BridgeConfig,
         handlers: Mapping[TopicKind, Sequence[Handler]] | None = None,
+        on_written: Callable[[PendingWrite], None] | None = None,
     ) -> None:
         """`handlers` are added after the camera state's for their kind (which also subscribes
-        the bridge to it): motion analysis plugs in as `{TopicKind.MOTION: [on_motion]}`."""
+        the bridge to it): motion analysis plugs in as `{TopicKind.MOTION: [on_motion]}`.
+        `on_written` is told of each shadow write that succeeded (`Instruments`)."""
         self._clients = clients
+        self._on_written = on_written
         self._endpoint = endpoint
         self._config = config
         self.state = FleetState(min_interval_s=config.flush_interval_seconds)
@@ -300,6 +312,8 @@ class Bridge:
                 self.state.written(write, time.monotonic())
                 self.counters.shadow_writes += 1
             log.debug("camera %s: shadow written (urgent: %s)", write.camera_id, write.urgent)
+            if self._on_written is not None:
+                self._on_written(write)
 
     @property
     def ready(self) -> bool:
@@ -355,7 +369,12 @@ def bridge_endpoint(
     )
 
 
-def run_bridge(settings: FleetSettings, config: BridgeConfig, stop: threading.Event) -> None:
+def run_bridge(
+    settings: FleetSettings,
+    config: BridgeConfig,
+    stop: threading.Event,
+    instruments: Instruments | None = None,
+) -> None:
     """The composition root of one replica: clients, identity, bridge; runs until `stop`."""
     rt = runtime.configure(settings)
     motion = MotionAnalysis(rt, MotionGate(GateSettings.from_fleet(settings)))
@@ -365,9 +384,13 @@ def run_bridge(settings: FleetSettings, config: BridgeConfig, stop: threading.Ev
         TopicKind.STATUS: [presence],
         TopicKind.HEALTH: [presence],
     }
+    instruments = instruments or Instruments()
+    if instruments.on_message is not None:
+        for kind_handlers in handlers.values():
+            kind_handlers.append(instruments.on_message)
     try:
         endpoint = bridge_endpoint(rt.clients, settings, config)
-        Bridge(rt.clients, endpoint, config, handlers).run(stop)
+        Bridge(rt.clients, endpoint, config, handlers, instruments.on_written).run(stop)
     finally:
         motion.close()
         presence.close()
