@@ -14,8 +14,10 @@ written to each camera's shadow by the flush loop, urgent changes at once, the r
 cameras' Prefect events (`camera.online`, `.offline`, `.health`, `.pipeline.failed`) as a
 handler of status and health (`Bridge(..., handlers=...)`). No exception stops the bridge.
 
-The flush loop runs in the calling thread: shadow writes, re-subscribing after a reconnect
-without a session, a heartbeat file (`fleet status`), and the counters in the log every
+The flush loop runs in the calling thread: it hands the shadow writes that are due to
+`shadow_writers` threads (a write mostly waits for AWS; urgent ones first, as writers come free,
+never queued behind routine ones; one write per camera at a time), re-subscribes after a
+reconnect without a session, writes a heartbeat file (`fleet status`) and logs the counters every
 `stats_interval_seconds`. Motion goes to `flows.motion_analysis`, which starts analysis
 sessions and runs the `analyze-motion` flow runs that follow them.
 
@@ -33,6 +35,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +76,13 @@ class BridgeConfig(BaseModel):
     )
     flush_interval_seconds: float = Field(
         15.0, gt=0, le=3600, description="At most one non-urgent shadow write per camera per this."
+    )
+    shadow_writers: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Shadow writes under way at once (one camera's one at a time): a write waits "
+        "for AWS most of its time, so one writer alone cannot keep up with a large fleet.",
     )
     stats_interval_seconds: float = Field(60.0, gt=0, le=86400)
     heartbeat_seconds: float = Field(2.0, gt=0, le=60)
@@ -139,6 +149,8 @@ class Bridge:
             routes.setdefault(kind, [self._observe]).extend(extra)
         self.dispatcher = Dispatcher(routes, LogLimiter(per_window=config.invalid_logs_per_minute))
         self.counters = self.dispatcher.counters
+        self._writers = ThreadPoolExecutor(config.shadow_writers, thread_name_prefix="shadow")
+        self._writing = 0  # writes handed to the writers and not settled yet (under the lock)
         self._client = self._build()
 
     # The SDK's thread: keep it short.
@@ -222,6 +234,7 @@ class Bridge:
                     log.exception("bridge %s: flush loop error", self._endpoint.client_id)
                     stop.wait(1.0)
         finally:
+            self._writers.shutdown(wait=True)  # the writes under way, then the rest, here
             self.flush(time.monotonic(), force=True)
             self._client.stop(mqtt5.DisconnectPacket())  # a clean DISCONNECT
             self._stopped.wait(_STOP_TIMEOUT_S)
@@ -243,8 +256,9 @@ class Bridge:
         if now >= next_stats:
             self._log_stats()
             next_stats = now + self._config.stats_interval_seconds
-        with self._lock:
-            due_in = self.state.next_due_in(time.monotonic())
+        with self._lock:  # with every writer busy, the next one to finish wakes the loop
+            writer_free = self._writing < self._config.shadow_writers
+            due_in = self.state.next_due_in(time.monotonic()) if writer_free else None
         # At most a second: `stop` comes from a signal handler, which cannot wake us.
         wait = min(next_beat - now, next_stats - now, 1.0)
         if due_in is not None:
@@ -280,11 +294,29 @@ class Bridge:
         log.info("bridge %s subscribed to %d filters", self._endpoint.client_id, len(kinds))
 
     def flush(self, now: float, force: bool = False) -> None:
-        """Write the shadows that are due (all pending ones with `force`)."""
+        """Hand the shadow writes that are due to the free writers (urgent ones first: they
+        never queue behind routine ones); with `force`, write every pending one here and now
+        (the last thing `run` does, once the writers are done)."""
         with self._lock:
-            writes = self.state.due(float("inf") if force else now)
+            if force:
+                writes = self.state.due(float("inf"))
+            else:
+                free = self._config.shadow_writers - self._writing
+                writes = self.state.due(now, limit=free) if free > 0 else []
+                self._writing += len(writes)
         for write in writes:
+            if force:
+                self._write(write)
+            else:
+                self._writers.submit(self._write_then_free, write)
+
+    def _write_then_free(self, write: PendingWrite) -> None:
+        try:
             self._write(write)
+        finally:
+            with self._lock:
+                self._writing -= 1
+            self._wake.set()  # a writer is free: the loop hands it the next write
 
     def _write(self, write: PendingWrite) -> None:
         try:
