@@ -29,6 +29,7 @@ a camera's status messages out of order could leave the older presence in the sh
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import threading
@@ -422,7 +423,13 @@ def run_bridge(
             kind_handlers.append(instruments.on_message)
     try:
         endpoint = bridge_endpoint(rt.clients, settings, config)
-        Bridge(rt.clients, endpoint, config, handlers, instruments.on_written).run(stop)
+        bridge = Bridge(rt.clients, endpoint, config, handlers, instruments.on_written)
+        # What start-up made (modules, the SDKs' service models: some 200,000 objects) lives as
+        # long as the process. Left to the collector, each full collection walks all of it and
+        # stops every thread for 0.1 to 0.5 s, time enough for the broker's queue for this
+        # replica to fill and drop messages (bench/ingest.py).
+        gc.freeze()
+        bridge.run(stop)
     finally:
         motion.close()
         presence.close()
