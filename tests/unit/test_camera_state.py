@@ -263,7 +263,9 @@ def test_many_cameras_heard_from_again_are_due_one_interval_after_their_write() 
     for write in state.due(now=0.0):
         state.written(write, now=0.0)
     for camera in cameras:
-        assert state.observe(health_event(camera_id=camera, sent_at_ms=T0_MS + 1), T0_MS + 1) is False
+        assert (
+            state.observe(health_event(camera_id=camera, sent_at_ms=T0_MS + 1), T0_MS + 1) is False
+        )
     assert state.due(now=INTERVAL - 0.1) == []
     assert state.next_due_in(now=5.0) == pytest.approx(INTERVAL - 5.0)
     assert len(state.due(now=INTERVAL)) == 50
