@@ -14,8 +14,10 @@ written to each camera's shadow by the flush loop, urgent changes at once, the r
 cameras' Prefect events (`camera.online`, `.offline`, `.health`, `.pipeline.failed`) as a
 handler of status and health (`Bridge(..., handlers=...)`). No exception stops the bridge.
 
-The flush loop runs in the calling thread: shadow writes, re-subscribing after a reconnect
-without a session, a heartbeat file (`fleet status`), and the counters in the log every
+The flush loop runs in the calling thread: it hands the shadow writes that are due to
+`shadow_writers` threads (a write mostly waits for AWS; urgent ones first, as writers come free,
+never queued behind routine ones; one write per camera at a time), re-subscribes after a
+reconnect without a session, writes a heartbeat file (`fleet status`) and logs the counters every
 `stats_interval_seconds`. Motion goes to `flows.motion_analysis`, which starts analysis
 sessions and runs the `analyze-motion` flow runs that follow them.
 
@@ -27,12 +29,14 @@ a camera's status messages out of order could leave the older presence in the sh
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +78,13 @@ class BridgeConfig(BaseModel):
     flush_interval_seconds: float = Field(
         15.0, gt=0, le=3600, description="At most one non-urgent shadow write per camera per this."
     )
+    shadow_writers: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Shadow writes under way at once (one camera's one at a time): a write waits "
+        "for AWS most of its time, so one writer alone cannot keep up with a large fleet.",
+    )
     stats_interval_seconds: float = Field(60.0, gt=0, le=86400)
     heartbeat_seconds: float = Field(2.0, gt=0, le=60)
     heartbeat_file: Path | None = None
@@ -97,6 +108,15 @@ class BridgeEndpoint:
         return f"$share/{self.share_group}/{subscription(kind)}"
 
 
+@dataclass(frozen=True)
+class Instruments:
+    """Optional hooks to measure a replica (`bench/ingest.py`), off by default. Each is called on
+    the thread that did the work, right after it: keep them to a few microseconds."""
+
+    on_message: Handler | None = None  # a valid message, after every handler of its kind
+    on_written: Callable[[PendingWrite], None] | None = None  # a shadow write that succeeded
+
+
 class Bridge:
     def __init__(
         self,
@@ -104,10 +124,13 @@ class Bridge:
         endpoint: BridgeEndpoint,
         config: BridgeConfig,
         handlers: Mapping[TopicKind, Sequence[Handler]] | None = None,
+        on_written: Callable[[PendingWrite], None] | None = None,
     ) -> None:
         """`handlers` are added after the camera state's for their kind (which also subscribes
-        the bridge to it): motion analysis plugs in as `{TopicKind.MOTION: [on_motion]}`."""
+        the bridge to it): motion analysis plugs in as `{TopicKind.MOTION: [on_motion]}`.
+        `on_written` is told of each shadow write that succeeded (`Instruments`)."""
         self._clients = clients
+        self._on_written = on_written
         self._endpoint = endpoint
         self._config = config
         self.state = FleetState(min_interval_s=config.flush_interval_seconds)
@@ -127,6 +150,8 @@ class Bridge:
             routes.setdefault(kind, [self._observe]).extend(extra)
         self.dispatcher = Dispatcher(routes, LogLimiter(per_window=config.invalid_logs_per_minute))
         self.counters = self.dispatcher.counters
+        self._writers = ThreadPoolExecutor(config.shadow_writers, thread_name_prefix="shadow")
+        self._writing = 0  # writes handed to the writers and not settled yet (under the lock)
         self._client = self._build()
 
     # The SDK's thread: keep it short.
@@ -210,6 +235,7 @@ class Bridge:
                     log.exception("bridge %s: flush loop error", self._endpoint.client_id)
                     stop.wait(1.0)
         finally:
+            self._writers.shutdown(wait=True)  # the writes under way, then the rest, here
             self.flush(time.monotonic(), force=True)
             self._client.stop(mqtt5.DisconnectPacket())  # a clean DISCONNECT
             self._stopped.wait(_STOP_TIMEOUT_S)
@@ -231,8 +257,9 @@ class Bridge:
         if now >= next_stats:
             self._log_stats()
             next_stats = now + self._config.stats_interval_seconds
-        with self._lock:
-            due_in = self.state.next_due_in(time.monotonic())
+        with self._lock:  # with every writer busy, the next one to finish wakes the loop
+            writer_free = self._writing < self._config.shadow_writers
+            due_in = self.state.next_due_in(time.monotonic()) if writer_free else None
         # At most a second: `stop` comes from a signal handler, which cannot wake us.
         wait = min(next_beat - now, next_stats - now, 1.0)
         if due_in is not None:
@@ -268,11 +295,29 @@ class Bridge:
         log.info("bridge %s subscribed to %d filters", self._endpoint.client_id, len(kinds))
 
     def flush(self, now: float, force: bool = False) -> None:
-        """Write the shadows that are due (all pending ones with `force`)."""
+        """Hand the shadow writes that are due to the free writers (urgent ones first: they
+        never queue behind routine ones); with `force`, write every pending one here and now
+        (the last thing `run` does, once the writers are done)."""
         with self._lock:
-            writes = self.state.due(float("inf") if force else now)
+            if force:
+                writes = self.state.due(float("inf"))
+            else:
+                free = self._config.shadow_writers - self._writing
+                writes = self.state.due(now, limit=free) if free > 0 else []
+                self._writing += len(writes)
         for write in writes:
+            if force:
+                self._write(write)
+            else:
+                self._writers.submit(self._write_then_free, write)
+
+    def _write_then_free(self, write: PendingWrite) -> None:
+        try:
             self._write(write)
+        finally:
+            with self._lock:
+                self._writing -= 1
+            self._wake.set()  # a writer is free: the loop hands it the next write
 
     def _write(self, write: PendingWrite) -> None:
         try:
@@ -300,6 +345,8 @@ class Bridge:
                 self.state.written(write, time.monotonic())
                 self.counters.shadow_writes += 1
             log.debug("camera %s: shadow written (urgent: %s)", write.camera_id, write.urgent)
+            if self._on_written is not None:
+                self._on_written(write)
 
     @property
     def ready(self) -> bool:
@@ -355,7 +402,12 @@ def bridge_endpoint(
     )
 
 
-def run_bridge(settings: FleetSettings, config: BridgeConfig, stop: threading.Event) -> None:
+def run_bridge(
+    settings: FleetSettings,
+    config: BridgeConfig,
+    stop: threading.Event,
+    instruments: Instruments | None = None,
+) -> None:
     """The composition root of one replica: clients, identity, bridge; runs until `stop`."""
     rt = runtime.configure(settings)
     motion = MotionAnalysis(rt, MotionGate(GateSettings.from_fleet(settings)))
@@ -365,9 +417,19 @@ def run_bridge(settings: FleetSettings, config: BridgeConfig, stop: threading.Ev
         TopicKind.STATUS: [presence],
         TopicKind.HEALTH: [presence],
     }
+    instruments = instruments or Instruments()
+    if instruments.on_message is not None:
+        for kind_handlers in handlers.values():
+            kind_handlers.append(instruments.on_message)
     try:
         endpoint = bridge_endpoint(rt.clients, settings, config)
-        Bridge(rt.clients, endpoint, config, handlers).run(stop)
+        bridge = Bridge(rt.clients, endpoint, config, handlers, instruments.on_written)
+        # What start-up made (modules, the SDKs' service models: some 200,000 objects) lives as
+        # long as the process. Left to the collector, each full collection walks all of it and
+        # stops every thread for 0.1 to 0.5 s, time enough for the broker's queue for this
+        # replica to fill and drop messages (bench/ingest.py).
+        gc.freeze()
+        bridge.run(stop)
     finally:
         motion.close()
         presence.close()

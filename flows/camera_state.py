@@ -13,11 +13,20 @@ When it is written (`due`):
 - only what differs from what this replica last wrote (`ShadowUpdate`), so replicas of the
   bridge do not overwrite each other's parts with stale ones;
 - a failed write is kept and retried with exponential backoff; one that cannot succeed (the
-  thing is gone) is given up (`dropped`) until the camera changes again.
+  thing is gone) is given up (`dropped`) until the camera changes again;
+- one write per camera at a time: a camera `due` returned is not returned again until its write
+  is settled (`written`, `failed` or `dropped`), so writes made in parallel never race.
+
+Each camera keeps when it is next due (`due_at`), worked out when it changes (a message, a
+settled write), so that `due` and `next_due_in`, which the bridge's loop calls many times a
+second under load, only compare a number per camera and build a `ShadowUpdate` only for a
+camera that is due.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 from dataclasses import dataclass, field
 
 from cloud.shadow import PresenceReport, ShadowUpdate
@@ -49,6 +58,19 @@ class _Camera:
     last_write: float | None = None
     retry_at: float = 0.0
     failures: int = 0
+    writing: bool = False  # a write returned by `due` is not settled yet
+    due_at: float = math.inf  # when `due` should look at it (monotonic; inf: nothing to write)
+
+    @property
+    def dirty(self) -> bool:
+        """Something may differ from what was written (cheap: `update` says what exactly). The
+        parts kept are replaced, never changed in place, so the same object means equal."""
+        return (
+            self.presence is not self.written_presence
+            or self.last_seen_ms != self.written_last_seen_ms
+            or self.health is not self.written_health
+            or self.last_motion_ms != self.written_last_motion_ms
+        )
 
     @property
     def urgent(self) -> bool:
@@ -58,6 +80,16 @@ class _Camera:
         pipeline = self.health.pipeline if self.health else None
         written_pipeline = self.written_health.pipeline if self.written_health else None
         return presence != written or pipeline != written_pipeline
+
+    def reschedule(self, min_interval_s: float) -> None:
+        """`due_at` after a change: at once if urgent or never written, else one interval after
+        the last write; never before a retry's backoff ends."""
+        if not self.dirty:
+            self.due_at = math.inf
+        elif self.urgent or self.last_write is None:
+            self.due_at = self.retry_at
+        else:
+            self.due_at = max(self.retry_at, self.last_write + min_interval_s)
 
     def update(self) -> ShadowUpdate:
         stale = self.written_health.versions.keys() if self.written_health else ()
@@ -87,7 +119,7 @@ class FleetState:
 
     def pending(self) -> int:
         """Cameras with something not written yet."""
-        return sum(not c.update().empty for c in self._cameras.values())
+        return sum(c.dirty and not c.update().empty for c in self._cameras.values())
 
     def observe(self, event: CameraEvent, received_ms: int) -> bool:
         """Take a valid message in; True if the camera now has an urgent write."""
@@ -100,6 +132,7 @@ class FleetState:
         else:
             camera.last_seen_ms = received_ms
             camera.last_motion_ms = max(camera.last_motion_ms or 0, event.producer_timestamp_ms)
+        camera.reschedule(self.min_interval_s)
         return camera.urgent
 
     @staticmethod
@@ -127,39 +160,47 @@ class FleetState:
                 presence=Presence.ONLINE, reason=INFERRED_REASON, status_at_ms=received_ms
             )
 
-    def due(self, now: float) -> list[PendingWrite]:
-        """The writes to make now, urgent ones first."""
-        writes: list[PendingWrite] = []
+    def due(self, now: float, limit: int | None = None) -> list[PendingWrite]:
+        """The writes to make now: urgent ones first, then those due longest, at most `limit`.
+        Each is the camera's only write until it is settled (`written`, `failed`, `dropped`).
+        The bridge asks for as many as it has writers free, so an urgent change never waits
+        behind a queue of routine writes; a camera left for later is written with whatever it
+        has by then."""
+        urgent: list[tuple[str, _Camera]] = []
+        routine: list[tuple[float, str, _Camera]] = []
         for camera_id, camera in self._cameras.items():
-            if now < camera.retry_at:
+            if camera.writing or camera.due_at > now:
                 continue
+            if camera.urgent:
+                urgent.append((camera_id, camera))
+            else:
+                routine.append((camera.due_at, camera_id, camera))
+        room = len(urgent) + len(routine) if limit is None else limit
+        chosen = urgent[:room]
+        if len(chosen) < room:
+            longest = heapq.nsmallest(room - len(chosen), routine, key=lambda r: r[0])
+            chosen += [(camera_id, camera) for _, camera_id, camera in longest]
+        writes: list[PendingWrite] = []
+        for camera_id, camera in chosen:
             update = camera.update()
-            if update.empty:
+            if update.empty:  # what changed is equal to what was written
+                camera.due_at = math.inf
                 continue
-            urgent = camera.urgent
-            recent = camera.last_write is not None and now - camera.last_write < self.min_interval_s
-            if recent and not urgent:
-                continue
-            writes.append(PendingWrite(camera_id, update, urgent))
-        writes.sort(key=lambda w: not w.urgent)
+            camera.writing = True
+            writes.append(PendingWrite(camera_id, update, camera.urgent))
         return writes
 
     def next_due_in(self, now: float) -> float | None:
-        """Seconds until `due` will have something, or None if nothing is pending."""
-        waits: list[float] = []
-        for camera in self._cameras.values():
-            if camera.update().empty:
-                continue
-            at = camera.retry_at
-            if not camera.urgent and camera.last_write is not None:
-                at = max(at, camera.last_write + self.min_interval_s)
-            waits.append(max(0.0, at - now))
-        return min(waits, default=None)
+        """Seconds until `due` will have something, or None if nothing is pending (a camera
+        whose write is under way counts once it is settled)."""
+        soonest = min((c.due_at for c in self._cameras.values() if not c.writing), default=math.inf)
+        return None if soonest == math.inf else max(0.0, soonest - now)
 
     def written(self, write: PendingWrite, now: float) -> None:
         camera = self._cameras[write.camera_id]
         self._settle(camera, write.update)
         camera.last_write, camera.failures, camera.retry_at = now, 0, 0.0
+        self._done(camera)
 
     def failed(self, write: PendingWrite, now: float) -> float:
         """Keep it for a retry; returns the backoff in seconds."""
@@ -167,6 +208,7 @@ class FleetState:
         camera.failures += 1
         backoff: float = min(self.retry_max_s, self.retry_min_s * 2.0 ** (camera.failures - 1))
         camera.retry_at = now + backoff
+        self._done(camera)
         return backoff
 
     def dropped(self, write: PendingWrite, now: float) -> None:
@@ -174,6 +216,11 @@ class FleetState:
         camera = self._cameras[write.camera_id]
         self._settle(camera, write.update)
         camera.last_write, camera.failures, camera.retry_at = now, 0, 0.0
+        self._done(camera)
+
+    def _done(self, camera: _Camera) -> None:
+        camera.writing = False
+        camera.reschedule(self.min_interval_s)
 
     @staticmethod
     def _settle(camera: _Camera, update: ShadowUpdate) -> None:

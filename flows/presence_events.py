@@ -56,7 +56,7 @@ class PresenceEvents:
         seen.pipeline = pipeline
         if changed or due:
             seen.health_at = now
-            out.append(CameraEventOut(HEALTH, event.camera_id, _health_payload(event)))
+            out.append(CameraEventOut(HEALTH, event.camera_id, health_payload(event)))
         return out
 
     def _presence(
@@ -71,7 +71,8 @@ class PresenceEvents:
         return [CameraEventOut(name, camera_id, {"reason": reason} if reason else {})]
 
 
-def _health_payload(event: HealthEvent) -> dict[str, Any]:
+def health_payload(event: HealthEvent) -> dict[str, Any]:
+    """What a `camera.health` event carries: the health without its bulky parts."""
     return event.model_dump(
         mode="json",
         include={

@@ -210,3 +210,62 @@ def test_cameras_are_independent_and_urgent_writes_come_first() -> None:
     writes = state.due(now=INTERVAL)
     assert [w.camera_id for w in writes] == ["garage", CAM]
     assert state.cameras == 2
+
+
+def test_a_camera_being_written_is_not_due_again_until_settled() -> None:
+    state = FleetState(min_interval_s=INTERVAL)
+    state.observe(status(Presence.ONLINE), T0_MS)
+    [first] = state.due(now=0.0)
+    # Offline arrives while the online write is under way: no second, racing write.
+    assert state.observe(status(Presence.OFFLINE, "connection lost"), T0_MS + 10) is True
+    assert state.due(now=0.0) == []
+    assert state.next_due_in(now=0.0) is None
+    state.written(first, now=0.1)
+    assert state.next_due_in(now=0.1) == 0.0
+    [second] = state.due(now=0.1)
+    assert second.urgent and second.update.presence is not None
+    assert second.update.presence.presence is Presence.OFFLINE
+
+
+def test_a_failed_write_frees_the_camera_for_its_retry() -> None:
+    state = FleetState(min_interval_s=INTERVAL, retry_min_s=1.0)
+    state.observe(status(Presence.ONLINE), T0_MS)
+    [write] = state.due(now=0.0)
+    state.failed(write, now=0.0)
+    assert state.next_due_in(now=0.0) == pytest.approx(1.0)
+    assert len(state.due(now=1.0)) == 1
+
+
+def test_a_limited_due_takes_urgent_writes_first_then_the_longest_due() -> None:
+    state = FleetState(min_interval_s=INTERVAL)
+    for camera in ("a", "b", "c"):
+        state.observe(health_event(camera_id=camera, sent_at_ms=T0_MS), T0_MS)
+    written = {w.camera_id: w for w in state.due(now=0.0)}
+    state.written(written["a"], now=2.0)  # a's routine write is due at 17 s
+    state.written(written["b"], now=1.0)  # b's at 16 s: due longer
+    state.written(written["c"], now=3.0)
+    for camera in ("a", "b"):
+        state.observe(health_event(camera_id=camera, sent_at_ms=T0_MS + 1), T0_MS + 1)
+    state.observe(
+        health_event(camera_id="c", sent_at_ms=T0_MS + 1, pipeline=PipelineState.FAILED),
+        T0_MS + 1,
+    )
+    assert [w.camera_id for w in state.due(now=20.0, limit=2)] == ["c", "b"]
+    assert [w.camera_id for w in state.due(now=20.0, limit=2)] == ["a"]  # the one left over
+    assert state.due(now=20.0, limit=2) == []
+
+
+def test_many_cameras_heard_from_again_are_due_one_interval_after_their_write() -> None:
+    state = FleetState(min_interval_s=INTERVAL)
+    cameras = [f"cam-{i}" for i in range(50)]
+    for camera in cameras:
+        state.observe(health_event(camera_id=camera, sent_at_ms=T0_MS), T0_MS)
+    for write in state.due(now=0.0):
+        state.written(write, now=0.0)
+    for camera in cameras:
+        assert (
+            state.observe(health_event(camera_id=camera, sent_at_ms=T0_MS + 1), T0_MS + 1) is False
+        )
+    assert state.due(now=INTERVAL - 0.1) == []
+    assert state.next_due_in(now=5.0) == pytest.approx(INTERVAL - 5.0)
+    assert len(state.due(now=INTERVAL)) == 50

@@ -1,0 +1,377 @@
+"""The pure parts of `bench/ingest.py`: the message stream, nearest-rank percentiles, and the
+books of a step (what was published against what the bridge processed, wrote to shadows and
+emitted as Prefect events). No I/O, no clock: times are passed in (wall-clock milliseconds).
+
+The stream: camera `c`'s messages are numbered `n` = 0, 1, 2, ... Message 0 is a status
+`online`, 1 a health with the pipeline `running` (the warm-up: every camera known, every shadow
+written). From 2 on, with `k = (n + c) % cycle`: `k == 0` a status `offline`, `k == 1` a status
+`online` (a flap), `k == cycle // 2` a health `restarting`, `k == cycle // 2 + 1` a health
+`running` (a pipeline restart), and every other message a health `running`. The offsets spread
+the state changes evenly over the cameras and over time: 4 messages in `cycle` change a
+camera's state, which the bridge must write to its shadow at once and report as a Prefect
+event; the rest only refresh its last-seen time and health, written at most every flush
+interval. A message is named by (camera, sent_at_ms), unique per camera (`Stream.stamp`); a
+status carries `bench <n>` as its reason and a health `n` as its uptime, so an event names its
+message too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from device.messages import (
+    HealthEvent,
+    PipelineState,
+    Presence,
+    StatusEvent,
+    TopicKind,
+    encode,
+)
+
+Key = tuple[str, int]  # (camera, sent_at_ms)
+EVENT_ONLINE, EVENT_OFFLINE, EVENT_HEALTH = "camera.online", "camera.offline", "camera.health"
+REASON_PREFIX = "bench "
+
+
+@dataclass(frozen=True)
+class Planned:
+    camera: str
+    n: int
+    kind: TopicKind
+    presence: Presence | None = None
+    pipeline: PipelineState | None = None
+    change: bool = False  # a presence or pipeline change: an urgent shadow write and an event
+
+    def payload(self, sent_at_ms: int) -> bytes:
+        if self.kind is TopicKind.STATUS:
+            assert self.presence is not None
+            return encode(
+                StatusEvent(
+                    camera_id=self.camera,
+                    sent_at_ms=sent_at_ms,
+                    presence=self.presence,
+                    reason=f"{REASON_PREFIX}{self.n}",
+                )
+            )
+        assert self.pipeline is not None
+        return encode(
+            HealthEvent(
+                camera_id=self.camera,
+                sent_at_ms=sent_at_ms,
+                pipeline=self.pipeline,
+                uptime_seconds=float(self.n),
+                restarts=0,
+                fps=15.0,
+                bitrate_kbps=980.0,
+                dropped_frames=0,
+                motion_count=0,
+                agent_cpu_percent=3.5,
+                agent_rss_mb=48.0,
+                versions={"agent": "0.1.0", "gstreamer": "1.22"},
+            )
+        )
+
+
+def plan(
+    camera_index: int, n: int, cycle: int
+) -> tuple[TopicKind, Presence | None, PipelineState | None]:
+    """What camera `camera_index` sends as its message `n` (see the module's docstring)."""
+    if n == 0:
+        return TopicKind.STATUS, Presence.ONLINE, None
+    if n == 1:
+        return TopicKind.HEALTH, None, PipelineState.RUNNING
+    k = (n + camera_index) % cycle
+    if k in (0, 1):
+        return TopicKind.STATUS, Presence.OFFLINE if k == 0 else Presence.ONLINE, None
+    restarting = k == cycle // 2
+    return TopicKind.HEALTH, None, PipelineState.RESTARTING if restarting else PipelineState.RUNNING
+
+
+@dataclass
+class Stream:
+    """Round robin over the cameras, each with its own numbering; marks the changes."""
+
+    cameras: Sequence[str]
+    cycle: int = 100
+    _next: int = 0
+    _n: list[int] = field(default_factory=list)
+    _presence: list[Presence | None] = field(default_factory=list)
+    _pipeline: list[PipelineState | None] = field(default_factory=list)
+    _last_ms: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.cycle < 6:
+            raise ValueError("a cycle of at least 6 messages keeps the changes apart")
+        count = len(self.cameras)
+        self._n, self._last_ms = [0] * count, [0] * count
+        self._presence, self._pipeline = [None] * count, [None] * count
+
+    def next(self) -> tuple[int, Planned]:
+        """The next message: (camera index, message)."""
+        c = self._next
+        self._next = (c + 1) % len(self.cameras)
+        n = self._n[c]
+        self._n[c] += 1
+        kind, presence, pipeline = plan(c, n, self.cycle)
+        change = False
+        if presence is not None:
+            change = self._presence[c] is not None and presence is not self._presence[c]
+            self._presence[c] = presence
+        if pipeline is not None:
+            change = self._pipeline[c] is not None and pipeline is not self._pipeline[c]
+            self._pipeline[c] = pipeline
+        return c, Planned(self.cameras[c], n, kind, presence, pipeline, change)
+
+    def stamp(self, camera_index: int, now_ms: int) -> int:
+        """The message's sent_at_ms: the wall clock, but always later than the camera's last."""
+        at = max(now_ms, self._last_ms[camera_index] + 1)
+        self._last_ms[camera_index] = at
+        return at
+
+
+# Statistics.
+
+
+@dataclass(frozen=True)
+class Lag:
+    ms: float
+    at_least: bool = False  # not there when the step was read: a lower bound
+
+
+def percentiles(lags: Sequence[Lag], qs: Iterable[int] = (50, 99)) -> dict[str, Any]:
+    """Nearest-rank percentiles and the maximum. With lower bounds among the values, an order
+    statistic is a lower bound as soon as one of the values up to its rank is."""
+    ordered = sorted(lags, key=lambda lag: lag.ms)
+    out: dict[str, Any] = {"samples": len(ordered), "late": sum(lag.at_least for lag in ordered)}
+    ranks = [(f"p{q}", max(1, math.ceil(q / 100 * len(ordered)))) for q in qs]
+    for name, rank in [*ranks, ("max", len(ordered))]:
+        chosen = ordered[:rank]
+        out[f"{name}_ms"] = round(chosen[-1].ms, 1) if ordered else None
+        out[f"{name}_at_least"] = any(lag.at_least for lag in chosen)
+    return out
+
+
+def under(stats: Mapping[str, Any], name: str, limit_ms: float) -> bool:
+    """The percentile exists, is known (not a lower bound) and is under the limit."""
+    value = stats.get(f"{name}_ms")
+    return value is not None and not stats.get(f"{name}_at_least") and value < limit_ms
+
+
+# What the bridge under test recorded (bench/ingest_bridge.py).
+
+
+@dataclass(frozen=True)
+class Processed:
+    camera: str
+    sent_at_ms: int
+    received_ms: int  # when the bridge took it off the connection
+    done_ms: int  # when every handler of its kind had run (the naive: shadow and event done)
+
+    @property
+    def key(self) -> Key:
+        return self.camera, self.sent_at_ms
+
+
+@dataclass(frozen=True)
+class Written:
+    camera: str
+    written_ms: int  # the shadow update returned: durable at the endpoint
+    status_received_ms: int | None  # the presence it wrote (its status_at_ms), if any
+    health_sent_at_ms: int | None  # the health it wrote, if any
+    pipeline: str | None  # that health's pipeline state
+
+
+@dataclass(frozen=True)
+class Sent:
+    camera_index: int
+    planned: Planned
+    sent_at_ms: int
+    acked: bool
+
+    @property
+    def key(self) -> Key:
+        return self.planned.camera, self.sent_at_ms
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    camera: str
+    name: str
+    n: int  # the message it names (its reason or uptime)
+    received_ms: int  # when the Prefect server received it
+
+
+def event_message_number(name: str, payload: Mapping[str, Any]) -> int | None:
+    """Which message of its camera a `camera.*` event was emitted for (None: not the bench's)."""
+    if name in (EVENT_ONLINE, EVENT_OFFLINE):
+        reason = payload.get("reason")
+        if isinstance(reason, str) and reason.startswith(REASON_PREFIX):
+            return int(reason.removeprefix(REASON_PREFIX))
+        return None
+    if name == EVENT_HEALTH and isinstance(payload.get("uptime_seconds"), int | float):
+        return int(payload["uptime_seconds"])
+    return None
+
+
+@dataclass
+class Books:
+    published: int = 0
+    acked: int = 0
+    processed: int = 0  # distinct messages of the step the bridge processed
+    duplicates: int = 0  # deliveries beyond the first (QoS 1 may redeliver)
+    lost: list[Key] = field(default_factory=list)  # acknowledged by the broker, never processed
+    changes: int = 0
+    changes_superseded: int = 0  # the shadow went from before it straight to a newer state
+    changes_unwritten: int = 0  # no write reflected it by the time the step was read
+    routine_written: int = 0  # routine healths written themselves (the rest: a newer one)
+    intake: dict[str, Any] = field(default_factory=dict)
+    change_to_shadow: dict[str, Any] = field(default_factory=dict)
+    routine_to_shadow: dict[str, Any] = field(default_factory=dict)
+    handled_per_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "published": self.published,
+            "acked": self.acked,
+            "processed": self.processed,
+            "duplicates": self.duplicates,
+            "lost": len(self.lost),
+            "lost_messages": [f"{c}@{ms}" for c, ms in self.lost[:20]],
+            "changes": self.changes,
+            "changes_superseded": self.changes_superseded,
+            "changes_unwritten": self.changes_unwritten,
+            "routine_written": self.routine_written,
+            "handled_per_s": self.handled_per_s,
+            "intake": self.intake,
+            "change_to_shadow": self.change_to_shadow,
+            "routine_to_shadow": self.routine_to_shadow,
+        }
+
+
+@dataclass
+class _Shadows:
+    """The writes of each camera in the order they returned, by part."""
+
+    presence: dict[str, list[Written]] = field(default_factory=dict)
+    health: dict[str, list[Written]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, writes: Iterable[Written]) -> _Shadows:
+        shadows = cls()
+        for w in sorted(writes, key=lambda w: w.written_ms):
+            if w.status_received_ms is not None:
+                shadows.presence.setdefault(w.camera, []).append(w)
+            if w.health_sent_at_ms is not None:
+                shadows.health.setdefault(w.camera, []).append(w)
+        return shadows
+
+    def up_to_date(self, s: Sent, first: Processed) -> tuple[Written | None, bool]:
+        """The first write that brought the camera's shadow up to this message (it, or a newer
+        state of the same part), and whether that write carried this message's own state."""
+        if s.planned.kind is TopicKind.STATUS:  # a presence carries when the bridge got it
+            for w in self.presence.get(s.planned.camera, ()):
+                assert w.status_received_ms is not None
+                if w.status_received_ms >= first.received_ms:
+                    return w, w.status_received_ms == first.received_ms
+            return None, False
+        for w in self.health.get(s.planned.camera, ()):
+            assert w.health_sent_at_ms is not None
+            if w.health_sent_at_ms >= s.sent_at_ms:
+                pipeline = s.planned.pipeline
+                same = w.health_sent_at_ms == s.sent_at_ms or (
+                    s.planned.change and pipeline is not None and w.pipeline == pipeline.value
+                )
+                return w, same
+        return None, False
+
+
+def step_books(
+    sent: Sequence[Sent],
+    processed: Mapping[Key, Sequence[Processed]],
+    writes: Sequence[Written],
+    read_at_ms: int,
+) -> Books:
+    """A step's messages against the bridge's records (of the whole run): loss, duplicates,
+    intake lag (publish to processed) and publish to shadow up to date: to the return of the
+    first write that carried the message or a newer state of the same part. For the changes
+    (written at once) that must be short; a change the shadow skipped (a flap faster than a
+    write: it went from before it to after it) is timed by that write and counted apart. For
+    routine healths it is bounded by the flush interval, by design. A message no write reflects
+    by `read_at_ms` counts as at least the time until then."""
+    books = Books(published=len(sent), acked=sum(s.acked for s in sent))
+    shadows = _Shadows.of(writes)
+    intake: list[Lag] = []
+    changes: list[Lag] = []
+    routine: list[Lag] = []
+    last_done = 0
+    for s in sent:
+        deliveries = processed.get(s.key, ())
+        if not deliveries:
+            if s.acked:
+                books.lost.append(s.key)
+            continue
+        first = min(deliveries, key=lambda p: p.done_ms)
+        books.processed += 1
+        books.duplicates += len(deliveries) - 1
+        last_done = max(last_done, first.done_ms)
+        intake.append(Lag(first.done_ms - s.sent_at_ms))
+        if not s.planned.change and s.planned.kind is TopicKind.STATUS:
+            continue  # the same presence again: nothing to write
+        write, itself = shadows.up_to_date(s, first)
+        lag = (
+            Lag(read_at_ms - s.sent_at_ms, at_least=True)
+            if write is None
+            else Lag(write.written_ms - s.sent_at_ms)
+        )
+        if s.planned.change:
+            books.changes += 1
+            books.changes_unwritten += write is None
+            books.changes_superseded += write is not None and not itself
+            changes.append(lag)
+        else:
+            books.routine_written += itself
+            routine.append(lag)
+    books.intake = percentiles(intake)
+    books.change_to_shadow = percentiles(changes)
+    books.routine_to_shadow = percentiles(routine)
+    if sent and last_done:
+        span_s = (last_done - min(s.sent_at_ms for s in sent)) / 1000
+        books.handled_per_s = round(books.processed / span_s, 1) if span_s > 0 else 0.0
+    return books
+
+
+def event_lags(
+    sent: Sequence[Sent],
+    events: Sequence[StoredEvent],
+    sample: set[str],
+    every_message: bool,
+    read_at_ms: int,
+) -> tuple[dict[str, Any], int]:
+    """Publish to the Prefect server's receipt of the event, for the step's messages of the
+    sampled cameras: every change must have one (`every_message`: every message, the naive
+    way); a missing one counts as at least the time until `read_at_ms`. Returns the statistics
+    and how many were missing. Events for other messages (a health after a flap) are timed
+    too."""
+    by_message = {(e.camera, e.n): e for e in events}
+    lags: list[Lag] = []
+    missing = 0
+    for s in sent:
+        if s.planned.camera not in sample:
+            continue
+        event = by_message.get((s.planned.camera, s.planned.n))
+        if event is not None:
+            lags.append(Lag(event.received_ms - s.sent_at_ms))
+        elif (every_message or s.planned.change) and s.acked:
+            missing += 1
+            lags.append(Lag(read_at_ms - s.sent_at_ms, at_least=True))
+    return percentiles(lags), missing
+
+
+def index_processed(records: Iterable[Processed]) -> dict[Key, list[Processed]]:
+    out: dict[Key, list[Processed]] = {}
+    for record in records:
+        out.setdefault(record.key, []).append(record)
+    return out
