@@ -44,13 +44,15 @@ Measures, per step:
 - intake lag: publish (the payload's `sent_at_ms`, stamped just before the publish) to the end of
   the bridge's processing of the message (every handler of its kind has run: state kept, events
   decided; the naive: shadow written and event emitted), every message (`Instruments.on_message`).
-- publish to shadow up to date, for the state changes (the bridge writes them at once): to the
-  return of the first shadow update that carried the change, or a newer state of the same part
-  (`Instruments.on_written`). A change the shadow skipped (a flap faster than a write: it went
-  from before the change straight to after it) is timed by that write and counted apart
-  (`changes_superseded`); one no write reflects by the time the step was read counts as at
-  least that long. Routine healths are written at most every flush interval (15 s, by design:
-  not a lag to beat) and only a camera's latest: reported apart (`routine_to_shadow`).
+- publish to shadow up to date, for the state changes (presence, pipeline: the bridge writes
+  them at once): to the first moment the camera's shadow shows the camera's state again, from
+  the bridge's records of each message and each write (`Instruments`): when the write carrying
+  the change returned or, if the camera moved on first (a flap faster than a write), when the
+  shadow caught up with that (at once if the camera came back to what the shadow shows: counted
+  as `changes_never_shown`). One that had not happened when the step was read counts as at
+  least that long. Routine healths (last seen, a new health, same state) are written at most
+  every flush interval, 15 s by design, not a lag to beat: publish to the write of that health
+  or a newer one is reported apart (`routine_to_shadow`).
 - publish to Prefect event: to the server's `received` stamp on the event, for the messages of
   every `--sample-every`th camera, read back from the server after the path; every change must
   have its event (the naive: every message). The server persists events in batches: they are
@@ -516,7 +518,9 @@ def run_step(feed: Feed, child: BridgeChild, rate: int, args: argparse.Namespace
     )
     document, read_ms = child.snapshot()
     messages, writes = parse_records(document)
-    step.books = step_books(sent, index_processed(messages), writes, read_ms).as_dict()
+    step.books = step_books(
+        sent, index_processed(messages), writes, read_ms, history=feed.sent
+    ).as_dict()
     return step
 
 
@@ -566,7 +570,7 @@ def run_path(mode: str, ctx: Context, args: argparse.Namespace) -> dict[str, Any
     events = read_events(ctx.sample, path_began_ms)
     out_steps = []
     for step in steps:
-        books = step_books(step.sent, processed, writes, read_ms).as_dict()
+        books = step_books(step.sent, processed, writes, read_ms, history=feed.sent).as_dict()
         stored, missing = event_lags(step.sent, events, set(ctx.sample), mode == "naive", read_ms)
         emitted = count_events(ctx.api_url, step.began_ms, step.drained_ms)
         window_s = (step.drained_ms - step.began_ms) / 1000

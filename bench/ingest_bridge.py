@@ -6,7 +6,7 @@ with the benchmark's `Instruments`), or the naive baseline (`bench/naive_bridge.
 
 It runs until SIGTERM, then writes what it recorded as JSON to `--records`: per valid message
 (camera, sent_at_ms, received_ms, done_ms) and per shadow write that succeeded (camera, when it
-returned, the presence's status_at_ms and the health's sent_at_ms and pipeline it carried),
+returned, the presence's status_at_ms and value, the health's sent_at_ms and pipeline state),
 and the counters. Recording is a list append per message and per write.
 """
 
@@ -39,7 +39,7 @@ HEARTBEAT_S = 0.5
 class Recorder:
     def __init__(self) -> None:
         self.messages: list[tuple[str, int, int, int]] = []
-        self.writes: list[tuple[str, int, int | None, int | None, str | None]] = []
+        self.writes: list[tuple[str, int, int | None, str | None, int | None, str | None]] = []
         # Collections of 5 ms or more (when, how long): every thread waits meanwhile.
         self.gc_pauses: list[tuple[int, float]] = []
         self._gc_started = 0.0
@@ -60,12 +60,13 @@ class Recorder:
         self.written(write.camera_id, write.update)
 
     def written(self, camera_id: str, update: ShadowUpdate) -> None:
-        health = update.health
+        presence, health = update.presence, update.health
         self.writes.append(
             (
                 camera_id,
                 now_ms(),
-                update.presence.status_at_ms if update.presence else None,
+                presence.status_at_ms if presence else None,
+                presence.presence.value if presence else None,
                 health.sent_at_ms if health else None,
                 health.pipeline.value if health else None,
             )

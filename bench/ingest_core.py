@@ -17,6 +17,7 @@ message too.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -180,6 +181,7 @@ class Written:
     camera: str
     written_ms: int  # the shadow update returned: durable at the endpoint
     status_received_ms: int | None  # the presence it wrote (its status_at_ms), if any
+    presence: str | None  # that presence's value
     health_sent_at_ms: int | None  # the health it wrote, if any
     pipeline: str | None  # that health's pipeline state
 
@@ -224,8 +226,8 @@ class Books:
     duplicates: int = 0  # deliveries beyond the first (QoS 1 may redeliver)
     lost: list[Key] = field(default_factory=list)  # acknowledged by the broker, never processed
     changes: int = 0
-    changes_superseded: int = 0  # the shadow went from before it straight to a newer state
-    changes_unwritten: int = 0  # no write reflected it by the time the step was read
+    changes_never_shown: int = 0  # the camera moved on before the shadow showed it
+    changes_unwritten: int = 0  # shadow and camera never agreed again by the time of reading
     routine_written: int = 0  # routine healths written themselves (the rest: a newer one)
     intake: dict[str, Any] = field(default_factory=dict)
     change_to_shadow: dict[str, Any] = field(default_factory=dict)
@@ -241,7 +243,7 @@ class Books:
             "lost": len(self.lost),
             "lost_messages": [f"{c}@{ms}" for c, ms in self.lost[:20]],
             "changes": self.changes,
-            "changes_superseded": self.changes_superseded,
+            "changes_never_shown": self.changes_never_shown,
             "changes_unwritten": self.changes_unwritten,
             "routine_written": self.routine_written,
             "handled_per_s": self.handled_per_s,
@@ -251,40 +253,80 @@ class Books:
         }
 
 
-@dataclass
-class _Shadows:
-    """The writes of each camera in the order they returned, by part."""
+Part = tuple[str, TopicKind]  # (camera, STATUS for the presence or HEALTH for the pipeline)
 
-    presence: dict[str, list[Written]] = field(default_factory=dict)
-    health: dict[str, list[Written]] = field(default_factory=dict)
+
+def _value(planned: Planned) -> str | None:
+    state = planned.presence if planned.kind is TopicKind.STATUS else planned.pipeline
+    return None if state is None else state.value
+
+
+def _at(timeline: list[tuple[int, str | None]], t: int) -> str | None:
+    """The value in force at `t`: the last one set at or before it."""
+    i = bisect.bisect_right(timeline, t, key=lambda e: e[0])
+    return timeline[i - 1][1] if i else None
+
+
+@dataclass
+class _Timelines:
+    """Per camera and part, when its value changed on the camera's side (as the bridge processed
+    each message) and in the shadow (as each write returned)."""
+
+    camera: dict[Part, list[tuple[int, str | None]]] = field(default_factory=dict)
+    shadow: dict[Part, list[tuple[int, str | None]]] = field(default_factory=dict)
+    healths: dict[str, list[Written]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, writes: Iterable[Written]) -> _Shadows:
-        shadows = cls()
-        for w in sorted(writes, key=lambda w: w.written_ms):
-            if w.status_received_ms is not None:
-                shadows.presence.setdefault(w.camera, []).append(w)
+    def of(
+        cls,
+        history: Iterable[Sent],
+        processed: Mapping[Key, Sequence[Processed]],
+        writes: Iterable[Written],
+    ) -> _Timelines:
+        timelines = cls()
+        for s in history:
+            deliveries = processed.get(s.key)
+            if deliveries:
+                done = min(p.done_ms for p in deliveries)
+                part = (s.planned.camera, s.planned.kind)
+                timelines.camera.setdefault(part, []).append((done, _value(s.planned)))
+        for w in writes:
+            if w.presence is not None:
+                timelines.shadow.setdefault((w.camera, TopicKind.STATUS), []).append(
+                    (w.written_ms, w.presence)
+                )
             if w.health_sent_at_ms is not None:
-                shadows.health.setdefault(w.camera, []).append(w)
-        return shadows
+                timelines.shadow.setdefault((w.camera, TopicKind.HEALTH), []).append(
+                    (w.written_ms, w.pipeline)
+                )
+                timelines.healths.setdefault(w.camera, []).append(w)
+        for line in (*timelines.camera.values(), *timelines.shadow.values()):
+            line.sort(key=lambda e: e[0])
+        for healths in timelines.healths.values():
+            healths.sort(key=lambda w: w.written_ms)
+        return timelines
 
-    def up_to_date(self, s: Sent, first: Processed) -> tuple[Written | None, bool]:
-        """The first write that brought the camera's shadow up to this message (it, or a newer
-        state of the same part), and whether that write carried this message's own state."""
-        if s.planned.kind is TopicKind.STATUS:  # a presence carries when the bridge got it
-            for w in self.presence.get(s.planned.camera, ()):
-                assert w.status_received_ms is not None
-                if w.status_received_ms >= first.received_ms:
-                    return w, w.status_received_ms == first.received_ms
-            return None, False
-        for w in self.health.get(s.planned.camera, ()):
+    def agreed(self, part: Part, since: int) -> tuple[int, str | None] | None:
+        """The first moment from `since` on when the shadow shows the camera's value of the
+        time, and that value; None if they never agree again."""
+        camera, shadow = self.camera.get(part, []), self.shadow.get(part, [])
+        after = sorted(
+            {since}
+            | {t for t, _ in camera[bisect.bisect_right(camera, since, key=lambda e: e[0]) :]}
+            | {t for t, _ in shadow[bisect.bisect_right(shadow, since, key=lambda e: e[0]) :]}
+        )
+        for t in after:
+            value = _at(camera, t)
+            if value == _at(shadow, t):
+                return t, value
+        return None
+
+    def routine_written(self, s: Sent) -> tuple[Written | None, bool]:
+        """The first write of this health or a newer one, and whether it was this one."""
+        for w in self.healths.get(s.planned.camera, ()):
             assert w.health_sent_at_ms is not None
             if w.health_sent_at_ms >= s.sent_at_ms:
-                pipeline = s.planned.pipeline
-                same = w.health_sent_at_ms == s.sent_at_ms or (
-                    s.planned.change and pipeline is not None and w.pipeline == pipeline.value
-                )
-                return w, same
+                return w, w.health_sent_at_ms == s.sent_at_ms
         return None, False
 
 
@@ -293,16 +335,20 @@ def step_books(
     processed: Mapping[Key, Sequence[Processed]],
     writes: Sequence[Written],
     read_at_ms: int,
+    history: Sequence[Sent] | None = None,
 ) -> Books:
-    """A step's messages against the bridge's records (of the whole run): loss, duplicates,
-    intake lag (publish to processed) and publish to shadow up to date: to the return of the
-    first write that carried the message or a newer state of the same part. For the changes
-    (written at once) that must be short; a change the shadow skipped (a flap faster than a
-    write: it went from before it to after it) is timed by that write and counted apart. For
-    routine healths it is bounded by the flush interval, by design. A message no write reflects
-    by `read_at_ms` counts as at least the time until then."""
+    """A step's messages against the bridge's records (of the whole run; `history`: every message
+    of the run, default the step's): loss, duplicates, intake lag (publish to processed), and:
+
+    - for a state change (presence or pipeline), publish to the first moment the camera's shadow
+      shows the camera's state again: when the write carrying it returned, or, if the camera
+      moved on first (a flap faster than a write), when the shadow caught up with that (at once
+      if the camera came back to what the shadow shows; counted as never shown). None by
+      `read_at_ms`: at least the time until then;
+    - for a routine health, publish to the first write of it or a newer health: the flush
+      interval, by design."""
     books = Books(published=len(sent), acked=sum(s.acked for s in sent))
-    shadows = _Shadows.of(writes)
+    timelines = _Timelines.of(history if history is not None else sent, processed, writes)
     intake: list[Lag] = []
     changes: list[Lag] = []
     routine: list[Lag] = []
@@ -313,27 +359,29 @@ def step_books(
             if s.acked:
                 books.lost.append(s.key)
             continue
-        first = min(deliveries, key=lambda p: p.done_ms)
+        done = min(p.done_ms for p in deliveries)
         books.processed += 1
         books.duplicates += len(deliveries) - 1
-        last_done = max(last_done, first.done_ms)
-        intake.append(Lag(first.done_ms - s.sent_at_ms))
-        if not s.planned.change and s.planned.kind is TopicKind.STATUS:
-            continue  # the same presence again: nothing to write
-        write, itself = shadows.up_to_date(s, first)
-        lag = (
-            Lag(read_at_ms - s.sent_at_ms, at_least=True)
-            if write is None
-            else Lag(write.written_ms - s.sent_at_ms)
-        )
+        last_done = max(last_done, done)
+        intake.append(Lag(done - s.sent_at_ms))
         if s.planned.change:
             books.changes += 1
-            books.changes_unwritten += write is None
-            books.changes_superseded += write is not None and not itself
-            changes.append(lag)
-        else:
+            agreed = timelines.agreed((s.planned.camera, s.planned.kind), done)
+            if agreed is None:
+                books.changes_unwritten += 1
+                changes.append(Lag(read_at_ms - s.sent_at_ms, at_least=True))
+                continue
+            at, value = agreed
+            books.changes_never_shown += value != _value(s.planned)
+            changes.append(Lag(at - s.sent_at_ms))
+        elif s.planned.kind is TopicKind.HEALTH:
+            write, itself = timelines.routine_written(s)
             books.routine_written += itself
-            routine.append(lag)
+            routine.append(
+                Lag(read_at_ms - s.sent_at_ms, at_least=True)
+                if write is None
+                else Lag(write.written_ms - s.sent_at_ms)
+            )
     books.intake = percentiles(intake)
     books.change_to_shadow = percentiles(changes)
     books.routine_to_shadow = percentiles(routine)

@@ -166,6 +166,13 @@ class Bridge:
             ca_filepath=str(endpoint.bundle.dir / CA_FILE),
             client_id=endpoint.client_id,
             enable_metrics_collection=False,
+            # The SDK's IoT Core flow control throttles what a client sends; all the bridge sends
+            # is PUBACKs, and under a burst the throttle let out about 120 a second: the broker's
+            # window of unacknowledged messages filled and it dropped the rest (bench/ingest.py).
+            # IoT Core limits what it delivers to a connection itself.
+            extended_validation_and_flow_control_options=(
+                mqtt5.ExtendedValidationAndFlowControlOptions.NONE
+            ),
             keep_alive_interval_sec=config.keep_alive_seconds,
             min_reconnect_delay_ms=int(config.reconnect_min_seconds * 1000),
             max_reconnect_delay_ms=int(config.reconnect_max_seconds * 1000),

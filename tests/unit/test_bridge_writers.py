@@ -1,6 +1,6 @@
-"""The bridge's shadow writers: a few writes at once, one per camera, urgent ones first as writers
-come free. A fake IoT data plane holds each write until the test lets it go; no broker (the
-MQTT client is built, never started)."""
+"""The bridge's shadow writers (a few writes at once, one per camera, urgent ones first as writers
+come free) and its MQTT client's options. A fake IoT data plane holds each write until the test
+lets it go; no broker (the MQTT client is built, never started)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from awscrt import mqtt5
+from awsiot import mqtt5_client_builder
 
 from cloud.bundle import Bundle
 from cloud.local.ca import LocalCA
@@ -142,3 +145,16 @@ def test_one_write_per_camera_at_a_time(endpoint: BridgeEndpoint, shadows: SlowS
     finally:
         shadows.release(1000)
         bridge._writers.shutdown(wait=True)
+
+
+def test_the_bridge_does_not_throttle_its_acknowledgements(endpoint: BridgeEndpoint) -> None:
+    """The SDK's IoT Core flow control, on by default, held PUBACKs back under a burst and made the
+    broker drop messages for the bridge (bench/ingest.py); the bridge publishes nothing."""
+    with patch.object(mqtt5_client_builder, "mtls_from_path", autospec=True) as build:
+        Bridge(FakeClients(SlowShadows()), endpoint, BridgeConfig(replica="test"))  # type: ignore[arg-type]
+    options = build.call_args.kwargs
+    assert (
+        options["extended_validation_and_flow_control_options"]
+        is mqtt5.ExtendedValidationAndFlowControlOptions.NONE
+    )
+    assert options["enable_metrics_collection"] is False

@@ -104,7 +104,7 @@ def test_the_books_count_loss_duplicates_and_time_each_message() -> None:
             Processed("a", T0 + 10, T0 + 12, T0 + 13),
         ]
     )
-    writes = [Written("a", T0 + 15_000, None, T0 + 10, "running")]
+    writes = [Written("a", T0 + 15_000, None, None, T0 + 10, "running")]
     books = step_books(sent, processed, writes, read_at_ms=T0 + 20_000)
     assert (books.published, books.acked, books.processed) == (3, 3, 2)
     assert books.duplicates == 1 and books.lost == [("b", T0 + 20)]
@@ -115,7 +115,7 @@ def test_the_books_count_loss_duplicates_and_time_each_message() -> None:
     assert books.changes == 0 and books.change_to_shadow["samples"] == 0
 
 
-def test_a_change_counts_until_the_shadow_shows_it_or_a_newer_state() -> None:
+def test_a_change_counts_until_the_shadow_shows_the_cameras_state_again() -> None:
     offline = _sent("a", 10, T0, TopicKind.STATUS, change=True, presence=Presence.OFFLINE)
     online = _sent("a", 11, T0 + 1000, TopicKind.STATUS, change=True, presence=Presence.ONLINE)
     restart = _sent("b", 5, T0, TopicKind.HEALTH, change=True, pipeline=PipelineState.RESTARTING)
@@ -133,21 +133,45 @@ def test_a_change_counts_until_the_shadow_shows_it_or_a_newer_state() -> None:
         ]
     )
     writes = [
-        # a went offline and online again before a write: the shadow skipped offline.
-        Written("a", T0 + 1100, T0 + 1002, None, None),
-        Written("b", T0 + 80, None, T0, "restarting"),
+        # Before the step, every shadow shows the camera online and running.
+        Written("a", T0 - 1000, T0 - 2000, "online", None, None),
+        Written("b", T0 - 1000, None, None, T0 - 2000, "running"),
+        Written("c", T0 - 1000, T0 - 2000, "online", None, None),
+        # a went offline and back before a write: the shadow, online all along, agreed again as
+        # soon as the bridge had the online; that online went out later, as routine news.
+        Written("a", T0 + 20_000, T0 + 1002, "online", None, None),
+        Written("b", T0 + 80, None, None, T0, "restarting"),
         # b's `running` went out with the newer routine health of the same state.
-        Written("b", T0 + 1200, None, T0 + 900, "running"),
+        Written("b", T0 + 1200, None, None, T0 + 900, "running"),
     ]
     books = step_books(
         [offline, online, restart, running, routine, never], processed, writes, T0 + 5000
     )
-    assert (books.changes, books.changes_superseded, books.changes_unwritten) == (5, 1, 1)
-    stats = books.change_to_shadow  # 1100 (skipped), 100, 80, 700 and c's at least 5000
+    assert (books.changes, books.changes_never_shown, books.changes_unwritten) == (5, 1, 1)
+    stats = books.change_to_shadow  # offline 1003, online 3, restart 80, running 700, c >= 5000
     assert (stats["samples"], stats["late"]) == (5, 1)
     assert stats["p50_ms"] == 700 and not stats["p50_at_least"]
     assert stats["max_ms"] == 5000 and stats["max_at_least"]
     assert books.routine_written == 1 and books.routine_to_shadow["max_ms"] == 300
+
+
+def test_the_camera_state_comes_from_the_whole_run_not_just_the_step() -> None:
+    earlier = _sent("a", 10, T0, TopicKind.STATUS, change=True, presence=Presence.OFFLINE)
+    step = _sent("a", 11, T0 + 1000, TopicKind.STATUS, change=True, presence=Presence.ONLINE)
+    processed = index_processed(
+        [Processed("a", T0, T0 + 1, T0 + 2), Processed("a", T0 + 1000, T0 + 1001, T0 + 1002)]
+    )
+    writes = [Written("a", T0 + 500, T0 + 1, "offline", None, None)]
+    books = step_books([step], processed, writes, T0 + 9000, history=[earlier, step])
+    assert books.changes_unwritten == 1  # the shadow still shows offline
+    late = step_books(
+        [step],
+        processed,
+        [*writes, Written("a", T0 + 1400, T0 + 1001, "online", None, None)],
+        T0 + 9000,
+        history=[earlier, step],
+    )
+    assert late.change_to_shadow["max_ms"] == 400 and late.changes_never_shown == 0
 
 
 def test_events_are_timed_per_message_and_missing_ones_counted() -> None:
