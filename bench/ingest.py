@@ -117,6 +117,7 @@ from bench.ingest_core import (
     event_lags,
     event_message_number,
     index_processed,
+    shown_ms,
     step_books,
     under,
 )
@@ -128,7 +129,8 @@ from flows import runtime
 from flows.camera_events import read_cameras_events
 from stack.errors import StackError
 from stack.layout import PartName, StackLayout
-from stack.local_stack import down, fleet_env, prefect_env, up
+from stack.local_stack import down, fleet_env, prefect_env, stop, up
+from tests.support.mqtt_observer import issue_identity
 from tests.support.ports import free_ports
 
 RESULTS = Path(__file__).parent / "results"
@@ -163,7 +165,6 @@ def make_cameras(rt: runtime.Runtime, ids: list[str]) -> float:
 
 def publisher_identity(rt: runtime.Runtime, directory: Path) -> tuple[Path, Path]:
     """An IoT policy that may publish under fleet/ and a certificate from the endpoint's CA."""
-    iot = rt.clients.iot
     arn = f"arn:aws:iot:{rt.names.region}:{rt.names.account_id}"
     document = {
         "Version": "2012-10-17",
@@ -176,14 +177,8 @@ def publisher_identity(rt: runtime.Runtime, directory: Path) -> tuple[Path, Path
             {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{arn}:topic/fleet/*"},
         ],
     }
-    iot.create_policy(policyName=PUBLISHER_POLICY, policyDocument=json.dumps(document))
-    made = iot.create_keys_and_certificate(setAsActive=True)
-    iot.attach_policy(policyName=PUBLISHER_POLICY, target=made["certificateArn"])
-    directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / "publisher.pem.crt", directory / "publisher.pem.key"
-    cert.write_text(made["certificatePem"])
-    key.write_text(made["keyPair"]["PrivateKey"])
-    key.chmod(0o600)
+    issue_identity(rt.clients.iot, PUBLISHER_POLICY, document, cert, key)
     return cert, key
 
 
@@ -674,14 +669,6 @@ def isolate(settings: FleetSettings, bridge_cpu: int) -> list[int]:
     return sorted(others)
 
 
-def _stop_stack_bridge(settings: FleetSettings) -> None:
-    """The bridge under test replaces the stack's: a replica of it would share the subscription."""
-    pid = StackLayout(settings.stack_dir).pid_file(PartName.BRIDGE).read_text().strip()
-    bridge = psutil.Process(int(pid))
-    bridge.terminate()
-    bridge.wait(30)
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     aws_port, mqtt_port, prefect_port = free_ports(3)
@@ -709,7 +696,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rt = runtime.configure(settings)
         made_s = make_cameras(rt, ids)
         print(f"{len(ids)} things in {made_s:.1f} s", file=sys.stderr, flush=True)
-        _stop_stack_bridge(settings)
+        stop(settings, PartName.BRIDGE)  # ours replaces it: a replica would share the subscription
         others = isolate(settings, args.cpu) if args.isolate else None
         cert, key = publisher_identity(rt, workdir / "publisher")
         ca = StackLayout(settings.stack_dir).ca_cert
@@ -777,7 +764,7 @@ def ratio(paths: list[dict[str, Any]]) -> dict[str, Any]:
     for step in real["steps"]:
         other = naive_steps.get(step["rate"])
         for measure in ("intake", "change_to_shadow"):
-            ours = step[measure]["p99_ms"] if step else None
+            ours = step[measure]["p99_ms"]
             theirs = other[measure]["p99_ms"] if other else None
             if ours and theirs:
                 out[f"{measure}_p99_naive_over_real_at_{step['rate']}"] = round(theirs / ours, 1)
@@ -785,14 +772,6 @@ def ratio(paths: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # Output.
-
-
-def _ms(stats: dict[str, Any], name: str) -> str:
-    value = stats.get(f"{name}_ms")
-    if value is None:
-        return "-"
-    shown = f"{value / 1000:.1f} s" if value >= 10_000 else f"{value:.0f} ms"
-    return f"≥ {shown}" if stats.get(f"{name}_at_least") else shown
 
 
 def table(result: dict[str, Any]) -> Table:
@@ -816,12 +795,12 @@ def table(result: dict[str, Any]) -> Table:
                 f"{step['handled_per_s']:.0f}",
                 str(step["lost"]),
                 str(step["duplicates"]),
-                _ms(step["intake"], "p50"),
-                _ms(step["intake"], "p99"),
-                _ms(step["change_to_shadow"], "p50"),
-                _ms(step["change_to_shadow"], "p99"),
-                _ms(step["event_to_server"], "p50"),
-                _ms(step["event_to_server"], "p99"),
+                shown_ms(step["intake"], "p50"),
+                shown_ms(step["intake"], "p99"),
+                shown_ms(step["change_to_shadow"], "p50"),
+                shown_ms(step["change_to_shadow"], "p99"),
+                shown_ms(step["event_to_server"], "p50"),
+                shown_ms(step["event_to_server"], "p99"),
                 f"{step['events_per_s']:.0f}",
                 f"{step['cpu_share']:.0%}",
                 f"{step['rss_peak_mb']:.0f}",

@@ -1,5 +1,5 @@
-"""The pure parts of `bench/ingest.py`: the message stream, nearest-rank percentiles, and the
-books of a step (what was published against what the bridge processed, wrote to shadows and
+"""The pure parts of `bench/ingest.py`: the message stream, nearest-rank percentiles (shown as
+`bench/motion.py` shows its own too), and the books of a step (what was published against what the bridge processed, wrote to shadows and
 emitted as Prefect events). No I/O, no clock: times are passed in (wall-clock milliseconds).
 
 The stream: camera `c`'s messages are numbered `n` = 0, 1, 2, ... Message 0 is a status
@@ -31,9 +31,10 @@ from device.messages import (
     TopicKind,
     encode,
 )
+from flows.presence_events import HEALTH, OFFLINE, ONLINE
 
 Key = tuple[str, int]  # (camera, sent_at_ms)
-EVENT_ONLINE, EVENT_OFFLINE, EVENT_HEALTH = "camera.online", "camera.offline", "camera.health"
+EVENT_ONLINE, EVENT_OFFLINE, EVENT_HEALTH = ONLINE, OFFLINE, HEALTH  # what the bridge emits
 REASON_PREFIX = "bench "
 
 
@@ -153,6 +154,15 @@ def percentiles(lags: Sequence[Lag], qs: Iterable[int] = (50, 99)) -> dict[str, 
         out[f"{name}_ms"] = round(chosen[-1].ms, 1) if ordered else None
         out[f"{name}_at_least"] = any(lag.at_least for lag in chosen)
     return out
+
+
+def shown_ms(stats: Mapping[str, Any], name: str) -> str:
+    """A percentile of `percentiles` for a table: "-" without samples, "≥" for a lower bound."""
+    value = stats.get(f"{name}_ms")
+    if value is None:
+        return "-"
+    shown = f"{value / 1000:.1f} s" if value >= 10_000 else f"{value:.0f} ms"
+    return f"≥ {shown}" if stats.get(f"{name}_at_least") else shown
 
 
 def under(stats: Mapping[str, Any], name: str, limit_ms: float) -> bool:

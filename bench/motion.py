@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import re
 import shutil
@@ -90,6 +89,7 @@ from prefect.events.schemas.events import ReceivedEvent
 from rich.console import Console
 from rich.table import Table
 
+from bench.ingest_core import Lag, percentiles, shown_ms
 from cli.prefect_context import run_flow
 from cloud import detections, rekognition
 from cloud.models import CameraSpec, Label, ProcessorStatus
@@ -101,7 +101,7 @@ from flows.bridge_intake import CameraEvent
 from flows.camera_events import camera_resource, read_camera_events, read_cameras_events
 from flows.register import register_cameras_flow
 from stack.layout import PartName, StackLayout
-from stack.local_stack import down, fleet_env, prefect_env, up
+from stack.local_stack import down, fleet_env, prefect_env, stop, up
 from stack.scenes import write_scene
 from tests.support.agent_process import RunningAgent
 from tests.support.camera_client import CameraClient, status
@@ -372,25 +372,10 @@ def verdicts(ids: list[str], since_ms: int, expected: int) -> Verdicts:
 # Per phase: samples, statistics and accounting.
 
 
-@dataclass(frozen=True)
-class Delay:
-    ms: float
-    at_least: bool = False  # no start had arrived when the phase ended: a lower bound
-
-
-def stats(delays: list[Delay]) -> dict[str, Any]:
-    """Nearest-rank percentiles. With lower bounds among the values, an order statistic is a
-    lower bound too as soon as one of the values up to its rank is."""
-    ordered = sorted(delays, key=lambda d: d.ms)
-    out: dict[str, Any] = {"samples": len(ordered), "late": sum(d.at_least for d in ordered)}
-    for name, rank in (
-        *((f"p{q}", max(1, math.ceil(q / 100 * len(ordered)))) for q in (50, 95, 99)),
-        ("max", len(ordered)),
-    ):
-        chosen = ordered[:rank]
-        out[f"{name}_ms"] = chosen[-1].ms if ordered else None
-        out[f"{name}_at_least"] = any(d.at_least for d in chosen)
-    return out
+def stats(delays: list[Lag]) -> dict[str, Any]:
+    """Nearest-rank p50, p95, p99 and max; a delay `at_least` (no start had arrived when the
+    phase ended) is a lower bound, and so is every order statistic it reaches."""
+    return percentiles(delays, (50, 95, 99))
 
 
 @dataclass
@@ -455,11 +440,11 @@ def fast_phase(
     ]
     for key, start in books.matched.items():
         at = events[key].at_ms
-        delays.append(Delay(start.arrived_ms - at))
+        delays.append(Lag(start.arrived_ms - at))
         looked = log.lookup_before(key[0], at, start.arrived_ms)
         if looked is not None:
-            lookups.append(Delay(looked - at))
-            after_lookups.append(Delay(start.arrived_ms - looked))
+            lookups.append(Lag(looked - at))
+            after_lookups.append(Lag(start.arrived_ms - looked))
     return {
         **_common("bridge", "storm" if seconds else "burst", published, began),
         **stats(delays),
@@ -652,9 +637,9 @@ def baseline_phase(
     books = account(published, log.starts(set(ids), since_ms), Verdicts())
     first = {p.camera_id: p for p in reversed(published)}
     delays = {
-        p.key: Delay(books.matched[p.key].arrived_ms - p.at_ms)
+        p.key: Lag(books.matched[p.key].arrived_ms - p.at_ms)
         if p.key in books.matched
-        else Delay(until_ms - p.at_ms, at_least=True)
+        else Lag(until_ms - p.at_ms, at_least=True)
         for p in published
     }
     common = {
@@ -765,7 +750,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         failed = [o for o in run_flow(settings, register_cameras_flow(cameras=specs)) if o.error]
         if failed:
             raise RuntimeError(f"registration failed: {failed[0].error}")
-        _stop_bridge(settings)
+        stop(settings, PartName.BRIDGE)
         up(settings)  # the bridge loads the cameras' settings when it starts, as in production
         everyone = [*every, PERSON_CAMERA]
         log = StartLog(
@@ -783,7 +768,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     phases.append(_progress(fast_phase(rt, cameras, log, largest, None)))
             with _reported(errors, "person scenario"):
                 person = person_phase(settings, rt, log, workdir)
-            _stop_bridge(settings)
+            # The baseline's intake replaces the bridge: a replica would share the subscription.
+            stop(settings, PartName.BRIDGE)
             with Intake(rt, settings) as intake:
                 for n in sorted(set(args.baseline_cameras)):
                     with _reported(errors, f"baseline x{n}"):
@@ -830,14 +816,6 @@ def _reported(errors: list[str], phase: str) -> Iterator[None]:
         print(f"{phase} failed: {err!r}", file=sys.stderr, flush=True)
 
 
-def _stop_bridge(settings: FleetSettings) -> None:
-    """The baseline replaces the bridge: a replica of it would share the subscription."""
-    pid = StackLayout(settings.stack_dir).pid_file(PartName.BRIDGE).read_text().strip()
-    bridge = psutil.Process(int(pid))
-    bridge.terminate()
-    bridge.wait(30)
-
-
 def _progress(phase: dict[str, Any]) -> dict[str, Any]:
     print(
         f"{phase['path']} {phase['scenario']} {phase.get('events', '')} x{phase['cameras']}: "
@@ -868,14 +846,6 @@ def ratios(phases: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # Output.
 
 
-def _ms(phase: dict[str, Any], name: str) -> str:
-    value = phase.get(f"{name}_ms")
-    if value is None:
-        return "-"
-    shown = f"{value / 1000:.1f} s" if value >= 10_000 else f"{value:.0f} ms"
-    return f"≥ {shown}" if phase.get(f"{name}_at_least") else shown
-
-
 _SHORT = {"first per camera": "storm, 1st/cam", "every event": "storm, all"}
 
 
@@ -898,7 +868,7 @@ def tables(result: dict[str, Any]) -> list[Table]:
             str(p["cameras"]),
             str(p["published"]),
             str(p["samples"]),
-            *(_ms(p, q) for q in ("p50", "p95", "p99", "max")),
+            *(shown_ms(p, q) for q in ("p50", "p95", "p99", "max")),
             str(p["coalesced"]) if bridge else "-",
             str(sum(p["skipped"].values())) if bridge else "-",
             str(p["follow_up_starts"]) if bridge else "-",

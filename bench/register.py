@@ -39,6 +39,32 @@ SERVICES = ["iot", "kinesisvideo", "iam", "rekognition", "sts", "sns", "s3", "se
 RESULTS = Path(__file__).parent / "results"
 
 
+def local_settings(prefix: str, **overrides: Any) -> FleetSettings:
+    """The settings of a stack of the bench's own: a fresh home, free ports."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    aws_port, mqtt_port, prefect_port = free_ports(3)
+    return FleetSettings(
+        home=home,
+        aws_port=aws_port,
+        mqtt_port=mqtt_port,
+        prefect_port=prefect_port,
+        **overrides,
+    )
+
+
+@contextmanager
+def latency(endpoint: str, services: list[str], ms: int) -> Iterator[None]:
+    """A delay of `ms` on every request to `services` at the local AWS endpoint (delay-only
+    faults; none for 0), to model a real AWS round trip; cleared on the way out."""
+    if ms:
+        for service in services:
+            inject_fault(endpoint, service, None, None, count=10**9, delay_seconds=ms / 1000)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        clear_faults(endpoint)
+
+
 @contextmanager
 def peak_rss() -> Iterator[dict[str, float]]:
     """Sample this process's resident memory every 20 ms; the peak lands in the dict."""
@@ -96,12 +122,7 @@ def measure(
     settings: FleetSettings, endpoint: str, cameras: int, latency_ms: int, sample: int
 ) -> dict[str, Any]:
     tag = f"l{latency_ms}"
-    for service in SERVICES:
-        if latency_ms:
-            inject_fault(
-                endpoint, service, None, None, count=10**9, delay_seconds=latency_ms / 1000
-            )  # type: ignore[arg-type]
-    try:
+    with latency(endpoint, SERVICES, latency_ms):
         base_s, base_mb = timed(lambda: sequential(settings, specs(f"{tag}-seq", cameras)))
         flow_s, flow_mb = timed(
             lambda: through_flow(settings, specs(f"{tag}-flow", cameras), MAX_CONCURRENCY)
@@ -109,8 +130,6 @@ def measure(
         # Orchestration overhead per camera: the flow with one worker against the plain calls.
         one_s, _ = timed(lambda: through_flow(settings, specs(f"{tag}-one", sample), 1))
         plain_s, _ = timed(lambda: sequential(settings, specs(f"{tag}-plain", sample)))
-    finally:
-        clear_faults(endpoint)
     return {
         "cameras": cameras,
         "latency_ms": latency_ms,
@@ -128,14 +147,8 @@ def measure(
 
 def run(cameras: int, latencies: list[int], sample: int) -> list[dict[str, Any]]:
     """One stack for every measurement (Prefect's client services outlive a stack)."""
-    home = Path(tempfile.mkdtemp(prefix="bench-register-"))
-    aws_port, mqtt_port, prefect_port = free_ports(3)
-    settings = FleetSettings(
-        home=home,
-        aws_port=aws_port,
-        mqtt_port=mqtt_port,
-        prefect_port=prefect_port,
-        processor_quota=len(latencies) * 2 * (cameras + sample) + 10,
+    settings = local_settings(
+        "bench-register-", processor_quota=len(latencies) * 2 * (cameras + sample) + 10
     )
     status = up(settings)
     try:

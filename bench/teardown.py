@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.register import latency, local_settings, specs
 from cli.prefect_context import run_flow
 from cloud.errors import FleetError
 from cloud.fleet import ensure_fleet
-from cloud.models import CameraSpec
 from cloud.settings import FleetSettings
 from cloud.teardown_actions import delete
 from cloud.teardown_discovery import discover
@@ -37,8 +35,6 @@ from flows.register import register_cameras_flow
 from flows.teardown import MAX_CONCURRENCY, TeardownIncomplete, teardown_fleet_flow
 from stack.errors import StackError
 from stack.local_stack import down, up
-from tests.support.endpoint_admin import clear_faults, inject_fault
-from tests.support.ports import free_ports
 
 SERVICES = [
     "iot",
@@ -62,12 +58,12 @@ def fleet(settings: FleetSettings, name: str) -> FleetSettings:
 def register(settings: FleetSettings, prefix: str, cameras: int) -> None:
     """The fleet to tear down. Registration resumes where it failed, so a camera the emulator
     failed (it answers a 500 now and then under this load) is registered by a second run."""
-    specs = [CameraSpec(camera_id=f"{prefix}-{i:03d}") for i in range(cameras)]
+    listed = specs(prefix, cameras)
     try:
-        run_flow(settings, register_cameras_flow(cameras=specs))
+        run_flow(settings, register_cameras_flow(cameras=listed))
     except FleetError as err:
         print(f"registration: {str(err)[:200]}; once more")
-        run_flow(settings, register_cameras_flow(cameras=specs))
+        run_flow(settings, register_cameras_flow(cameras=listed))
 
 
 def left(settings: FleetSettings) -> int:
@@ -93,17 +89,6 @@ def sequential(settings: FleetSettings) -> int:
     return len(plan.steps)
 
 
-@contextmanager
-def latency(endpoint: str, ms: int) -> Iterator[None]:
-    for service in SERVICES:
-        if ms:
-            inject_fault(endpoint, service, None, None, count=10**9, delay_seconds=ms / 1000)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        clear_faults(endpoint)
-
-
 def timed(action: Callable[[], int]) -> tuple[float, int]:
     start = time.perf_counter()
     steps = action()
@@ -113,10 +98,10 @@ def timed(action: Callable[[], int]) -> tuple[float, int]:
 def measure(settings: FleetSettings, endpoint: str, cameras: int, ms: int) -> dict[str, Any]:
     flow_fleet, seq_fleet = fleet(settings, f"bflow-l{ms}"), fleet(settings, f"bseq-l{ms}")
     register(flow_fleet, f"bf{ms}", cameras)
-    with latency(endpoint, ms):
+    with latency(endpoint, SERVICES, ms):
         flow_s, flow_steps = timed(lambda: through_flow(flow_fleet))
     register(seq_fleet, f"bs{ms}", cameras)
-    with latency(endpoint, ms):
+    with latency(endpoint, SERVICES, ms):
         base_s, base_steps = timed(lambda: sequential(seq_fleet))
     return {
         "cameras": cameras,
@@ -134,13 +119,8 @@ def measure(settings: FleetSettings, endpoint: str, cameras: int, ms: int) -> di
 
 def run(cameras: int, latencies: list[int]) -> list[dict[str, Any]]:
     """One stack for every measurement (Prefect's client services outlive a stack)."""
-    home = Path(tempfile.mkdtemp(prefix="bench-teardown-"))
-    aws_port, mqtt_port, prefect_port = free_ports(3)
-    settings = FleetSettings(
-        home=home,
-        aws_port=aws_port,
-        mqtt_port=mqtt_port,
-        prefect_port=prefect_port,
+    settings = local_settings(
+        "bench-teardown-",
         # Two fleets alive at once at most; each teardown frees its processors.
         processor_quota=2 * cameras + 10,
         status_interval_seconds=86_400,

@@ -14,7 +14,7 @@ from cli.output import emit_json, emit_table
 from cli.prefect_context import prefect_settings
 from cli.settings import current_settings
 from flows.automation_declaration import declaration_path, load_declaration
-from flows.automation_sync import sync_automations
+from flows.automation_sync import source_text, sync_declared
 
 app = typer.Typer(
     help="The fleet's Prefect automations (camera offline, pipeline failed, analyses failing).",
@@ -37,9 +37,9 @@ def sync(
     """
     settings = current_settings()
     path = file or declaration_path(settings)
-    load_declaration(path)  # a malformed declaration fails before the Prefect server is asked
+    declaration = load_declaration(path)  # a malformed one fails before Prefect is asked
     with temporary_settings(updates=prefect_settings(settings)):
-        synced = asyncio.run(sync_automations(path, settings.name))
+        synced = asyncio.run(sync_declared(declaration, settings.name, source_text(path)))
     if json_output:
         emit_json(synced)
         return

@@ -30,6 +30,7 @@ from typing import Any
 
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, RetryableError, aws_call
+from cloud.paging import listed
 from cloud.results import (
     CooldownState,
     DailyUsage,
@@ -356,24 +357,29 @@ def table_tags(clients: AwsClients, name: str) -> dict[str, str] | None:
         return None
     if table.get("TableStatus") == "DELETING":
         return None
-    with aws_call(f"list the tags of DynamoDB table {name}"):
-        pages = clients.dynamodb.get_paginator("list_tags_of_resource").paginate(
-            ResourceArn=table["TableArn"]
-        )
-        return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
+    tags = listed(
+        f"list the tags of DynamoDB table {name}",
+        clients.dynamodb,
+        "list_tags_of_resource",
+        "Tags",
+        ResourceArn=table["TableArn"],
+    )
+    return {t["Key"]: t["Value"] for t in tags}
 
 
 def _camera_keys(clients: AwsClients, table: str, camera_id: str) -> list[Item]:
     try:
-        with aws_call(f"camera {camera_id}: list its items in {table}"):
-            pages = clients.dynamodb.get_paginator("query").paginate(
-                TableName=table,
-                KeyConditionExpression="#p = :p",
-                ProjectionExpression="#p, #k",
-                ExpressionAttributeNames={"#p": PARTITION_KEY, "#k": SORT_KEY},
-                ExpressionAttributeValues={":p": _s(camera_id)},
-            )
-            return [item for page in pages for item in page.get("Items", [])]
+        return listed(
+            f"camera {camera_id}: list its items in {table}",
+            clients.dynamodb,
+            "query",
+            "Items",
+            TableName=table,
+            KeyConditionExpression="#p = :p",
+            ProjectionExpression="#p, #k",
+            ExpressionAttributeNames={"#p": PARTITION_KEY, "#k": SORT_KEY},
+            ExpressionAttributeValues={":p": _s(camera_id)},
+        )
     except NotFoundError:
         return []
 

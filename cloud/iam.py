@@ -10,6 +10,7 @@ from urllib.parse import unquote
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError, aws_call
 from cloud.models import Change, RoleRecord
+from cloud.paging import listed
 from cloud.policies import canonical
 from cloud.tags import as_key_value_list
 
@@ -105,21 +106,23 @@ def delete_role(clients: AwsClients, name: str) -> bool:
 
 def list_roles(clients: AwsClients, name_prefix: str) -> list[RoleRecord]:
     """Every role whose name starts with `name_prefix` (IAM filters by path only, not by name)."""
-    with aws_call("list IAM roles"):
-        pages = clients.iam.get_paginator("list_roles").paginate()
-        return [
-            RoleRecord(name=role["RoleName"], arn=role["Arn"])
-            for page in pages
-            for role in page.get("Roles", [])
-            if role["RoleName"].startswith(name_prefix)
-        ]
+    return [
+        RoleRecord(name=role["RoleName"], arn=role["Arn"])
+        for role in listed("list IAM roles", clients.iam, "list_roles", "Roles")
+        if role["RoleName"].startswith(name_prefix)
+    ]
 
 
 def role_tags(clients: AwsClients, name: str) -> dict[str, str] | None:
     """The role's tags, or None if there is no such role."""
     try:
-        with aws_call(f"list the tags of IAM role {name}"):
-            pages = clients.iam.get_paginator("list_role_tags").paginate(RoleName=name)
-            return {t["Key"]: t["Value"] for page in pages for t in page.get("Tags", [])}
+        tags = listed(
+            f"list the tags of IAM role {name}",
+            clients.iam,
+            "list_role_tags",
+            "Tags",
+            RoleName=name,
+        )
     except NotFoundError:
         return None
+    return {t["Key"]: t["Value"] for t in tags}

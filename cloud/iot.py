@@ -10,6 +10,7 @@ from typing import Any
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, aws_call
 from cloud.models import CertificateRecord, Change, ThingRecord
+from cloud.paging import listed
 from cloud.policies import canonical
 from cloud.tags import as_key_value_list
 
@@ -168,16 +169,16 @@ def list_group_things(clients: AwsClients, group: str) -> list[str]:
 def things_with_attribute(clients: AwsClients, name: str, value: str) -> dict[str, dict[str, str]]:
     """Every thing whose attribute `name` is `value`, with its attributes: one paginated call for
     a whole fleet, where describing each thing would be one call per camera."""
-    found: dict[str, dict[str, str]] = {}
-    kwargs: dict[str, Any] = {"attributeName": name, "attributeValue": value, "maxResults": 250}
-    while True:
-        with aws_call(f"list things with {name}={value}"):
-            page = clients.iot.list_things(**kwargs)
-        for thing in page.get("things", []):
-            found[thing["thingName"]] = dict(thing.get("attributes", {}))
-        if not page.get("nextToken"):
-            return found
-        kwargs["nextToken"] = page["nextToken"]
+    things = listed(
+        f"list things with {name}={value}",
+        clients.iot,
+        "list_things",
+        "things",
+        attributeName=name,
+        attributeValue=value,
+        PaginationConfig={"PageSize": 250},
+    )
+    return {t["thingName"]: dict(t.get("attributes", {})) for t in things}
 
 
 def delete_thing(clients: AwsClients, name: str) -> bool:
@@ -273,9 +274,13 @@ def thing_group_description(clients: AwsClients, name: str) -> str | None:
 
 def thing_principals(clients: AwsClients, thing: str) -> list[str]:
     try:
-        with aws_call(f"list principals of thing {thing}"):
-            pages = clients.iot.get_paginator("list_thing_principals").paginate(thingName=thing)
-            return [p for page in pages for p in page.get("principals", [])]
+        return listed(
+            f"list principals of thing {thing}",
+            clients.iot,
+            "list_thing_principals",
+            "principals",
+            thingName=thing,
+        )
     except NotFoundError:
         return []
 
@@ -294,9 +299,13 @@ def policy_document(clients: AwsClients, name: str) -> dict[str, Any] | None:
 def policy_targets(clients: AwsClients, name: str) -> list[str]:
     """The principals (certificates) the policy is attached to."""
     try:
-        with aws_call(f"list targets of IoT policy {name}"):
-            pages = clients.iot.get_paginator("list_targets_for_policy").paginate(policyName=name)
-            return [t for page in pages for t in page.get("targets", [])]
+        return listed(
+            f"list targets of IoT policy {name}",
+            clients.iot,
+            "list_targets_for_policy",
+            "targets",
+            policyName=name,
+        )
     except NotFoundError:
         return []
 

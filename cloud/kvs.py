@@ -8,6 +8,7 @@ from typing import Any
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError, aws_call
 from cloud.models import Change, StreamRecord
+from cloud.paging import listed
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,8 @@ def describe_stream(clients: AwsClients, name: str) -> StreamRecord | None:
 
 def list_streams(clients: AwsClients) -> list[StreamRecord]:
     """Every stream of the account and region, but those being deleted."""
-    with aws_call("list KVS streams"):
-        pages = clients.kvs.get_paginator("list_streams").paginate()
-        found = [_record(info) for page in pages for info in page.get("StreamInfoList", [])]
-    return [s for s in found if s.status != DELETING]
+    found = listed("list KVS streams", clients.kvs, "list_streams", "StreamInfoList")
+    return [s for s in map(_record, found) if s.status != DELETING]
 
 
 def stream_tags(clients: AwsClients, name: str) -> dict[str, str]:

@@ -97,9 +97,11 @@ class FleetNames:
         return f"{self.fleet}-kvs-producer"
 
     def role_alias_arn(self) -> str:
-        return (
-            f"arn:{self.partition}:iot:{self.region}:{self.account_id}:rolealias/{self.role_alias}"
-        )
+        return self.iot_arn(f"rolealias/{self.role_alias}")
+
+    def iot_arn(self, resource: str) -> str:
+        """An IoT ARN of the fleet's account and region: `resource` is `<type>/<name>`."""
+        return f"arn:{self.partition}:iot:{self.region}:{self.account_id}:{resource}"
 
     def role_arn(self, role: str) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:role/{role}"

@@ -7,6 +7,7 @@ import logging
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError, aws_call
 from cloud.models import Model
+from cloud.paging import listed
 from cloud.tags import as_key_value_list
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,14 @@ def list_subscriptions(clients: AwsClients, topic_arn: str) -> list[Subscription
     """The topic's confirmed subscriptions, each with its filter policy (pending ones have no ARN
     to unsubscribe and lapse on their own)."""
     found: list[SubscriptionRecord] = []
-    with aws_call(f"list the subscriptions of {topic_arn}"):
-        pages = clients.sns.get_paginator("list_subscriptions_by_topic").paginate(
-            TopicArn=topic_arn
-        )
-        listed = [s for page in pages for s in page.get("Subscriptions", [])]
-    for subscription in listed:
+    subscriptions = listed(
+        f"list the subscriptions of {topic_arn}",
+        clients.sns,
+        "list_subscriptions_by_topic",
+        "Subscriptions",
+        TopicArn=topic_arn,
+    )
+    for subscription in subscriptions:
         arn = str(subscription.get("SubscriptionArn", ""))
         if not arn.startswith("arn:"):
             continue  # PendingConfirmation

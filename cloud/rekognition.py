@@ -18,6 +18,7 @@ from cloud.models import (
     ProcessorWiring,
     RegionOfInterest,
 )
+from cloud.paging import listed
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +124,14 @@ def describe_processor(clients: AwsClients, name: str) -> ProcessorRecord | None
 
 def list_processors(clients: AwsClients) -> dict[str, ProcessorStatus]:
     """Every stream processor of the account and region, by name, with its status."""
-    found: dict[str, ProcessorStatus] = {}
-    kwargs: dict[str, Any] = {"MaxResults": 100}
-    with aws_call("list stream processors"):
-        while True:
-            page = clients.rekognition.list_stream_processors(**kwargs)
-            found.update(
-                (p["Name"], ProcessorStatus(p["Status"])) for p in page.get("StreamProcessors", [])
-            )
-            if not page.get("NextToken"):
-                return found
-            kwargs["NextToken"] = page["NextToken"]
+    found = listed(
+        "list stream processors",
+        clients.rekognition,
+        "list_stream_processors",
+        "StreamProcessors",
+        PaginationConfig={"PageSize": 100},
+    )
+    return {p["Name"]: ProcessorStatus(p["Status"]) for p in found}
 
 
 def list_processor_names(clients: AwsClients) -> list[str]:
@@ -221,7 +219,12 @@ def processor_tags(clients: AwsClients, arn: str) -> dict[str, str]:
 def stop_session(clients: AwsClients, name: str, *, wait_seconds: float = 60) -> bool:
     """Stop the processor's active session, if it has one, and wait until it has stopped (a
     stopping processor cannot be deleted). True if a session was stopped."""
-    current = describe_processor(clients, name)
+    return _stop_and_wait(clients, name, describe_processor(clients, name), wait_seconds)
+
+
+def _stop_and_wait(
+    clients: AwsClients, name: str, current: ProcessorRecord | None, wait_seconds: float
+) -> bool:
     if current is None or current.status not in ACTIVE:
         return False
     if current.status is not ProcessorStatus.STOPPING:
@@ -245,8 +248,7 @@ def delete_processor(clients: AwsClients, name: str) -> bool:
     current = describe_processor(clients, name)
     if current is None:
         return False
-    if current.status in ACTIVE:
-        stop_session(clients, name)
+    _stop_and_wait(clients, name, current, wait_seconds=60)
     with aws_call(f"delete stream processor {name}"):
         clients.rekognition.delete_stream_processor(Name=name)
     log.info("deleted stream processor %s", name)

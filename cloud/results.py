@@ -344,6 +344,11 @@ def iso_ms(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def readable_utc(moment: datetime) -> str:
+    """How notifications and status tables write a UTC time: 2024-06-22 20:43:43 UTC."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def detection_records(
     event: LabelDetectedEvent, camera_id: str, fallback_time: datetime
 ) -> list[DetectionRecord]:

@@ -6,6 +6,7 @@ import logging
 
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, FleetError, NotFoundError, aws_call
+from cloud.paging import listed
 from cloud.tags import as_key_value_list
 
 log = logging.getLogger(__name__)
@@ -69,13 +70,17 @@ def bucket_tags(clients: AwsClients, bucket: str) -> dict[str, str] | None:
 
 def list_keys(clients: AwsClients, bucket: str, prefix: str = "") -> list[str]:
     try:
-        with aws_call(f"list objects of s3://{bucket}/{prefix}"):
-            pages = clients.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix
-            )
-            return [o["Key"] for page in pages for o in page.get("Contents", [])]
+        objects = listed(
+            f"list objects of s3://{bucket}/{prefix}",
+            clients.s3,
+            "list_objects_v2",
+            "Contents",
+            Bucket=bucket,
+            Prefix=prefix,
+        )
     except NotFoundError:
         return []
+    return [o["Key"] for o in objects]
 
 
 def delete_prefix(clients: AwsClients, bucket: str, prefix: str) -> int:

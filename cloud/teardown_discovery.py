@@ -23,7 +23,7 @@ from cloud.bridge_identity import BRIDGE_ATTRIBUTE
 from cloud.clients import AwsClients
 from cloud.errors import InvalidInputError
 from cloud.models import ProcessorStatus
-from cloud.naming import RESULTS_ROOT, FleetNames
+from cloud.naming import FleetNames
 from cloud.ownership import (
     Verdict,
     by_attribute,
@@ -81,6 +81,12 @@ class _Found:
         return {r.camera for r in self.resources if r.camera is not None}
 
 
+def _in_scope(found: _Found, each: _Each, lookup: Callable[[str], T | None]) -> list[T]:
+    """A scoped discovery's candidates: each camera's resource, looked up by its name (the
+    absent ones left out)."""
+    return [r for r in each(lookup, sorted(found.scope or ())) if r is not None]
+
+
 def discover(
     clients: AwsClients,
     names: FleetNames,
@@ -90,7 +96,7 @@ def discover(
 ) -> Inventory:
     scope = None if cameras is None else frozenset(names.thing(c) for c in cameras)
     found, each = _Found(names, scope), _Each(pool)
-    things = _camera_things(clients, found)
+    things = _camera_things(clients, found, each)
     if scope is None:
         things += _bridge_thing(clients, found)
     _thing_contents(clients, found, each, things)
@@ -113,16 +119,13 @@ def discover(
 # IoT things, their certificates and shadows.
 
 
-def _camera_things(clients: AwsClients, found: _Found) -> list[tuple[str, str | None]]:
+def _camera_things(clients: AwsClients, found: _Found, each: _Each) -> list[tuple[str, str | None]]:
     """The fleet's camera things (name, camera): marked by the fleet attribute, in the group or
     not. A thing in the group without the marker is someone else's."""
     names = found.names
     if found.scope is not None:
-        candidates = {}
-        for camera in sorted(found.scope):
-            thing = iot.describe_thing(clients, names.thing(camera))
-            if thing is not None:
-                candidates[thing.name] = thing.attributes
+        things = _in_scope(found, each, lambda c: iot.describe_thing(clients, names.thing(c)))
+        candidates = {thing.name: thing.attributes for thing in things}
     else:
         candidates = iot.things_with_attribute(clients, FLEET_ATTRIBUTE, names.fleet)
         for name in iot.list_group_things(clients, names.thing_group):
@@ -169,11 +172,10 @@ def _thing_contents(
 def _processors(clients: AwsClients, found: _Found, each: _Each) -> None:
     names = found.names
     if found.scope is not None:
-        statuses = {}
-        for camera in sorted(found.scope):
-            record = rekognition.describe_processor(clients, names.processor(camera))
-            if record is not None:
-                statuses[record.name] = record.status
+        records = _in_scope(
+            found, each, lambda c: rekognition.describe_processor(clients, names.processor(c))
+        )
+        statuses = {record.name: record.status for record in records}
     else:
         statuses = {
             n: s
@@ -226,8 +228,8 @@ def _streams(clients: AwsClients, found: _Found, each: _Each) -> None:
     and only those named like the fleet's or tagged by a fleet are reported when not ours."""
     names = found.names
     if found.scope is not None:
-        records = [kvs.describe_stream(clients, names.stream(c)) for c in sorted(found.scope)]
-        candidates = [r.name for r in records if r is not None and r.status != kvs.DELETING]
+        streams = _in_scope(found, each, lambda c: kvs.describe_stream(clients, names.stream(c)))
+        candidates = [s.name for s in streams if s.status != kvs.DELETING]
     else:
         candidates = [r.name for r in kvs.list_streams(clients)]
     known = found.cameras
@@ -260,14 +262,16 @@ def _results(clients: AwsClients, found: _Found, each: _Each) -> None:
             found.add(Resource(kind=Kind.BUCKET, name=bucket, count=len(keys)))
         else:
             cameras = sorted(found.scope)
-            counts = each(lambda c: len(storage.list_keys(clients, bucket, _prefix(c))), cameras)
+            counts = each(
+                lambda c: len(storage.list_keys(clients, bucket, _prefix(names, c))), cameras
+            )
             per_camera = dict(zip(cameras, counts, strict=True))
         for camera, count in sorted(per_camera.items()):
             if count:
                 found.add(
                     Resource(
                         kind=Kind.RESULTS,
-                        name=_prefix(camera),
+                        name=_prefix(names, camera),
                         camera=camera,
                         parent=bucket,
                         count=count,
@@ -291,8 +295,8 @@ def _results(clients: AwsClients, found: _Found, each: _Each) -> None:
             )
 
 
-def _prefix(camera: str) -> str:
-    return f"{RESULTS_ROOT}{camera}/"
+def _prefix(names: FleetNames, camera: str) -> str:
+    return f"{names.results_prefix(camera)}/"
 
 
 def _topics(clients: AwsClients, found: _Found) -> None:
@@ -329,11 +333,12 @@ def _queues(clients: AwsClients, found: _Found) -> None:
 
 def _iot_fleet_level(clients: AwsClients, found: _Found) -> None:
     names = found.names
-    context = names.arn_context()
-    arn_base = f"arn:{context['Partition']}:iot:{context['Region']}:{context['AccountId']}"
     markers = {
         names.iot_policy: ("iot:AssumeRoleWithCertificate", names.role_alias_arn()),
-        names.bridge_policy: ("iot:Connect", f"{arn_base}:client/{names.bridge_client_prefix}*"),
+        names.bridge_policy: (
+            "iot:Connect",
+            names.iot_arn(f"client/{names.bridge_client_prefix}*"),
+        ),
     }
     attached = {r.name for r in found.resources if r.kind is Kind.CERTIFICATE}
     for policy, (action, resource) in markers.items():

@@ -115,13 +115,13 @@ class Plan(Model):
 
 
 def build_plan(inventory: Inventory, *, keep_results: bool = False) -> Plan:
-    kept = [r for r in inventory.resources if keep_results and r.kind in RESULT_KINDS]
+    kept: list[Resource] = []
     by_camera: dict[str, list[Resource]] = defaultdict(list)
     fleet_level: list[Resource] = []
     for resource in inventory.resources:
         if keep_results and resource.kind in RESULT_KINDS:
-            continue
-        if resource.camera is not None:
+            kept.append(resource)
+        elif resource.camera is not None:
             by_camera[resource.camera].append(resource)
         elif inventory.whole_fleet:  # never for a few cameras, whatever discovery found
             fleet_level.append(resource)

@@ -35,7 +35,12 @@ from uuid import UUID
 from prefect.events.actions import RunDeployment
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 
-from flows.automation_declaration import AutomationsDeclaration
+from flows.automation_declaration import (
+    AnalysesFailing,
+    AutomationsDeclaration,
+    CameraOffline,
+    PipelineFailed,
+)
 from flows.camera_alerts import CameraProblem, duration_text
 from flows.presence_events import OFFLINE, ONLINE, PIPELINE_FAILED
 
@@ -95,11 +100,36 @@ def _cameras_of(fleet: str) -> dict[str, Any]:
     }
 
 
-def _offline(
-    declaration: AutomationsDeclaration, fleet: str, deployment: UUID, source: str
+def _runs(
+    deployment: UUID,
+    parameters: dict[str, Any],
+    *,
+    name: str,
+    description: str,
+    enabled: bool,
+    trigger: EventTrigger,
 ) -> AutomationCore:
-    spec = declaration.camera_offline
+    """An automation whose one action runs `deployment` for the triggering event's camera:
+    `parameters` between the camera's id and the event's."""
     return AutomationCore(
+        name=name,
+        description=description,
+        enabled=enabled,
+        trigger=trigger,
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=deployment,
+                parameters={"camera_id": CAMERA_ID, **parameters, "event_id": EVENT_ID},
+            )
+        ],
+    )
+
+
+def _offline(spec: CameraOffline, fleet: str, deployment: UUID, source: str) -> AutomationCore:
+    return _runs(
+        deployment,
+        {"offline_since": OCCURRED, "reason": payload("reason")},
         name=Names(fleet).offline,
         description=(
             f"A camera of fleet {fleet} offline for {duration_text(spec.offline_seconds)} "
@@ -115,26 +145,19 @@ def _offline(
             threshold=1,
             within=timedelta(seconds=spec.offline_seconds),
         ),
-        actions=[
-            RunDeployment(
-                source="selected",
-                deployment_id=deployment,
-                parameters={
-                    "camera_id": CAMERA_ID,
-                    "offline_since": OCCURRED,
-                    "reason": payload("reason"),
-                    "event_id": EVENT_ID,
-                },
-            )
-        ],
     )
 
 
 def _pipeline_failed(
-    declaration: AutomationsDeclaration, fleet: str, deployment: UUID, source: str
+    spec: PipelineFailed, fleet: str, deployment: UUID, source: str
 ) -> AutomationCore:
-    spec = declaration.pipeline_failed
-    return AutomationCore(
+    return _runs(
+        deployment,
+        {
+            "problem": CameraProblem.PIPELINE_FAILED.value,
+            "occurred": OCCURRED,
+            "detail": payload("error"),
+        },
         name=Names(fleet).pipeline_failed,
         description=(
             f"A camera of fleet {fleet} whose pipeline failed ({PIPELINE_FAILED}) runs "
@@ -149,27 +172,21 @@ def _pipeline_failed(
             threshold=1,
             within=timedelta(seconds=spec.cooldown_seconds),
         ),
-        actions=[
-            RunDeployment(
-                source="selected",
-                deployment_id=deployment,
-                parameters={
-                    "camera_id": CAMERA_ID,
-                    "problem": CameraProblem.PIPELINE_FAILED.value,
-                    "occurred": OCCURRED,
-                    "detail": payload("error"),
-                    "event_id": EVENT_ID,
-                },
-            )
-        ],
     )
 
 
 def _analyses_failing(
-    declaration: AutomationsDeclaration, fleet: str, deployment: UUID, source: str
+    spec: AnalysesFailing, fleet: str, deployment: UUID, source: str
 ) -> AutomationCore:
-    spec = declaration.analyses_failing
-    return AutomationCore(
+    return _runs(
+        deployment,
+        {
+            "problem": CameraProblem.ANALYSES_FAILING.value,
+            "occurred": OCCURRED,
+            "detail": payload("message"),
+            "failures": spec.failures,
+            "within_seconds": spec.within_seconds,
+        },
         name=Names(fleet).analyses_failing,
         description=(
             f"A camera of fleet {fleet} with {spec.failures} failed analyses ({ANALYSIS_FAILED}) "
@@ -184,21 +201,6 @@ def _analyses_failing(
             threshold=spec.failures,
             within=timedelta(seconds=spec.within_seconds),
         ),
-        actions=[
-            RunDeployment(
-                source="selected",
-                deployment_id=deployment,
-                parameters={
-                    "camera_id": CAMERA_ID,
-                    "problem": CameraProblem.ANALYSES_FAILING.value,
-                    "occurred": OCCURRED,
-                    "detail": payload("message"),
-                    "failures": spec.failures,
-                    "within_seconds": spec.within_seconds,
-                    "event_id": EVENT_ID,
-                },
-            )
-        ],
     )
 
 
@@ -235,14 +237,14 @@ def declared_automations(
     declaration: AutomationsDeclaration,
     fleet: str,
     deployments: AlertDeployments,
-    source: str = "infra/prefect/automations.toml",
+    source: str,
 ) -> list[AutomationCore]:
     """The fleet's automations as Prefect takes them, each tagged with its fingerprint. `source`
     (where the declaration is) goes into their descriptions: where to edit them for good."""
     automations = [
-        _offline(declaration, fleet, deployments.offline, source),
-        _pipeline_failed(declaration, fleet, deployments.failing, source),
-        _analyses_failing(declaration, fleet, deployments.failing, source),
+        _offline(declaration.camera_offline, fleet, deployments.offline, source),
+        _pipeline_failed(declaration.pipeline_failed, fleet, deployments.failing, source),
+        _analyses_failing(declaration.analyses_failing, fleet, deployments.failing, source),
     ]
     return [_tagged(a, fleet) for a in automations]
 

@@ -305,18 +305,18 @@ class Bridge:
         """Hand the shadow writes that are due to the free writers (urgent ones first: they
         never queue behind routine ones); with `force`, write every pending one here and now
         (the last thing `run` does, once the writers are done)."""
-        with self._lock:
-            if force:
+        if force:
+            with self._lock:
                 writes = self.state.due(float("inf"))
-            else:
-                free = self._config.shadow_writers - self._writing
-                writes = self.state.due(now, limit=free) if free > 0 else []
-                self._writing += len(writes)
-        for write in writes:
-            if force:
+            for write in writes:
                 self._write(write)
-            else:
-                self._writers.submit(self._write_then_free, write)
+            return
+        with self._lock:
+            free = self._config.shadow_writers - self._writing
+            writes = self.state.due(now, limit=free) if free > 0 else []
+            self._writing += len(writes)
+        for write in writes:
+            self._writers.submit(self._write_then_free, write)
 
     def _write_then_free(self, write: PendingWrite) -> None:
         try:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from cloud import notify, shadow
 from cloud.models import CameraId
+from cloud.results import readable_utc
 from cloud.shadow import CameraStatus
 from flows.retry import AWS_RETRY
 from flows.runtime import runtime
@@ -61,7 +62,7 @@ class AlertOutcome(BaseModel):
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return readable_utc(moment.astimezone(UTC))
 
 
 def duration_text(seconds: float) -> str:

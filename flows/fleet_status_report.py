@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import Field
 
 from cloud.models import Model, ProcessorStatus
-from cloud.results import DailyUsage, DetectionRecord
+from cloud.results import DailyUsage, DetectionRecord, readable_utc
 from cloud.shadow import CameraStatus
 from device.messages import PipelineState
 
@@ -241,7 +241,7 @@ def _duration(elapsed: timedelta) -> str:
 
 
 def _time(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return None if moment is None else readable_utc(moment)
 
 
 _ONLINE_CELL: Mapping[Presence, str] = {

@@ -55,6 +55,16 @@ _WATCH_S = 1.0
 _FLOW_RUNS = 16
 
 
+def _session_length(camera_id: str, attributes: dict[str, str]) -> int | None:
+    """The camera's own session length from its thing; None (it keeps the default) if its
+    settings cannot be read."""
+    try:
+        return spec_from_attributes(camera_id, attributes).max_duration_seconds
+    except (FleetError, ValueError) as err:
+        log.warning("camera %s: unreadable settings: %s", camera_id, err)
+        return None
+
+
 class MotionAnalysis:
     def __init__(self, rt: Runtime, gate: MotionGate):
         self._rt = rt
@@ -168,14 +178,11 @@ class MotionAnalysis:
             except FleetError as err:  # the next refresh tries again
                 log.warning("cannot read the cameras' settings: %s", err)
                 things = {}
-            durations: dict[str, int] = {}
-            for camera, attributes in things.items():
-                try:
-                    durations[camera] = spec_from_attributes(
-                        camera, attributes
-                    ).max_duration_seconds
-                except (FleetError, ValueError) as err:  # that camera keeps the default
-                    log.warning("camera %s: unreadable settings: %s", camera, err)
+            durations = {
+                camera: limit
+                for camera, attributes in things.items()
+                if (limit := _session_length(camera, attributes)) is not None
+            }
             with self._lock:
                 self._durations.update(durations)
             log.info("session lengths of %d cameras loaded", len(durations))

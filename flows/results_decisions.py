@@ -30,6 +30,7 @@ from cloud.results import (
     detection_records,
     iso_ms,
     parse_notification,
+    readable_utc,
     session_end_record,
 )
 
@@ -111,7 +112,7 @@ def notification_subject(record: DetectionRecord) -> str:
 def notification_text(record: DetectionRecord) -> str:
     """For example `PERSON at front-door, 97% — 2024-06-22 20:43:43 UTC`."""
     confidence = f", {record.confidence:.0f}%" if record.confidence is not None else ""
-    when = record.detected_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = readable_utc(record.detected_at)
     return f"{record.label} at {record.camera_id}{confidence} — {when}"
 
 

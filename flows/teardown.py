@@ -139,22 +139,23 @@ def discover_task(cameras: list[str] | None) -> Inventory:
         return discover(rt.clients, rt.names, cameras, pool=pool)
 
 
-@task(name="teardown-camera", task_run_name="teardown {camera.camera_id}")
-def teardown_camera_task(camera: CameraPlan) -> list[StepOutcome]:
+def _tear_down(who: str, steps: Iterable[Step], failed: set[str]) -> list[StepOutcome]:
+    """`run_steps` against AWS, logged and reported to the progress bar."""
     clients = runtime().clients
-    outcomes = run_steps(camera.steps, set(), lambda r: teardown_actions.delete(clients, r))
-    _log_outcomes(f"camera {camera.camera_id}", outcomes)
+    outcomes = run_steps(steps, failed, lambda r: teardown_actions.delete(clients, r))
+    _log_outcomes(who, outcomes)
     _report(outcomes)
     return outcomes
+
+
+@task(name="teardown-camera", task_run_name="teardown {camera.camera_id}")
+def teardown_camera_task(camera: CameraPlan) -> list[StepOutcome]:
+    return _tear_down(f"camera {camera.camera_id}", camera.steps, set())
 
 
 @task(name="teardown-fleet-resources")
 def teardown_fleet_task(steps: tuple[Step, ...], failed: list[str]) -> list[StepOutcome]:
-    clients = runtime().clients
-    outcomes = run_steps(steps, set(failed), lambda r: teardown_actions.delete(clients, r))
-    _log_outcomes("fleet-level resources", outcomes)
-    _report(outcomes)
-    return outcomes
+    return _tear_down("fleet-level resources", steps, set(failed))
 
 
 async def _tear_down_cameras(cameras: tuple[CameraPlan, ...]) -> list[StepOutcome]:

@@ -111,21 +111,27 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
 def down(settings: FleetSettings, wipe: bool = False) -> None:
     """Stop every part (in reverse start order); with `wipe`, delete the whole state directory."""
     layout = StackLayout(settings.stack_dir)
-    record = _load_record(layout) or _record_from(settings, layout)
-    specs = _specs(record, layout)
-    for part in (
+    stop(
+        settings,
         PartName.RESULTS,
         PartName.BRIDGE,
         PartName.FLOWS,
         PartName.MOSQUITTO,
         PartName.AWS,
         PartName.PREFECT,
-    ):
-        if processes.stop(specs[part], timeout=STOP_TIMEOUT_S):
-            logger.info("stopped %s", part.value)
+    )
     if wipe and layout.root.exists():
         shutil.rmtree(layout.root)
         logger.info("deleted the local stack's state in %s", layout.root)
+
+
+def stop(settings: FleetSettings, *parts: PartName) -> None:
+    """Stop these parts, in this order (a benchmark replaces the stack's bridge with its own)."""
+    layout = StackLayout(settings.stack_dir)
+    specs = _specs(_load_record(layout) or _record_from(settings, layout), layout)
+    for part in parts:
+        if processes.stop(specs[part], timeout=STOP_TIMEOUT_S):
+            logger.info("stopped %s", part.value)
 
 
 def status(settings: FleetSettings) -> StackStatus:

@@ -93,21 +93,20 @@ def _sync(path: Path, settings: FleetSettings) -> dict[str, SyncAction]:
 class Inbox:
     """A queue subscribed to the fleet's notification topic, and what it has received."""
 
-    settings: FleetSettings
+    sqs: Any
     url: str
     received: list[dict[str, Any]] = field(default_factory=list)
 
     def wait_for(self, wanted: Callable[[dict[str, Any]], bool], deadline: float) -> dict[str, Any]:
         """The first notification `wanted` takes, received by `deadline` (time.monotonic)."""
-        sqs = AwsClients(self.settings).sqs
         while not (found := [n for n in self.received if wanted(n)]):
             assert time.monotonic() < deadline, f"no such notification; got {self.received}"
-            answer = sqs.receive_message(
+            answer = self.sqs.receive_message(
                 QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
             )
             for message in answer.get("Messages", []):
                 self.received.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
         return found[0]
 
 
@@ -126,7 +125,7 @@ def inbox(local_stack: Stack) -> Inbox:
         Protocol="sqs",
         Endpoint=arn["Attributes"]["QueueArn"],
     )
-    return Inbox(settings, url)
+    return Inbox(clients.sqs, url)
 
 
 @pytest.fixture(scope="module")

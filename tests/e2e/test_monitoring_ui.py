@@ -13,7 +13,6 @@ processor quota.
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,12 +20,10 @@ import pytest
 from playwright.sync_api import expect
 from prefect import flow
 from prefect.artifacts import create_table_artifact
-from prefect.events.schemas.events import ReceivedEvent
 
 from cloud.settings import FleetSettings
 from device.messages import Presence
 from flows import runtime
-from flows.camera_events import read_camera_events
 from flows.fleet_status import TABLE_KEY, fleet_status_flow
 from flows.fleet_status_report import COLUMNS
 from stack.models import StackStatus
@@ -37,10 +34,9 @@ from tests.support.browser import (
     events_path,
     follow,
     open_artifact,
-    run_coroutine,
     wait_for_text,
 )
-from tests.support.waiting import wait_for_shadow
+from tests.support.waiting import run_coroutine, wait_for_camera_events, wait_for_shadow
 
 pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
@@ -49,15 +45,6 @@ CAMERA = "ui-lobby"
 # The camera event the feed must show: the analysis that the agent's first motion starts.
 CAMERA_EVENT = "camera.analysis.started"
 ARTIFACT_KEY = "browser-check"
-
-
-def _first_event(camera: str, name: str, since: datetime, timeout: float) -> ReceivedEvent:
-    """Through the API, before looking in the UI: a missing event is not a UI failure."""
-    deadline = time.monotonic() + timeout
-    while not (events := run_coroutine(read_camera_events(camera, [name], since))):
-        assert time.monotonic() < deadline, f"no {name} event for {camera} in {timeout} s"
-        time.sleep(1)
-    return events[0]
 
 
 def test_the_ui_shows_the_cameras_registration_run_and_its_events(
@@ -70,7 +57,10 @@ def test_the_ui_shows_the_cameras_registration_run_and_its_events(
     config = settings.bundles_dir / CAMERA / "agent.toml"
     agent = RunningAgent(settings, config, tmp_path / "agent.log", {})
     try:
-        _first_event(CAMERA, CAMERA_EVENT, since, timeout=60)
+        # Through the API, before looking in the UI: a missing event is not a UI failure.
+        assert wait_for_camera_events(CAMERA, [CAMERA_EVENT], since, 1, timeout=60), (
+            f"no {CAMERA_EVENT} event for {CAMERA} in 60 s"
+        )
         page = prefect_ui.page
 
         # The UI's address lands on the V2 UI's dashboard.

@@ -14,38 +14,23 @@ from cryptography import x509
 
 from cloud import iam, iot, kvs, rekognition
 from cloud.bundle import Bundle
-from cloud.clients import AwsClients
 from cloud.errors import AccessDeniedError, ConflictError, InvalidInputError, QuotaExceededError
-from cloud.fleet import ensure_fleet, fleet_names
 from cloud.models import CameraSpec, Label, ProcessorStatus
 from cloud.registration import RegistrationContext, register_camera
 from cloud.registry import list_camera_ids, show_camera
-from cloud.settings import FleetSettings
 from cloud.tags import fleet_tags
 from device.config import load_agent_config
 from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
+from tests.support.registration import registration_context
 
 WRITE_PREFIXES = ("Create", "Put", "Update", "Attach", "Detach", "Delete", "Add", "Tag")
-
-
-def _context(endpoint: Any, home: Path, **settings: Any) -> RegistrationContext:
-    fleet_settings = FleetSettings(home=home, aws_port=endpoint.port, **settings)
-    clients = AwsClients(fleet_settings)
-    return RegistrationContext(
-        clients=clients,
-        names=fleet_names(clients),
-        fleet=ensure_fleet(clients),
-        bundle_root=fleet_settings.bundles_dir,
-        broker_ca_pem=endpoint.ca.cert_pem,
-        fragment_root=home / "fragments",
-    )
 
 
 @pytest.fixture
 def ctx(local_endpoint: Any, tmp_path: Path) -> Iterator[RegistrationContext]:
     local_endpoint.reset()
     clear_faults(local_endpoint.url)
-    yield _context(local_endpoint, tmp_path)
+    yield registration_context(local_endpoint, tmp_path)
     clear_faults(local_endpoint.url)
 
 
@@ -178,7 +163,7 @@ def test_immutable_difference_is_refused_unless_replace(
     ctx: RegistrationContext, local_endpoint: Any, tmp_path: Path
 ) -> None:
     register_camera(ctx, CameraSpec(camera_id="cam1"))
-    moved = _context(local_endpoint, tmp_path, results_bucket="camfleet-elsewhere")
+    moved = registration_context(local_endpoint, tmp_path, results_bucket="camfleet-elsewhere")
     seq = _last_seq(local_endpoint)
     with pytest.raises(ConflictError, match=r"output S3 bucket .*--replace"):
         register_camera(moved, CameraSpec(camera_id="cam1"))
@@ -338,7 +323,7 @@ def test_a_thing_or_stream_another_fleet_made_is_never_taken_over(
     """A camera id names its thing and stream account-wide: another fleet's, or one made by
     hand, is refused before anything is written, and left as it was."""
     register_camera(ctx, CameraSpec(camera_id="shared-name"))
-    other = _context(local_endpoint, tmp_path / "other", name="otherfleet")
+    other = registration_context(local_endpoint, tmp_path / "other", name="otherfleet")
     ctx.clients.iot.create_thing(thingName="by-hand")
     ctx.clients.kvs.create_stream(StreamName="stream-by-hand", DataRetentionInHours=1)
     seq = _last_seq(local_endpoint)

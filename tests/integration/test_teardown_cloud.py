@@ -12,39 +12,24 @@ import pytest
 
 from cloud import detections, rekognition
 from cloud.bridge_identity import ensure_bridge_identity
-from cloud.clients import AwsClients
 from cloud.errors import AccessDeniedError
-from cloud.fleet import ensure_fleet, fleet_names
 from cloud.models import CameraSpec
 from cloud.registration import RegistrationContext, register_camera
 from cloud.results import DetectionRecord, NotificationState
-from cloud.settings import FleetSettings
 from cloud.teardown_actions import delete
 from cloud.teardown_discovery import discover
 from cloud.teardown_models import Inventory, Kind
 from cloud.teardown_plan import build_plan
 from tests.support.endpoint_admin import clear_faults, inject_fault
 from tests.support.lookalikes import make_lookalikes, surviving
-
-
-def _context(endpoint: Any, home: Path, fleet: str) -> RegistrationContext:
-    settings = FleetSettings(name=fleet, home=home, aws_port=endpoint.port)
-    clients = AwsClients(settings)
-    return RegistrationContext(
-        clients=clients,
-        names=fleet_names(clients),
-        fleet=ensure_fleet(clients),
-        bundle_root=settings.bundles_dir,
-        broker_ca_pem=endpoint.ca.cert_pem,
-        fragment_root=home / "fragments",
-    )
+from tests.support.registration import registration_context
 
 
 @pytest.fixture
 def ctx(local_endpoint: Any, tmp_path: Path) -> RegistrationContext:
     local_endpoint.reset()
     clear_faults(local_endpoint.url)
-    return _context(local_endpoint, tmp_path / "teardown", "tdfleet")
+    return registration_context(local_endpoint, tmp_path / "teardown", name="tdfleet")
 
 
 def _half_register(ctx: RegistrationContext, endpoint: Any, camera: str) -> None:
@@ -103,7 +88,7 @@ def test_the_whole_fleet_is_found_deleted_in_order_and_nothing_else(
     ctx: RegistrationContext, local_endpoint: Any, tmp_path: Path
 ) -> None:
     clients, names = ctx.clients, ctx.names
-    other = _context(local_endpoint, tmp_path / "other", "tdother")
+    other = registration_context(local_endpoint, tmp_path / "other", name="tdother")
     register_camera(other, CameraSpec(camera_id="other-cam"))
     for camera in ("cam-a", "cam-b"):
         register_camera(ctx, CameraSpec(camera_id=camera))

@@ -10,7 +10,8 @@ every page), so a page never waits on the outside world.
 While Playwright's sync API is started, the thread that started it counts as running Playwright's
 event loop (between two calls too): `asyncio.run` refuses to start there, and Prefect's
 dual sync/async functions called outside a flow return coroutines. Run async code with
-`run_coroutine`, which runs it in a thread of its own; a sync flow called from a test is fine.
+`tests.support.waiting.run_coroutine`, which runs it in a thread of its own; a sync flow called
+from a test is fine.
 
 Prefect 3.9 serves two UIs: `/` sends a browser with no saved preference to the V2 UI, under
 `/v2`; the V1 UI still answers its old paths (`/runs/flow-run/<id>`, the links Prefect's logs
@@ -30,20 +31,17 @@ print). The tests use the V2 UI, which is what a user opening the UI sees. What 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import re
 import shutil
 import time
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from playwright.sync_api import (
@@ -73,14 +71,6 @@ TIMEOUT_S = 20.0
 _log = logging.getLogger(__name__)
 _RETRY_S = 3.0  # how long one try of a click or a search waits for its effect
 _ARTIFACT_VERSION = re.compile(r"^[0-9a-f]{8}$")
-
-T = TypeVar("T")
-
-
-def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
-    """`asyncio.run` in a thread of its own: usable while Playwright's sync API is started."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def launch_chromium(playwright: Playwright) -> Browser:

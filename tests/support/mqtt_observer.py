@@ -62,15 +62,22 @@ def _ensure_identity(settings: FleetSettings, directory: Path) -> tuple[Path, Pa
             },
         ],
     }
+    issue_identity(iot, POLICY, document, cert, key)
+    return cert, key
+
+
+def issue_identity(iot: Any, policy: str, document: dict[str, Any], cert: Path, key: Path) -> None:
+    """An IoT identity the product's way: the policy `document` (kept if `policy` exists) attached
+    to a new certificate from the endpoint's CA, written to `cert` and `key` (private)."""
     with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
-        iot.create_policy(policyName=POLICY, policyDocument=json.dumps(document))
+        iot.create_policy(policyName=policy, policyDocument=json.dumps(document))
     made = iot.create_keys_and_certificate(setAsActive=True)
-    iot.attach_policy(policyName=POLICY, target=made["certificateArn"])
-    directory.mkdir(parents=True, exist_ok=True)
+    iot.attach_policy(policyName=policy, target=made["certificateArn"])
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
     cert.write_text(made["certificatePem"])
     key.write_text(made["keyPair"]["PrivateKey"])
     key.chmod(0o600)
-    return cert, key
 
 
 class MqttObserver:

@@ -10,25 +10,15 @@ needs: the runner spawns a process per flow run, which imports the serving modul
 from __future__ import annotations
 
 import argparse
-from functools import cache
 
 from prefect import flow, get_run_logger
 from prefect.events import DeploymentEventTrigger
 
 from cloud import rekognition
-from cloud.clients import AwsClients
 from cloud.errors import ConflictError
-from cloud.fleet import fleet_names
-from cloud.naming import FleetNames
-from cloud.settings import FleetSettings
+from flows.runtime import runtime
 
 FLOW_NAME = "bench-start-on-motion"
-
-
-@cache
-def _aws() -> tuple[AwsClients, FleetNames]:
-    clients = AwsClients(FleetSettings())
-    return clients, fleet_names(clients)
 
 
 @flow(name=FLOW_NAME, log_prints=False)
@@ -38,9 +28,11 @@ async def start_on_motion(
     """Start the camera's processor at the motion's producer timestamp (less the preroll)."""
     if warm_up:  # checks the trigger and the runner before a measurement; calls nothing
         return None
-    clients, names = _aws()
+    rt = runtime()
     try:
-        return rekognition.start_session(clients, names.processor(camera_id), start_ms, duration_s)
+        return rekognition.start_session(
+            rt.clients, rt.names.processor(camera_id), start_ms, duration_s
+        )
     except ConflictError:
         get_run_logger().info("camera %s: a session is running, start refused", camera_id)
         return None

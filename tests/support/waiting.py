@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any, TypeVar
 
 from prefect.events.schemas.events import ReceivedEvent
 
@@ -13,6 +15,15 @@ from cloud.clients import AwsClients
 from cloud.settings import FleetSettings
 from cloud.shadow import CameraShadow, get_reported
 from flows.camera_events import read_camera_events
+
+T = TypeVar("T")
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` in a thread of its own: usable anywhere, even while Playwright's sync API
+    is started (its thread counts as running an event loop, where `asyncio.run` refuses)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def wait_for_shadow(
@@ -40,7 +51,7 @@ def wait_for_camera_events(
     (or the time is up: the caller asserts on what came)."""
     deadline = time.monotonic() + timeout
     while True:
-        found = asyncio.run(read_camera_events(camera_id, names, since))
+        found = run_coroutine(read_camera_events(camera_id, names, since))
         if len(found) >= wanted or time.monotonic() > deadline:
             return found
         time.sleep(0.5)

@@ -145,17 +145,14 @@ class EndpointResults:
             )
 
     def _sts_client(self, region: str) -> Any:
-        with self._lock:
-            if region not in self._sts:
-                self._sts[region] = self._boto.client(
-                    "sts",
-                    endpoint_url=self._endpoint_url(),
-                    region_name=region,
-                    config=self._config,
-                    aws_access_key_id="rekognition",
-                    aws_secret_access_key="rekognition",
-                )
-            return self._sts[region]
+        if region not in self._sts:  # two threads may both make one: either will do
+            self._sts[region] = self._client(
+                "sts",
+                region,
+                aws_access_key_id="rekognition",
+                aws_secret_access_key="rekognition",
+            )
+        return self._sts[region]
 
     def __call__(self, context: SessionContext) -> ResultsSink:
         try:
