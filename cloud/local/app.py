@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -74,6 +75,14 @@ def _headers(environ: dict[str, Any]) -> dict[str, str]:
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = environ["CONTENT_TYPE"]
     return headers
+
+
+_APP_ID = re.compile(r"(?:^|\s)app/(\S+)")
+
+
+def _app_id(user_agent: str) -> str | None:
+    match = _APP_ID.search(user_agent)
+    return match.group(1) if match else None
 
 
 class LocalEndpointApp:
@@ -138,6 +147,7 @@ class LocalEndpointApp:
                 error_code=error,
                 injected=injected,
                 params=_logged_params(info, body),
+                app_id=_app_id(environ.get("HTTP_USER_AGENT", "")),
             )
         )
         logger.debug("%s %s %s -> %s", info.service, info.operation, path, response.status)

@@ -44,6 +44,9 @@ class RequestRecord(BaseModel):
     status: int
     error_code: str | None
     injected: bool = False
+    # The caller's `app/<id>` from its User-Agent (AWS_SDK_UA_APP_ID), as CloudTrail keeps the
+    # user agent: a test tells the requests of the process it ran from the stack's own.
+    app_id: str | None = None
     # The JSON request of the endpoint's own Rekognition emulation (processor names, selectors,
     # settings: never credentials), so a test or benchmark can tell which processor a start was
     # for and from which producer timestamp. None for every other request.

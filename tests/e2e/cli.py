@@ -19,11 +19,16 @@ def cli_env(settings: FleetSettings) -> dict[str, str]:
 
 
 def fleet(
-    settings: FleetSettings, *args: str, timeout: float = 120
+    settings: FleetSettings, *args: str, timeout: float = 120, app_id: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`app_id` goes into the command's AWS User-Agent (`app/<id>`): the endpoint's request log
+    then tells its requests from the stack's own background traffic."""
+    env = cli_env(settings)
+    if app_id is not None:
+        env["AWS_SDK_UA_APP_ID"] = app_id
     return subprocess.run(
         [*FLEET, *args],
-        env=cli_env(settings),
+        env=env,
         capture_output=True,
         text=True,
         timeout=timeout,

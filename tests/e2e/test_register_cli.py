@@ -35,14 +35,13 @@ async def _flow_run_states(name: str) -> list[str]:
     return [run.state.type.value for run in runs if run.state is not None]
 
 
-# The stack's own background traffic: the bridge writes camera shadows, the results consumer
-# long-polls its queue.
-_BACKGROUND = {"iot-data", "sqs"}
+_CLI_APP_ID = "register-cli-test"
 
 
 def _cli_requests(endpoint: str, since: int) -> list[dict[str, Any]]:
-    """Requests since `since`, without the stack's background traffic meanwhile."""
-    return [r for r in requests_since(endpoint, since) if r["service"] not in _BACKGROUND]
+    """The requests since `since` of a `fleet` run with `app_id=_CLI_APP_ID`, not the stack's
+    background traffic meanwhile (shadow writes, queue polls, settings and status reads)."""
+    return [r for r in requests_since(endpoint, since) if r["app_id"] == _CLI_APP_ID]
 
 
 def _camera_footprint(settings: FleetSettings, camera: str) -> dict[str, int]:
@@ -113,7 +112,7 @@ def test_bad_input_is_refused_before_any_aws_call(
 ) -> None:
     settings, status = local_stack
     before = last_seq(status.aws_endpoint)
-    done = fleet(settings, "camera", "register", *args)
+    done = fleet(settings, "camera", "register", *args, app_id=_CLI_APP_ID)
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr
@@ -198,12 +197,14 @@ def test_many_then_the_quota_refuses_the_next_camera(local_stack: Stack, tmp_pat
     assert all(o["error"] is None for o in outcomes)
 
     before = last_seq(status.aws_endpoint)
-    refused = fleet(settings, "camera", "register", "one-too-many")
+    refused = fleet(settings, "camera", "register", "one-too-many", app_id=_CLI_APP_ID)
     assert refused.returncode == 5
     assert "stream processor quota" in refused.stderr and "--processor-quota" in refused.stderr
+    requests = _cli_requests(status.aws_endpoint, before)
+    assert requests, "the command's quota reads are in the log under its app id"
     writes = [
         r["operation"]
-        for r in _cli_requests(status.aws_endpoint, before)
+        for r in requests
         if not str(r["operation"]).startswith(("Describe", "List", "Get", "Head"))
     ]
     assert writes == []

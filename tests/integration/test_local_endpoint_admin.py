@@ -106,6 +106,17 @@ def test_request_log_records_moto_errors(local_endpoint: LocalEndpoint) -> None:
     assert all(r["time_ms"] > 0 and r["status"] >= 400 for r in log)
 
 
+def test_request_log_names_the_callers_app_id(local_endpoint: LocalEndpoint) -> None:
+    since = last_seq(local_endpoint)
+    endpoint_client(local_endpoint.url, "iam", user_agent_appid="register-cli").list_roles()
+    endpoint_client(local_endpoint.url, "iam").list_roles()
+    log = admin(local_endpoint, "GET", f"requests?since={since}")["requests"]
+    assert [(r["operation"], r["app_id"]) for r in log] == [
+        ("ListRoles", "register-cli"),
+        ("ListRoles", None),
+    ]
+
+
 def test_faults_list_and_clear(local_endpoint: LocalEndpoint) -> None:
     admin(local_endpoint, "POST", "faults", {"service": "s3", "delay_seconds": 0.01, "count": 3})
     assert admin(local_endpoint, "GET", "faults")["faults"][0]["count"] == 3
