@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Generator, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
@@ -62,12 +63,12 @@ def pytest_runtest_makereport(
     return report
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n`, every e2e test runs in one worker, in order, on the one stack."""
+    """Every test here is `e2e` (`-m "not e2e"` runs without a stack)."""
+    here = Path(__file__).parent
     for item in items:
-        if item.get_closest_marker("e2e") is not None:
-            item.add_marker(pytest.mark.xdist_group("stack"))
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 def _refresh_prefect_settings() -> None:

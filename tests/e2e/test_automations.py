@@ -42,7 +42,6 @@ from tests.e2e.cli import fleet, fleet_json
 from tests.support.browser import PrefectUi, follow
 from tests.support.camera_client import CameraClient, health, status
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 
 GONE, BACK = "auto-gone", "auto-back"

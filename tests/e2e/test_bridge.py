@@ -41,7 +41,6 @@ from tests.support.camera_client import LAST_WILL_REASON, CameraClient, health, 
 from tests.support.endpoint_admin import last_seq, requests_since
 from tests.support.waiting import wait_for_shadow
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 20.0

@@ -17,7 +17,6 @@ from flows import runtime
 from stack.models import StackStatus
 from tests.support.endpoint_admin import last_seq, requests_since
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 CAMERA = "from-the-ui"
 _SERVED = {"register-camera", "register-cameras", "analyze-motion", "teardown-fleet"}

@@ -46,7 +46,6 @@ from tests.support.agent_process import RunningAgent
 from tests.support.messages import health_event
 from tests.support.waiting import wait_for_shadow
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 LIVE, QUIET = "status-live", "status-quiet"
 QUIET_ERROR = "no element kvssink: install the KVS producer SDK"

@@ -16,7 +16,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
 from prefect import flow
 from prefect.artifacts import create_table_artifact
@@ -38,7 +37,6 @@ from tests.support.browser import (
 )
 from tests.support.waiting import run_coroutine, wait_for_camera_events, wait_for_shadow
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 
 CAMERA = "ui-lobby"

@@ -37,7 +37,6 @@ from stack.models import StackStatus
 from tests.e2e.cli import fleet, start_fleet
 from tests.support.endpoint_admin import requests_since
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 
 PERSON, EMPTY, STORM = "scene-person", "scene-empty", "scene-storm"

@@ -23,7 +23,6 @@ from stack.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json, start_fleet
 from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 
 

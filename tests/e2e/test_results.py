@@ -27,7 +27,6 @@ from tests.e2e.cli import fleet, fleet_json, start_fleet
 from tests.support.results_messages import label_detected
 from tests.support.waiting import wait_for_camera_events
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 CAMERA = "results-cam"
 WAIT_S = 30.0

@@ -28,8 +28,6 @@ from stack.local_stack import down, status, up
 from stack.models import StackStatus
 from stack.processes import read_pid
 
-pytestmark = pytest.mark.e2e
-
 Stack = tuple[FleetSettings, StackStatus]
 MQTT_TIMEOUT_S = 10.0
 

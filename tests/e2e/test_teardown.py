@@ -45,7 +45,6 @@ from tests.e2e.cli import FLEET, cli_env
 from tests.support.endpoint_admin import clear_faults, inject_fault, requests_since
 from tests.support.lookalikes import make_lookalikes, surviving
 
-pytestmark = pytest.mark.e2e
 Stack = tuple[FleetSettings, StackStatus]
 # The processors this module has at once: tdall's 2 and its look-alike, then tdfail's 3, and the
 # stack fleet's 2 (each test removes its own cameras, but the look-alike stays).
