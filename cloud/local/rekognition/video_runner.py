@@ -41,6 +41,7 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -78,6 +79,8 @@ logger = logging.getLogger(__name__)
 
 _STREAM_NAME = re.compile(r"^arn:[a-z\d-]+:kinesisvideo:[a-z\d-]+:\d{12}:stream/([^/]+)(/|$)")
 _JPEG_QUALITY = 90
+# Younger than the shortest credentials STS issues (15 min), with room for a session's length.
+_ROLE_CLIENT_TTL_S = 600.0
 
 
 class ResultsError(Exception):
@@ -121,10 +124,12 @@ class EndpointResults:
     One boto3 session makes every session's clients: a fresh boto3 session parses the service
     models again (a few hundred ms of CPU). Making a client still costs milliseconds of CPU under
     the GIL, which a hundred sessions starting at once turn into a second of delay for every
-    request to the endpoint: the STS client is one per region, and a session's S3 and SNS
-    clients are made when it first writes (most sessions write nothing until they end). The role
-    is assumed at the start, so a session whose role cannot be assumed fails at once. Sessions
-    are not thread-safe, so clients are made under a lock; the clients themselves are.
+    request to the endpoint: the STS client is one per region, and a role's S3 and SNS clients
+    are made when a session first writes (most write nothing until they end) and kept for the
+    next sessions while the credentials they were made with are valid (STS issues at least
+    15 minutes). The role is assumed at every start, so a session whose role cannot be assumed
+    fails at once. Sessions are not thread-safe, so clients are made under a lock; the clients
+    themselves are.
     """
 
     def __init__(self, endpoint_url: Callable[[], str]) -> None:
@@ -133,6 +138,7 @@ class EndpointResults:
         self._boto = boto3.session.Session()
         self._lock = threading.Lock()
         self._sts: dict[str, Any] = {}
+        self._role_clients: dict[tuple[str, str, str], tuple[float, Any]] = {}
 
     def _client(self, service: str, region: str, **credentials: str) -> Any:
         with self._lock:
@@ -143,6 +149,17 @@ class EndpointResults:
                 config=self._config,
                 **credentials,
             )
+
+    def _role_client(self, service: str, region: str, role_arn: str, **credentials: str) -> Any:
+        key, now = (service, region, role_arn), time.monotonic()
+        with self._lock:
+            made = self._role_clients.get(key)
+            if made is not None and now - made[0] < _ROLE_CLIENT_TTL_S:
+                return made[1]
+        client = self._client(service, region, **credentials)
+        with self._lock:
+            self._role_clients[key] = (now, client)
+        return client
 
     def _sts_client(self, region: str) -> Any:
         if region not in self._sts:  # two threads may both make one: either will do
@@ -169,8 +186,14 @@ class EndpointResults:
         }
         topic = (context.notification_channel or {}).get("SNSTopicArn", "")
         return _BotoSink(
-            functools.partial(self._client, "s3", context.region, **role),
-            functools.partial(self._client, "sns", _region_of(topic, context.region), **role),
+            functools.partial(self._role_client, "s3", context.region, context.role_arn, **role),
+            functools.partial(
+                self._role_client,
+                "sns",
+                _region_of(topic, context.region),
+                context.role_arn,
+                **role,
+            ),
         )
 
 
