@@ -30,6 +30,7 @@ from cloud.local.acl_sync import AclSync
 from cloud.local.app import LocalEndpointApp, save_everything
 from cloud.local.ca import LocalCA
 from cloud.local.config import LocalEndpointConfig
+from cloud.local.gc_survivors import freeze_survivors
 from cloud.local.rekognition.models import RekognitionState
 from cloud.local.rekognition.sessions import SessionRunner, TimedSessionRunner
 from cloud.local.rekognition.video_runner import EndpointResults, VideoSessionRunner
@@ -202,6 +203,7 @@ def serve_forever(config: LocalEndpointConfig) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    freeze_survivors()  # its own process: the collector's settings are its own
     try:
         endpoint.serve()
     finally:
