@@ -800,6 +800,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "person": person,
         "bridge_log": {
             "analyze_motion_failed": bridge_log.count("analyze-motion failed"),
+            "analyze_motion_create_retries": bridge_log.count("could not create analyze-motion"),
             "prefect_503": bridge_log.count("503 Service Unavailable"),
         },
         "errors": errors,
@@ -913,11 +914,12 @@ def verdict_line(result: dict[str, Any]) -> str:
     met = p50 is not None and p99 is not None and p50 < TARGET_P50_MS and p99 < TARGET_P99_MS
     lost = sum(p["lost"] for p in result["phases"] if p["path"] == "bridge")
     failed = result["bridge_log"]["analyze_motion_failed"]
+    retried = result["bridge_log"]["analyze_motion_create_retries"]
     return (
         f"target at {top['cameras']} cameras (p50 < {TARGET_P50_MS} ms, p99 < {TARGET_P99_MS} ms): "
         f"{'met' if met else 'NOT met'} (p50 {p50} ms, p99 {p99} ms); "
         f"events lost on the bridge path: {lost}; analyze-motion runs the bridge could not "
-        f"create: {failed}; trigger rows: 'storm, 1st/cam' is each camera's first motion, the "
+        f"create: {failed} (creations tried again: {retried}); trigger rows: 'storm, 1st/cam' is each camera's first motion, the "
         f"trigger runs were stopped {result['settings']['baseline_drain_seconds']:g} s after the "
         "last publish (≥: not arrived by then)"
     )

@@ -3,7 +3,9 @@
 On the SDK's thread it only asks the motion gate (pure, in memory) what to do. A start goes to a
 small thread pool that does nothing else and calls StartStreamProcessor at once (botocore retries
 throttling with jitter); only then is the `analyze-motion` flow run created, on an event loop of
-its own, to follow the session in the UI: creating a flow run never delays a start. Every other
+its own, to follow the session in the UI, and only once no start has been in flight for a moment:
+creating a flow run costs CPU in the bridge, the Prefect server and the endpoint, which a storm's
+starts need more (measured on 2 cores), so creating one never delays a start. Every other
 verdict is a Prefect event, emitted from a thread of its own so that a storm of coalesced motion
 never queues in front of a start. A watcher lists the processors once a second while sessions
 run (`flows.session_watch`); when a camera's session has stopped, the gate may ask for its
@@ -23,6 +25,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+
+from prefect.exceptions import PrefectHTTPStatusError
 
 from cloud import iot, rekognition
 from cloud.errors import ConflictError, FleetError
@@ -53,6 +57,12 @@ _WATCH_S = 1.0
 # analyze-motion runs at once per bridge: 100 at once had the SQLite-backed server answer 503 to
 # about half of the creations. A run that waits mirrors its session late, never wrongly.
 _FLOW_RUNS = 16
+# A flow run is created once no start has been in flight for this long, or after the longest
+# wait: in a large fleet, starts may never pause.
+_STARTS_QUIET_S = 0.5
+_STARTS_QUIET_MAX_WAIT_S = 5.0
+_CREATE_ATTEMPTS = 3
+_CREATE_RETRY_S = 10.0
 
 
 def _session_length(camera_id: str, attributes: dict[str, str]) -> int | None:
@@ -72,6 +82,8 @@ class MotionAnalysis:
         self._lock = threading.Lock()
         self._durations: dict[str, int] = {}  # each camera's own session length
         self._sessions = ActiveSessions()
+        self._starts_in_flight = 0
+        self._last_start = 0.0  # monotonic
         self._starters = ThreadPoolExecutor(_STARTERS, thread_name_prefix="start")
         self._events = ThreadPoolExecutor(1, thread_name_prefix="analysis-events")
         self._closed = threading.Event()
@@ -88,7 +100,7 @@ class MotionAnalysis:
         with self._lock:
             decision = self._gate.decide(event, now_ms(), self._durations.get(event.camera_id))
         if decision.plan is not None:
-            self._starters.submit(self._start, decision.plan)
+            self._submit_start(decision.plan)
         else:
             self._events.submit(self._report, event, decision)
 
@@ -105,7 +117,30 @@ class MotionAnalysis:
                 },
             )
 
+    def _submit_start(self, plan: SessionPlan) -> None:
+        with self._lock:
+            self._starts_in_flight += 1
+        self._starters.submit(self._start, plan)
+
     def _start(self, plan: SessionPlan) -> None:
+        try:
+            self._start_session(plan)
+        finally:
+            with self._lock:
+                self._starts_in_flight -= 1
+                self._last_start = time.monotonic()
+
+    async def _starts_quiet(self) -> None:
+        give_up = time.monotonic() + _STARTS_QUIET_MAX_WAIT_S
+        while (now := time.monotonic()) < give_up:
+            with self._lock:
+                quiet_for = now - self._last_start
+                wait = _STARTS_QUIET_S - quiet_for if self._starts_in_flight == 0 else 0.1
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(wait, give_up - now))
+
+    def _start_session(self, plan: SessionPlan) -> None:
         processor = self._rt.names.processor(plan.camera_id)
         try:
             plan = self._within_camera_limit(plan)
@@ -207,11 +242,30 @@ class MotionAnalysis:
     async def _follow(self, request: AnalysisRequest) -> None:
         try:
             async with self._flow_runs:
-                await analyze_motion(request)
+                await self._starts_quiet()
+                await self._run_flow(request)
         except Exception:  # a failed run is in the UI; the camera must not stay blocked
             log.exception("camera %s: analyze-motion failed", request.camera_id)
         assert request.session_id is not None
         self._session_ended(request.camera_id, request.session_id)
+
+    async def _run_flow(self, request: AnalysisRequest) -> None:
+        """A run the server could not create (a busy SQLite server answers 503 even after the
+        client's own retries) is tried again later: every session gets its run in the UI."""
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                await analyze_motion(request, return_state=True)
+                return
+            except PrefectHTTPStatusError as err:
+                if err.response.status_code != 503 or attempt == _CREATE_ATTEMPTS:
+                    raise
+                log.warning(
+                    "camera %s: the server could not create analyze-motion (attempt %d): %s",
+                    request.camera_id,
+                    attempt,
+                    err.response.status_code,
+                )
+                await asyncio.sleep(_CREATE_RETRY_S * attempt)
 
     def _session_ended(self, camera_id: str, session_id: str) -> None:
         """Told by the watcher or the flow run, whichever is first; the other is ignored."""
@@ -224,7 +278,7 @@ class MotionAnalysis:
         with self._lock:
             follow_up = self._gate.ended(camera_id, now_ms())
         if follow_up is not None and follow_up.plan is not None:
-            self._starters.submit(self._start, follow_up.plan)
+            self._submit_start(follow_up.plan)
 
     def close(self) -> None:
         self._closed.set()
