@@ -32,11 +32,11 @@ from typing import Any
 
 import psutil
 
+from bench.local_aws import local_settings
 from cloud.settings import FleetSettings
 from stack.layout import PartName, StackLayout
 from stack.local_stack import down, fleet_env, prefect_env, up
 from tests.support.mqtt_observer import MqttObserver
-from tests.support.ports import free_ports
 
 RESULTS = Path(__file__).parent / "results"
 CAMERA = "bench-cam"
@@ -196,10 +196,7 @@ def agent_run(
 
 def run(seconds: float) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-agent-"))
-    aws_port, mqtt_port, prefect_port = free_ports(3)
-    settings = FleetSettings(
-        home=workdir / "home", aws_port=aws_port, mqtt_port=mqtt_port, prefect_port=prefect_port
-    )
+    settings = local_settings(workdir / "home")
     status = up(settings)
     try:
         config = register(settings)

@@ -121,6 +121,7 @@ from bench.ingest_core import (
     step_books,
     under,
 )
+from bench.local_aws import local_settings
 from cloud.models import CameraSpec
 from cloud.registry import thing_attributes
 from cloud.settings import FleetSettings
@@ -131,7 +132,6 @@ from stack.errors import StackError
 from stack.layout import PartName, StackLayout
 from stack.local_stack import down, fleet_env, prefect_env, stop, up
 from tests.support.mqtt_observer import issue_identity
-from tests.support.ports import free_ports
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,16 +165,19 @@ def make_cameras(rt: runtime.Runtime, ids: list[str]) -> float:
 
 def publisher_identity(rt: runtime.Runtime, directory: Path) -> tuple[Path, Path]:
     """An IoT policy that may publish under fleet/ and a certificate from the endpoint's CA."""
-    arn = f"arn:aws:iot:{rt.names.region}:{rt.names.account_id}"
     document = {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
                 "Action": "iot:Connect",
-                "Resource": f"{arn}:client/bench-ingest-*",
+                "Resource": rt.names.iot_arn("client/bench-ingest-*"),
             },
-            {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{arn}:topic/fleet/*"},
+            {
+                "Effect": "Allow",
+                "Action": "iot:Publish",
+                "Resource": rt.names.iot_arn("topic/fleet/*"),
+            },
         ],
     }
     cert, key = directory / "publisher.pem.crt", directory / "publisher.pem.key"
@@ -671,14 +674,7 @@ def isolate(settings: FleetSettings, bridge_cpu: int) -> list[int]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    aws_port, mqtt_port, prefect_port = free_ports(3)
-    settings = FleetSettings(
-        home=workdir / "home",
-        aws_port=aws_port,
-        mqtt_port=mqtt_port,
-        prefect_port=prefect_port,
-        status_interval_seconds=3600,
-    )
+    settings = local_settings(workdir / "home", status_interval_seconds=3600)
     ids = [f"{PREFIX}{i:04d}" for i in range(args.cameras)]
     paths: list[dict[str, Any]] = []
     errors: list[str] = []

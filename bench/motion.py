@@ -90,6 +90,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.ingest_core import Lag, percentiles, shown_ms
+from bench.local_aws import local_settings
 from cli.prefect_context import run_flow
 from cloud import detections, rekognition
 from cloud.models import CameraSpec, Label, ProcessorStatus
@@ -106,7 +107,6 @@ from stack.scenes import write_scene
 from tests.support.agent_process import RunningAgent
 from tests.support.camera_client import CameraClient, status
 from tests.support.endpoint_admin import last_seq, requests_since
-from tests.support.ports import free_ports
 from tests.support.served_start import FLOW_NAME
 
 RESULTS = Path(__file__).parent / "results"
@@ -724,12 +724,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-motion-"))
     sets = {n: [f"m{n}-{i:03d}" for i in range(n)] for n in {*args.cameras, *args.baseline_cameras}}
     every = [c for ids in sets.values() for c in ids]
-    aws_port, mqtt_port, prefect_port = free_ports(3)
-    settings = FleetSettings(
-        home=workdir / "home",
-        aws_port=aws_port,
-        mqtt_port=mqtt_port,
-        prefect_port=prefect_port,
+    settings = local_settings(
+        workdir / "home",
         processor_quota=len(every) + 10,
         analysis_preroll_ms=PREROLL_MS,
         analysis_cooldown_seconds=COOLDOWN_S,
@@ -919,8 +915,9 @@ def verdict_line(result: dict[str, Any]) -> str:
         f"target at {top['cameras']} cameras (p50 < {TARGET_P50_MS} ms, p99 < {TARGET_P99_MS} ms): "
         f"{'met' if met else 'NOT met'} (p50 {p50} ms, p99 {p99} ms); "
         f"events lost on the bridge path: {lost}; analyze-motion runs the bridge could not "
-        f"create: {failed} (creations tried again: {retried}); trigger rows: 'storm, 1st/cam' is each camera's first motion, the "
-        f"trigger runs were stopped {result['settings']['baseline_drain_seconds']:g} s after the "
+        f"create: {failed} (creations tried again: {retried}); trigger rows: 'storm, 1st/cam' "
+        "is each camera's first motion, the trigger runs were stopped "
+        f"{result['settings']['baseline_drain_seconds']:g} s after the "
         "last publish (≥: not arrived by then)"
     )
 

@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from bench.local_aws import latency, local_settings
 from cli.prefect_context import run_flow
 from cloud.fleet import ensure_fleet
 from cloud.models import CameraSpec
@@ -32,37 +33,9 @@ from cloud.settings import FleetSettings
 from flows import runtime
 from flows.register import MAX_CONCURRENCY, register_cameras_flow
 from stack.local_stack import down, up
-from tests.support.endpoint_admin import clear_faults, inject_fault
-from tests.support.ports import free_ports
 
 SERVICES = ["iot", "kinesisvideo", "iam", "rekognition", "sts", "sns", "s3", "service-quotas"]
 RESULTS = Path(__file__).parent / "results"
-
-
-def local_settings(prefix: str, **overrides: Any) -> FleetSettings:
-    """The settings of a stack of the bench's own: a fresh home, free ports."""
-    home = Path(tempfile.mkdtemp(prefix=prefix))
-    aws_port, mqtt_port, prefect_port = free_ports(3)
-    return FleetSettings(
-        home=home,
-        aws_port=aws_port,
-        mqtt_port=mqtt_port,
-        prefect_port=prefect_port,
-        **overrides,
-    )
-
-
-@contextmanager
-def latency(endpoint: str, services: list[str], ms: int) -> Iterator[None]:
-    """A delay of `ms` on every request to `services` at the local AWS endpoint (delay-only
-    faults; none for 0), to model a real AWS round trip; cleared on the way out."""
-    if ms:
-        for service in services:
-            inject_fault(endpoint, service, None, None, count=10**9, delay_seconds=ms / 1000)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        clear_faults(endpoint)
 
 
 @contextmanager
@@ -148,7 +121,8 @@ def measure(
 def run(cameras: int, latencies: list[int], sample: int) -> list[dict[str, Any]]:
     """One stack for every measurement (Prefect's client services outlive a stack)."""
     settings = local_settings(
-        "bench-register-", processor_quota=len(latencies) * 2 * (cameras + sample) + 10
+        Path(tempfile.mkdtemp(prefix="bench-register-")),
+        processor_quota=len(latencies) * 2 * (cameras + sample) + 10,
     )
     status = up(settings)
     try:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.register import latency, local_settings, specs
+from bench.local_aws import latency, local_settings
+from bench.register import specs
 from cli.prefect_context import run_flow
 from cloud.errors import FleetError
 from cloud.fleet import ensure_fleet
@@ -58,12 +60,12 @@ def fleet(settings: FleetSettings, name: str) -> FleetSettings:
 def register(settings: FleetSettings, prefix: str, cameras: int) -> None:
     """The fleet to tear down. Registration resumes where it failed, so a camera the emulator
     failed (it answers a 500 now and then under this load) is registered by a second run."""
-    listed = specs(prefix, cameras)
+    fleet_specs = specs(prefix, cameras)
     try:
-        run_flow(settings, register_cameras_flow(cameras=listed))
+        run_flow(settings, register_cameras_flow(cameras=fleet_specs))
     except FleetError as err:
         print(f"registration: {str(err)[:200]}; once more")
-        run_flow(settings, register_cameras_flow(cameras=listed))
+        run_flow(settings, register_cameras_flow(cameras=fleet_specs))
 
 
 def left(settings: FleetSettings) -> int:
@@ -120,7 +122,7 @@ def measure(settings: FleetSettings, endpoint: str, cameras: int, ms: int) -> di
 def run(cameras: int, latencies: list[int]) -> list[dict[str, Any]]:
     """One stack for every measurement (Prefect's client services outlive a stack)."""
     settings = local_settings(
-        "bench-teardown-",
+        Path(tempfile.mkdtemp(prefix="bench-teardown-")),
         # Two fleets alive at once at most; each teardown frees its processors.
         processor_quota=2 * cameras + 10,
         status_interval_seconds=86_400,

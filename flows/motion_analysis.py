@@ -83,7 +83,7 @@ class MotionAnalysis:
         self._durations: dict[str, int] = {}  # each camera's own session length
         self._sessions = ActiveSessions()
         self._starts_in_flight = 0
-        self._last_start = 0.0  # monotonic
+        self._last_start_done = 0.0  # monotonic
         self._starters = ThreadPoolExecutor(_STARTERS, thread_name_prefix="start")
         self._events = ThreadPoolExecutor(1, thread_name_prefix="analysis-events")
         self._closed = threading.Event()
@@ -128,13 +128,13 @@ class MotionAnalysis:
         finally:
             with self._lock:
                 self._starts_in_flight -= 1
-                self._last_start = time.monotonic()
+                self._last_start_done = time.monotonic()
 
     async def _starts_quiet(self) -> None:
         give_up = time.monotonic() + _STARTS_QUIET_MAX_WAIT_S
         while (now := time.monotonic()) < give_up:
             with self._lock:
-                quiet_for = now - self._last_start
+                quiet_for = now - self._last_start_done
                 wait = _STARTS_QUIET_S - quiet_for if self._starts_in_flight == 0 else 0.1
             if wait <= 0:
                 return
@@ -260,10 +260,9 @@ class MotionAnalysis:
                 if err.response.status_code != 503 or attempt == _CREATE_ATTEMPTS:
                     raise
                 log.warning(
-                    "camera %s: the server could not create analyze-motion (attempt %d): %s",
+                    "camera %s: the server could not create analyze-motion (attempt %d, 503)",
                     request.camera_id,
                     attempt,
-                    err.response.status_code,
                 )
                 await asyncio.sleep(_CREATE_RETRY_S * attempt)
 

@@ -283,12 +283,12 @@ def _logged_params(info: RequestInfo, body: bytes) -> dict[str, Any] | None:
 
 def save_everything(app_state: RekognitionState, state_file: Any, lock: threading.RLock) -> None:
     """Pickle moto's persisted backends and the Rekognition state to ``state_file``."""
-    began = time.monotonic()
     with lock:
+        began = time.monotonic()  # requests wait from here, not while the saver waits its turn
         payload = persistence.dump_state(
             persistence.moto_snapshot(), {"rekognition": app_state.snapshot()}
         )
-    held_ms = (time.monotonic() - began) * 1000
+        held_ms = (time.monotonic() - began) * 1000
     persistence.write_state(state_file, payload)
     logger.info(
         "saved endpoint state to %s: %d kB, requests held %.0f ms",
