@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from moto.sts.models import sts_backends
 
 from cloud.local import LocalEndpoint
 from cloud.local.rekognition.detection import Detection
@@ -79,6 +80,10 @@ class Camera:
     @property
     def processor(self) -> str:
         return f"camfleet-{self.name}"
+
+    @property
+    def role_arn(self) -> str:
+        return f"arn:aws:iam::{ACCOUNT}:role/camfleet-rekognition-{self.name}"
 
     @property
     def fragment_dir(self) -> Path:
@@ -160,7 +165,7 @@ def camera(video_endpoint: LocalEndpoint) -> Iterator[Camera]:
         Name=cam.processor,
         Input={"KinesisVideoStream": {"Arn": stream_arn}},
         Output={"S3Destination": {"Bucket": bucket, "KeyPrefix": f"cameras/{name}"}},
-        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/camfleet-rekognition-{name}",
+        RoleArn=cam.role_arn,
         Settings={"ConnectedHome": {"Labels": ["PERSON", "PET"], "MinConfidence": 50}},
         NotificationChannel={"SNSTopicArn": topic_arn},
         Tags={"camera": name},
@@ -318,6 +323,35 @@ def test_stop_ends_a_session_early(camera: Camera, video_endpoint: LocalEndpoint
         time.sleep(0.05)
     (complete,) = of_type(camera.messages(), "STREAM_PROCESSING_COMPLETE")
     assert complete["streamProcessingResults"]["message"].startswith("Stopped")
+
+
+def test_a_session_assumes_its_role_at_its_first_write_and_the_next_one_reuses_it(
+    camera: Camera, video_endpoint: LocalEndpoint
+) -> None:
+    """Assuming it at every start had a storm's starts queue behind a hundred STS calls."""
+
+    def assumed_for() -> list[str]:
+        return [
+            role.session_name
+            for role in sts_backends[ACCOUNT]["aws"].assumed_roles
+            if role.role_arn == camera.role_arn
+        ]
+
+    first = camera.start(past_ms(0), seconds=60)  # live, and no video comes: nothing to write
+    time.sleep(1.0)
+    assert camera.describe()["Status"] == "STARTING"
+    assert assumed_for() == []
+
+    endpoint_client(video_endpoint.url, "rekognition", region=REGION).stop_stream_processor(
+        Name=camera.processor
+    )
+    camera.messages()  # its STREAM_PROCESSING_COMPLETE, published as the role
+    assert assumed_for() == [f"rekognition-{first}"]
+
+    camera.start(past_ms(0), seconds=1)
+    assert camera.wait_until_done()["Status"] == "STOPPED"
+    camera.messages()
+    assert assumed_for() == [f"rekognition-{first}"]
 
 
 def test_video_that_cannot_be_decoded_fails_the_session(camera: Camera) -> None:

@@ -122,13 +122,14 @@ class EndpointResults:
     """Results written through the local endpoint as the processor's role (boto3 + STS).
 
     One boto3 session makes every session's clients: a fresh boto3 session parses the service
-    models again (a few hundred ms of CPU). Making a client still costs milliseconds of CPU under
-    the GIL, which a hundred sessions starting at once turn into a second of delay for every
-    request to the endpoint: the STS client is one per region, and a role's S3 and SNS clients
-    are made when a session first writes (most write nothing until they end) and kept for the
-    next sessions while the credentials they were made with are valid (STS issues at least
-    15 minutes). The role is assumed at every start, so a session whose role cannot be assumed
-    fails at once. Sessions are not thread-safe, so clients are made under a lock; the clients
+    models again (a few hundred ms of CPU). Making a client, or assuming a role through the
+    endpoint, still costs milliseconds of the endpoint's CPU under the GIL, which a hundred
+    sessions starting at once turn into a second of delay for every request to it (the starts
+    among them). So nothing is done at a session's start: a role's S3 and SNS clients are made
+    when one of its sessions first writes (most write nothing until they end), the role being
+    assumed then, and kept for its next sessions while the credentials they were made with are
+    valid (STS issues at least 15 minutes). A role that cannot be assumed fails the session at
+    its first write. Sessions are not thread-safe, so clients are made under a lock; the clients
     themselves are.
     """
 
@@ -150,16 +151,30 @@ class EndpointResults:
                 **credentials,
             )
 
-    def _role_client(self, service: str, region: str, role_arn: str, **credentials: str) -> Any:
-        key, now = (service, region, role_arn), time.monotonic()
+    def _role_client(self, service: str, region: str, context: SessionContext) -> Any:
+        key, now = (service, region, context.role_arn), time.monotonic()
         with self._lock:
             made = self._role_clients.get(key)
             if made is not None and now - made[0] < _ROLE_CLIENT_TTL_S:
                 return made[1]
-        client = self._client(service, region, **credentials)
+        client = self._client(service, region, **self._assume(context))
         with self._lock:
             self._role_clients[key] = (now, client)
         return client
+
+    def _assume(self, context: SessionContext) -> dict[str, str]:
+        try:
+            credentials = self._sts_client(context.region).assume_role(
+                RoleArn=context.role_arn,
+                RoleSessionName=f"rekognition-{context.session_id}"[:64],
+            )["Credentials"]
+        except (BotoCoreError, ClientError) as err:
+            raise ResultsError(f"cannot assume role {context.role_arn}: {err}") from err
+        return {
+            "aws_access_key_id": credentials["AccessKeyId"],
+            "aws_secret_access_key": credentials["SecretAccessKey"],
+            "aws_session_token": credentials["SessionToken"],
+        }
 
     def _sts_client(self, region: str) -> Any:
         if region not in self._sts:  # two threads may both make one: either will do
@@ -172,28 +187,10 @@ class EndpointResults:
         return self._sts[region]
 
     def __call__(self, context: SessionContext) -> ResultsSink:
-        try:
-            credentials = self._sts_client(context.region).assume_role(
-                RoleArn=context.role_arn,
-                RoleSessionName=f"rekognition-{context.session_id}"[:64],
-            )["Credentials"]
-        except (BotoCoreError, ClientError) as err:
-            raise ResultsError(f"cannot assume role {context.role_arn}: {err}") from err
-        role = {
-            "aws_access_key_id": credentials["AccessKeyId"],
-            "aws_secret_access_key": credentials["SecretAccessKey"],
-            "aws_session_token": credentials["SessionToken"],
-        }
         topic = (context.notification_channel or {}).get("SNSTopicArn", "")
         return _BotoSink(
-            functools.partial(self._role_client, "s3", context.region, context.role_arn, **role),
-            functools.partial(
-                self._role_client,
-                "sns",
-                _region_of(topic, context.region),
-                context.role_arn,
-                **role,
-            ),
+            functools.partial(self._role_client, "s3", context.region, context),
+            functools.partial(self._role_client, "sns", _region_of(topic, context.region), context),
         )
 
 
