@@ -2,8 +2,11 @@
 
 On the SDK's thread it only asks the motion gate (pure, in memory) what to do. A start goes to a
 small thread pool that does nothing else and calls StartStreamProcessor at once (botocore retries
-throttling with jitter); only then is the `analyze-motion` flow run created, on an event loop of
-its own, to follow the session in the UI, and only once no start has been in flight for a moment:
+throttling with jitter). A storm's first second is bound by the requests the endpoint answers
+(measured: the delay grew with each camera while a start thread also described its session), so
+the started session is described (its LastUpdateTimestamp, one request) by two threads of their
+own, and only then watched and followed by the `analyze-motion` flow run, created on an event
+loop of its own to show the session in the UI, and only once no start has been in flight a moment:
 creating a flow run costs CPU in the bridge, the Prefect server and the endpoint, which a storm's
 starts need more (measured on 2 cores), so creating one never delays a start. Every other
 verdict is a Prefect event, emitted from a thread of its own so that a storm of coalesced motion
@@ -50,6 +53,9 @@ _EVENT_FOR = {
 # StartStreamProcessor waits on the network: 100 cameras seeing motion at once must not queue
 # behind 8 threads (botocore keeps 64 connections).
 _STARTERS = 32
+# A started session is described (one request each) by threads of their own: the starts under
+# way keep most of the endpoint's attention (a storm's first second is bound by its requests).
+_DESCRIBERS = 2
 _SETTINGS_REFRESH_S = 300.0
 # One ListStreamProcessors (100 processors a page) a second while any session runs: well within
 # the API's rate for fleets of hundreds, and a follow-up starts within a second of the end.
@@ -85,6 +91,7 @@ class MotionAnalysis:
         self._starts_in_flight = 0
         self._last_start_done = 0.0  # monotonic
         self._starters = ThreadPoolExecutor(_STARTERS, thread_name_prefix="start")
+        self._describers = ThreadPoolExecutor(_DESCRIBERS, thread_name_prefix="describe")
         self._events = ThreadPoolExecutor(1, thread_name_prefix="analysis-events")
         self._closed = threading.Event()
         self._loop = asyncio.new_event_loop()
@@ -166,15 +173,24 @@ class MotionAnalysis:
             )
             self._free(plan.camera_id)
             return
+        self._describers.submit(
+            self._watch, plan, Session(plan.camera_id, session, processor, time.monotonic())
+        )
+
+    def _watch(self, plan: SessionPlan, session: Session) -> None:
+        """A describer's thread: the session's LastUpdateTimestamp first, so that the watcher,
+        which may start the camera's follow-up, only sees the session once its flow run can tell
+        it from the next; then the flow run."""
+        updated_at = self._updated_at(session.processor)
         with self._lock:
-            self._sessions.add(Session(plan.camera_id, session, processor, time.monotonic()))
+            self._sessions.add(session)
         request = AnalysisRequest(
             camera_id=plan.camera_id,
             start_ms=plan.start_ms,
             duration_s=plan.duration_s,
             follow_up=plan.follow_up,
-            session_id=session,
-            session_updated_at=self._updated_at(processor),
+            session_id=session.session_id,
+            session_updated_at=updated_at,
         )
         asyncio.run_coroutine_threadsafe(self._follow(request), self._loop)
 
@@ -282,5 +298,6 @@ class MotionAnalysis:
     def close(self) -> None:
         self._closed.set()
         self._starters.shutdown(wait=False, cancel_futures=True)
+        self._describers.shutdown(wait=False, cancel_futures=True)
         self._events.shutdown(wait=False, cancel_futures=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
