@@ -176,11 +176,10 @@ class MotionAnalysis:
             )
             self._free(plan.camera_id)
             return
-        self._describers.submit(
-            self._watch, plan, Session(plan.camera_id, session, processor, time.monotonic())
-        )
+        started = Session(plan.camera_id, session, processor, time.monotonic())
+        self._describers.submit(self._describe_then_follow, plan, started)
 
-    def _watch(self, plan: SessionPlan, session: Session) -> None:
+    def _describe_then_follow(self, plan: SessionPlan, session: Session) -> None:
         """A describer's thread: the session's LastUpdateTimestamp first, so that the watcher,
         which may start the camera's follow-up, only sees the session once its flow run can tell
         it from the next; then the flow run."""
