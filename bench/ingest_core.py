@@ -1,6 +1,7 @@
 """The pure parts of `bench/ingest.py`: the message stream, nearest-rank percentiles and how a
 table shows them (`bench/motion.py` uses both), and the books of a step (what was published
-against what the bridge processed, wrote to shadows and emitted as Prefect events). No I/O, no clock: times are passed in (wall-clock milliseconds).
+against what the bridge processed, wrote to shadows and emitted as Prefect events). No I/O, no
+clock: times are passed in (wall-clock milliseconds).
 
 The stream: camera `c`'s messages are numbered `n` = 0, 1, 2, ... Message 0 is a status
 `online`, 1 a health with the pipeline `running` (the warm-up: every camera known, every shadow

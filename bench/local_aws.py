@@ -30,7 +30,7 @@ def latency(endpoint: str, services: list[str], ms: int) -> Iterator[None]:
     faults; none for 0), to model a real AWS round trip; cleared on the way out."""
     if ms:
         for service in services:
-            inject_fault(endpoint, service, None, None, count=10**9, delay_seconds=ms / 1000)  # type: ignore[arg-type]
+            inject_fault(endpoint, service, None, None, count=10**9, delay_seconds=ms / 1000)
     try:
         yield
     finally:

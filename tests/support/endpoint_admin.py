@@ -22,8 +22,8 @@ def _call(url: str, method: str, body: dict[str, Any] | None = None) -> Any:
 def inject_fault(
     endpoint: str,
     service: str,
-    operation: str,
-    error_code: str = "AccessDeniedException",
+    operation: str | None,
+    error_code: str | None = "AccessDeniedException",
     *,
     count: int = 1,
     http_status: int = 400,

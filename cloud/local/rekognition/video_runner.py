@@ -80,7 +80,7 @@ logger = logging.getLogger(__name__)
 _STREAM_NAME = re.compile(r"^arn:[a-z\d-]+:kinesisvideo:[a-z\d-]+:\d{12}:stream/([^/]+)(/|$)")
 _JPEG_QUALITY = 90
 # Younger than the shortest credentials STS issues (15 min), with room for a session's length.
-_ROLE_CLIENT_TTL_S = 600.0
+_ROLE_KEPT_S = 600.0
 
 
 class ResultsError(Exception):
@@ -118,6 +118,16 @@ def _region_of(arn: str, default: str) -> str:
     return parts[3] if len(parts) > 3 and parts[3] else default
 
 
+@dataclass
+class _Role:
+    """A role's credentials, as assumed at `assumed_at` (monotonic), and the clients made with
+    them, by (service, region)."""
+
+    assumed_at: float
+    credentials: dict[str, str]
+    clients: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+
 class EndpointResults:
     """Results written through the local endpoint as the processor's role (boto3 + STS).
 
@@ -127,10 +137,10 @@ class EndpointResults:
     sessions starting at once turn into a second of delay for every request to it (the starts
     among them). So nothing is done at a session's start: a role's S3 and SNS clients are made
     when one of its sessions first writes (most write nothing until they end), the role being
-    assumed then, and kept for its next sessions while the credentials they were made with are
-    valid (STS issues at least 15 minutes). A role that cannot be assumed fails the session at
-    its first write. Sessions are not thread-safe, so clients are made under a lock; the clients
-    themselves are.
+    assumed then, once for both, and kept for its next sessions while the credentials they were
+    made with are valid (STS issues at least 15 minutes). A role that cannot be assumed fails
+    the session at its first write. Sessions are not thread-safe, so clients are made under a
+    lock; the clients themselves are.
     """
 
     def __init__(self, endpoint_url: Callable[[], str]) -> None:
@@ -139,7 +149,7 @@ class EndpointResults:
         self._boto = boto3.session.Session()
         self._lock = threading.Lock()
         self._sts: dict[str, Any] = {}
-        self._role_clients: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._roles: dict[str, _Role] = {}  # by role ARN
 
     def _client(self, service: str, region: str, **credentials: str) -> Any:
         with self._lock:
@@ -152,14 +162,20 @@ class EndpointResults:
             )
 
     def _role_client(self, service: str, region: str, context: SessionContext) -> Any:
-        key, now = (service, region, context.role_arn), time.monotonic()
+        """The role's client for `service` in `region`; the role is assumed once for all its
+        clients (a session with a detection writes to S3 and publishes to SNS)."""
+        now = time.monotonic()
         with self._lock:
-            made = self._role_clients.get(key)
-            if made is not None and now - made[0] < _ROLE_CLIENT_TTL_S:
-                return made[1]
-        client = self._client(service, region, **self._assume(context))
-        with self._lock:
-            self._role_clients[key] = (now, client)
+            role = self._roles.get(context.role_arn)
+        if role is None or now - role.assumed_at >= _ROLE_KEPT_S:
+            role = _Role(now, self._assume(context))
+            with self._lock:
+                self._roles[context.role_arn] = role
+        client = role.clients.get((service, region))
+        if client is None:  # two threads may both make one: either will do
+            client = role.clients[service, region] = self._client(
+                service, region, **role.credentials
+            )
         return client
 
     def _assume(self, context: SessionContext) -> dict[str, str]:
