@@ -1,6 +1,6 @@
 """What the agent measures for its health report: the video stream, itself, and the host.
 
-`StreamMeter` is pure: it is fed one record per encoded buffer (from the pipeline's `meter`
+`StreamMeter` does no I/O: it is fed one record per encoded buffer (from the pipeline's `meter`
 element) and derives frames per second and bitrate over a sliding window, and dropped frames
 from gaps in the presentation timestamps, which is what a viewer would miss.
 """
@@ -11,6 +11,7 @@ import os
 import platform
 import resource
 import subprocess
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -25,35 +26,42 @@ _THERMAL_ZONES = Path("/sys/class/thermal")
 
 
 class StreamMeter:
+    """Fed by the pipeline's reader thread, read by the agent's main loop: hence the lock (an
+    unlocked health report once died of "deque mutated during iteration" mid-restart)."""
+
     def __init__(self, window_s: float = _WINDOW_S):
         self._window_s = window_s
+        self._lock = threading.Lock()
         self._samples: deque[tuple[float, int]] = deque()  # (monotonic time, bytes)
         self._last_pts: int | None = None
         self.dropped_frames = 0
-        self.last_buffer_at: float | None = None
 
     def record(self, now: float, size: int, pts_ns: int | None, duration_ns: int | None) -> None:
-        self._samples.append((now, size))
-        self.last_buffer_at = now
-        if pts_ns is not None and self._last_pts is not None and duration_ns:
-            gap = pts_ns - self._last_pts
-            if gap > duration_ns * 1.5:
-                self.dropped_frames += round(gap / duration_ns) - 1
-        if pts_ns is not None:
-            self._last_pts = pts_ns
-        self._expire(now)
+        with self._lock:
+            self._samples.append((now, size))
+            if pts_ns is not None and self._last_pts is not None and duration_ns:
+                gap = pts_ns - self._last_pts
+                if gap > duration_ns * 1.5:
+                    self.dropped_frames += round(gap / duration_ns) - 1
+            if pts_ns is not None:
+                self._last_pts = pts_ns
+            self._expire(now)
 
     def restarted(self) -> None:
         """A new child starts its timestamps afresh: no gap across a restart."""
-        self._last_pts = None
+        with self._lock:
+            self._last_pts = None
 
     def fps(self, now: float) -> float:
-        self._expire(now)
-        return round(len(self._samples) / self._window_s, 2)
+        with self._lock:
+            self._expire(now)
+            return round(len(self._samples) / self._window_s, 2)
 
     def bitrate_kbps(self, now: float) -> float:
-        self._expire(now)
-        return round(sum(size for _, size in self._samples) * 8 / self._window_s / 1000, 1)
+        with self._lock:
+            self._expire(now)
+            total = sum(size for _, size in self._samples)
+        return round(total * 8 / self._window_s / 1000, 1)
 
     def _expire(self, now: float) -> None:
         while self._samples and self._samples[0][0] < now - self._window_s:

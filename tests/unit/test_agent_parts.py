@@ -2,6 +2,7 @@
 
 import os
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +67,27 @@ def test_stream_meter_rates_and_dropped_frames() -> None:
     meter.record(now + 1, 1000, 0, FRAME_NS)
     assert meter.dropped_frames == 3
     assert meter.fps(now + 100) == 0
+
+
+def test_stream_meter_is_read_while_the_pipeline_reader_records() -> None:
+    # The pipeline's reader thread records while the agent's main loop reports health.
+    meter = StreamMeter(window_s=1)
+    frames = 50_000
+
+    def record() -> None:
+        for i in range(frames):
+            meter.record(time.monotonic(), 1000, i * FRAME_NS, FRAME_NS)
+
+    recorder = threading.Thread(target=record)
+    recorder.start()
+    readings = 0
+    while recorder.is_alive():
+        now = time.monotonic()
+        meter.fps(now), meter.bitrate_kbps(now)  # raised "deque mutated" before the lock
+        readings += 1
+    recorder.join()
+    assert readings > 0
+    assert meter.dropped_frames == 0
 
 
 def test_backoff_is_exponential_capped_and_jittered() -> None:
