@@ -2,8 +2,9 @@
 
 Threads: the SDK's (MQTT callbacks), the pipeline supervisor's, the motion delivery loop, and
 the main loop, which alone owns the agent's state: every other thread hands it events through
-one queue. Stopping (SIGTERM/SIGINT) sends the pipeline EOS, publishes a last health report
-and the retained `offline` status, then disconnects.
+one queue. Stopping (SIGTERM/SIGINT, or a failure of the main loop, which then exits 1 for
+systemd to restart it) sends the pipeline EOS, publishes a last health report and the retained
+`offline` status, then disconnects.
 """
 
 from __future__ import annotations
@@ -140,17 +141,21 @@ class Agent:
         self.supervisor.start()
         self._delivery.start()
         next_health = time.monotonic() + self.config.health_interval_seconds
-        while not self._stop.is_set():
-            try:
-                event = self._events.get(timeout=_TICK_S)
-            except queue.Empty:
-                event = None
-            if event is not None and self._handle(event):
-                next_health = time.monotonic() + self.config.health_interval_seconds
-            if time.monotonic() >= next_health:
-                self._publish_health()
-                next_health = time.monotonic() + self.config.health_interval_seconds
-        self._shutdown()
+        # A bug that ends this loop ends the agent as a stop does: EOS, so the last fragment is
+        # complete (not cut by the child's death signal), and `offline` from us, not the Will.
+        try:
+            while not self._stop.is_set():
+                try:
+                    event = self._events.get(timeout=_TICK_S)
+                except queue.Empty:
+                    event = None
+                if event is not None and self._handle(event):
+                    next_health = time.monotonic() + self.config.health_interval_seconds
+                if time.monotonic() >= next_health:
+                    self._publish_health()
+                    next_health = time.monotonic() + self.config.health_interval_seconds
+        finally:
+            self._shutdown()
 
     def _handle(self, event: AgentEvent) -> bool:
         """Act on one event; True when a health report went out because of it."""
@@ -267,5 +272,9 @@ def run(config_path: Path) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("agent %s starting (pid %d)", agent.config.camera_id, os.getpid())
-    agent.run()
+    try:
+        agent.run()
+    except Exception:
+        log.exception("agent failed; stopped it for its service manager to restart")
+        return 1
     return 0
