@@ -191,7 +191,7 @@ def test_a_killed_or_frozen_pipeline_is_restarted(
         )
         assert not frozen_child.is_running()
     finally:
-        assert agent.stop() == 0
+        assert agent.stop() == 0, agent.log_tail()
 
 
 def test_broker_restart_reconnects_resubscribes_and_delivers_queued_motion(
@@ -251,7 +251,7 @@ def test_broker_restart_reconnects_resubscribes_and_delivers_queued_motion(
             _health(camera), lambda m: m["pipeline"] == "running" and m["restarts"] == 2, 20, asked
         )
     finally:
-        assert agent.stop() == 0
+        assert agent.stop() == 0, agent.log_tail()
         proxy.close()
 
 
@@ -291,7 +291,7 @@ def test_a_missing_element_is_reported_not_restarted_in_a_loop(
         (failure,) = wait_for_camera_events(camera, ["camera.pipeline.failed"], began, 1)
         assert "kvssink" in failure.payload["error"]
     finally:
-        assert agent.stop() == 0
+        assert agent.stop() == 0, agent.log_tail()
 
 
 def test_bad_config_and_an_exposed_key_stop_the_agent_at_start(
@@ -331,7 +331,7 @@ def test_an_unreachable_broker_is_logged_and_retried(local_stack: Stack, tmp_pat
         assert "unreachable" in agent.log()
         assert agent.proc.poll() is None  # still trying
     finally:
-        assert agent.stop() == 0
+        assert agent.stop() == 0, agent.log_tail()
 
 
 def _broker(settings: FleetSettings) -> psutil.Process:

@@ -64,4 +64,4 @@ def test_motion_from_the_agent_starts_an_analysis_at_its_producer_timestamp(
         assert started.payload["duration_s"] == 3  # the camera's own session length
         assert started.payload["follow_up"] is False
     finally:
-        assert agent.stop() == 0
+        assert agent.stop() == 0, agent.log_tail()

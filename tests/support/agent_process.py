@@ -55,6 +55,10 @@ class RunningAgent:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the agent's log, for an assertion's message (CI shows nothing else)."""
+        return "\n".join(self.log().splitlines()[-lines:])
+
     def wait_log(self, text: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while text not in self.log():
