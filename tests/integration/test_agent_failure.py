@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from pathlib import Path
 
 import psutil
 import pytest
 
+from cloud.bundle import CA_FILE, Bundle
 from cloud.local.ca import LocalCA
 from device.agent import Agent, AgentEvent
 from device.config import AgentConfig
 from device.messages import PipelineState
 from device.supervisor import StateChanged
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support.ports import free_ports
 
 
 def _config(tmp_path: Path) -> AgentConfig:
+    """A camera's identity made as registration makes it: its own key, signed by the local CA."""
     ca = LocalCA.load_or_create(tmp_path / "ca")
-    cert, key = ca.issue_key_and_cert()
-    (tmp_path / "cert.pem").write_text(cert)
-    (tmp_path / "key.pem").write_text(key)
-    (tmp_path / "key.pem").chmod(0o600)
-    (tmp_path / "ca.pem").write_text(ca.cert_pem)
+    bundle = Bundle(tmp_path / "bundle")
+    bundle.ensure_dir()
+    bundle.write_certificate(ca.sign_csr(bundle.csr("porch")), "arn:aws:iot:::cert/porch")
+    bundle.write_ca(ca.cert_pem)
     fragments = tmp_path / "fragments"
     fragments.mkdir()
     return AgentConfig.model_validate(
@@ -38,11 +32,11 @@ def _config(tmp_path: Path) -> AgentConfig:
             "mqtt": {
                 # Nobody listens: the link keeps retrying, which the failure must not wait for.
                 "endpoint": "127.0.0.1",
-                "port": _closed_port(),
+                "port": free_ports(1)[0],
                 "client_id": "porch",
-                "cert": str(tmp_path / "cert.pem"),
-                "key": str(tmp_path / "key.pem"),
-                "ca": str(tmp_path / "ca.pem"),
+                "cert": str(bundle.cert_path),
+                "key": str(bundle.key_path),
+                "ca": str(bundle.dir / CA_FILE),
             },
             "aws": {"region": "eu-west-1", "credentials_endpoint": "c.local", "role_alias": "r"},
             "source": {"width": 160, "height": 120, "fps": 10},
