@@ -34,8 +34,8 @@ import psutil
 
 from bench.local_aws import local_settings
 from cloud.settings import FleetSettings
-from stack.layout import PartName, StackLayout
-from stack.local_stack import down, fleet_env, prefect_env, up
+from stack.supervisor.layout import PartName, StackLayout
+from stack.supervisor.local_stack import down, fleet_env, prefect_env, up
 from tests.support.mqtt_observer import MqttObserver
 
 RESULTS = Path(__file__).parent / "results"

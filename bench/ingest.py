@@ -10,7 +10,7 @@ What runs: a fresh local stack (the AWS endpoint, mosquitto, the Prefect server,
 flows, the results consumer; the `fleet-status` schedule moved to once an hour so that it does
 not read 1,000 shadows a minute at the endpoint during a step). The stack's own bridge is
 stopped; the bridge under test runs in a process of its own pinned to one CPU (`taskset`), the
-real one (`flows.bridge.run_bridge`, default settings but a heartbeat every 0.5 s) and then
+real one (`services.bridge.service.run_bridge`, default settings but a heartbeat every 0.5 s) and then
 the baseline (`bench/naive_bridge.py`), each over the same message stream
 (`bench/ingest_bridge.py`). The broker is the stack's: it queues at most 1,000 messages for a
 subscriber that falls behind and drops the rest, which is where a slow bridge loses messages.
@@ -128,9 +128,9 @@ from cloud.settings import FleetSettings
 from device.messages import TopicKind, now_ms, topic
 from flows import runtime
 from flows.camera_events import read_cameras_events
-from stack.errors import StackError
-from stack.layout import PartName, StackLayout
-from stack.local_stack import down, fleet_env, prefect_env, stop, up
+from stack.supervisor.errors import StackError
+from stack.supervisor.layout import PartName, StackLayout
+from stack.supervisor.local_stack import down, fleet_env, prefect_env, stop, up
 from tests.support.mqtt_observer import issue_identity
 
 RESULTS = Path(__file__).parent / "results"

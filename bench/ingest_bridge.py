@@ -1,5 +1,5 @@
 """The bridge under test in `bench/ingest.py`, in a process of its own (which the benchmark pins
-to one CPU): the real bridge (`flows.bridge.run_bridge`, the composition root `fleet up` runs,
+to one CPU): the real bridge (`services.bridge.service.run_bridge`, the composition root `fleet up` runs,
 with the benchmark's `Instruments`), or the naive baseline (`bench/naive_bridge.py`).
 
     python bench/ingest_bridge.py real|naive --heartbeat-file F --records F [--flush-interval S]
@@ -27,11 +27,11 @@ from cloud.settings import FleetSettings
 from cloud.shadow import ShadowUpdate
 from device.messages import HealthEvent, StatusEvent, now_ms
 from flows import runtime
-from flows.bridge import BridgeConfig, Instruments, bridge_endpoint, run_bridge
-from flows.bridge_intake import CameraEvent
-from flows.camera_state import PendingWrite
-from flows.process import run_service
-from stack.heartbeat import write_heartbeat
+from services.bridge.camera_state import PendingWrite
+from services.bridge.intake import CameraEvent
+from services.bridge.service import BridgeConfig, Instruments, bridge_endpoint, run_bridge
+from services.harness.heartbeat import write_heartbeat
+from services.harness.process import run_service
 
 HEARTBEAT_S = 0.5
 

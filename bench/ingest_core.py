@@ -32,7 +32,7 @@ from device.messages import (
     TopicKind,
     encode,
 )
-from flows.presence_events import HEALTH, OFFLINE, ONLINE
+from services.bridge.presence_events import HEALTH, OFFLINE, ONLINE
 
 Key = tuple[str, int]  # (camera, sent_at_ms)
 EVENT_ONLINE, EVENT_OFFLINE, EVENT_HEALTH = ONLINE, OFFLINE, HEALTH  # what the bridge emits

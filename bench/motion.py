@@ -97,13 +97,13 @@ from cloud.models import CameraSpec, Label, ProcessorStatus
 from cloud.settings import FleetSettings
 from device.messages import MotionEvent, Presence, TopicKind, encode, now_ms, topic
 from flows import runtime
-from flows.bridge import Bridge, BridgeConfig, bridge_endpoint
-from flows.bridge_intake import CameraEvent
 from flows.camera_events import camera_resource, read_camera_events, read_cameras_events
 from flows.register import register_cameras_flow
-from stack.layout import PartName, StackLayout
-from stack.local_stack import down, fleet_env, prefect_env, stop, up
-from stack.scenes import write_scene
+from services.bridge.intake import CameraEvent
+from services.bridge.service import Bridge, BridgeConfig, bridge_endpoint
+from stack.cameras.scenes import write_scene
+from stack.supervisor.layout import PartName, StackLayout
+from stack.supervisor.local_stack import down, fleet_env, prefect_env, stop, up
 from tests.support.agent_process import RunningAgent
 from tests.support.camera_client import CameraClient, status
 from tests.support.endpoint_admin import last_seq, requests_since

@@ -32,8 +32,8 @@ from device.messages import (
     now_ms,
 )
 from flows.analyze import emit_camera_event
-from flows.bridge import BridgeEndpoint
-from flows.presence_events import HEALTH, OFFLINE, ONLINE, health_payload
+from services.bridge.presence_events import HEALTH, OFFLINE, ONLINE, health_payload
+from services.bridge.service import BridgeEndpoint
 
 log = logging.getLogger(__name__)
 

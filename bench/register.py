@@ -32,7 +32,7 @@ from cloud.registration import RegistrationContext, register_camera
 from cloud.settings import FleetSettings
 from flows import runtime
 from flows.register import MAX_CONCURRENCY, register_cameras_flow
-from stack.local_stack import down, up
+from stack.supervisor.local_stack import down, up
 
 SERVICES = ["iot", "kinesisvideo", "iam", "rekognition", "sts", "sns", "s3", "service-quotas"]
 RESULTS = Path(__file__).parent / "results"

@@ -29,14 +29,14 @@ from cli.prefect_context import run_flow
 from cloud.errors import FleetError
 from cloud.fleet import ensure_fleet
 from cloud.settings import FleetSettings
-from cloud.teardown_actions import delete
-from cloud.teardown_discovery import discover
-from cloud.teardown_plan import build_plan
+from cloud.teardown.actions import delete
+from cloud.teardown.discovery import discover
+from cloud.teardown.plan import build_plan
 from flows import runtime
 from flows.register import register_cameras_flow
 from flows.teardown import MAX_CONCURRENCY, TeardownIncomplete, teardown_fleet_flow
-from stack.errors import StackError
-from stack.local_stack import down, up
+from stack.supervisor.errors import StackError
+from stack.supervisor.local_stack import down, up
 
 SERVICES = [
     "iot",

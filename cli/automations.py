@@ -13,8 +13,8 @@ from cli.errors import handled
 from cli.output import emit_json, emit_table
 from cli.prefect_context import prefect_settings
 from cli.settings import current_settings
-from flows.automation_declaration import declaration_path, load_declaration
-from flows.automation_sync import source_text, sync_declared
+from flows.automations.declaration import declaration_path, load_declaration
+from flows.automations.sync import source_text, sync_declared
 
 app = typer.Typer(
     help="The fleet's Prefect automations (camera offline, pipeline failed, analyses failing).",

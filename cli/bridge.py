@@ -13,8 +13,8 @@ from cli.output import err_console
 from cli.prefect_context import control_plane
 from cli.settings import current_settings
 from cloud.bridge_identity import ensure_bridge_identity
-from flows.bridge import BridgeConfig, run_bridge
-from flows.process import stop_on_signals
+from services.bridge.service import BridgeConfig, run_bridge
+from services.harness.process import stop_on_signals
 
 app = typer.Typer(
     help="The MQTT bridge: camera status and health into each camera's shadow.",

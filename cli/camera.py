@@ -20,7 +20,7 @@ from cloud.errors import InvalidInputError, NotFoundError
 from cloud.models import CameraRecord, CameraSpec
 from cloud.naming import validate_camera_id
 from cloud.registry import FLEET_ATTRIBUTE, list_camera_ids, show_camera
-from cloud.results import DetectionRecord, iso_ms
+from cloud.rekognition_messages import DetectionRecord, iso_ms
 from cloud.settings import FleetSettings
 from cloud.shadow import CameraStatus, read_status
 from flows.fleet_status import fleet_status_flow

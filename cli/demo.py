@@ -15,11 +15,11 @@ from cloud.models import CameraSpec, Label
 from cloud.registry import list_camera_ids, show_camera
 from cloud.settings import FleetSettings
 from flows import runtime
-from flows.process import stop_on_signals
 from flows.register import register_cameras_flow
-from stack import local_stack
-from stack.scenes import SceneKind
-from stack.simulation import prepare, run_agent
+from services.harness.process import stop_on_signals
+from stack.cameras.scenes import SceneKind
+from stack.cameras.simulation import prepare, run_agent
+from stack.supervisor import local_stack
 
 DEMO_CAMERAS = (
     CameraSpec(

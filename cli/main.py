@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli import agent, automations, bridge, camera, results
+from cli import agent, automations, bridge, camera, results_consumer
 from cli import teardown as teardown_command
 from cli.demo import run_demo
 from cli.errors import handled
@@ -15,7 +15,7 @@ from cli.output import console, emit_json
 from cli.prefect_context import control_plane
 from cli.settings import current_settings, set_overrides
 from cloud.fleet import ensure_fleet
-from stack import local_stack
+from stack.supervisor import local_stack
 
 app = typer.Typer(
     help="Run a fleet of security cameras on AWS (or the local stack), orchestrated with Prefect.",
@@ -25,7 +25,7 @@ app = typer.Typer(
 app.add_typer(camera.app, name="camera")
 app.add_typer(agent.app, name="agent")
 app.add_typer(bridge.app, name="bridge")
-app.add_typer(results.app, name="results")
+app.add_typer(results_consumer.app, name="results")
 app.command("teardown")(handled(teardown_command.teardown))
 app.add_typer(automations.app, name="automations")
 

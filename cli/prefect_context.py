@@ -16,8 +16,8 @@ from prefect.settings import (
 from cloud.errors import UnavailableError
 from cloud.settings import FleetSettings
 from flows import runtime
-from stack import local_stack
-from stack.layout import PartName
+from stack.supervisor import local_stack
+from stack.supervisor.layout import PartName
 
 T = TypeVar("T")
 _OPTIONAL = (PartName.BRIDGE, PartName.RESULTS)

@@ -19,11 +19,11 @@ from cli.prefect_context import control_plane, prefect_settings
 from cli.settings import current_settings
 from cloud import detections
 from cloud.models import CameraId
-from cloud.results import DetectionRecord, SessionEndRecord, iso_ms
+from cloud.rekognition_messages import DetectionRecord, SessionEndRecord, iso_ms
 from flows.camera_events import read_camera_events
 from flows.runtime import Runtime
-from stack.scenes import SceneKind
-from stack.simulation import prepare, run_agent
+from stack.cameras.scenes import SceneKind
+from stack.cameras.simulation import prepare, run_agent
 
 _POLL_S = 1.0
 _QUIET_S = 6.0

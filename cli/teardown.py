@@ -21,7 +21,7 @@ from cli.settings import current_settings
 from cloud.errors import InvalidInputError
 from cloud.naming import validate_camera_id
 from cloud.settings import FleetSettings
-from cloud.teardown_models import short_arn
+from cloud.teardown.models import short_arn
 from flows.teardown import TeardownIncomplete, progress_reporter, teardown_fleet_flow
 from flows.teardown_report import StepOutcome, TeardownReport, plan_rows, proof_rows, summary_line
 

@@ -31,7 +31,7 @@ from typing import Any
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, RetryableError, aws_call
 from cloud.paging import listed
-from cloud.results import (
+from cloud.rekognition_messages import (
     CooldownState,
     DailyUsage,
     DetectionRecord,

@@ -9,7 +9,7 @@ from cloud.clients import AwsClients
 from cloud.models import FleetRecord
 from cloud.naming import FleetNames
 from cloud.policies import PolicyName, render
-from cloud.results_wiring import ensure_results
+from cloud.results_queue import ensure_results
 from cloud.settings import FleetSettings
 from cloud.tags import fleet_tags
 

@@ -37,7 +37,7 @@ from cloud import detections, rekognition, shadow
 from cloud.errors import FleetError, is_retryable
 from cloud.models import ProcessorStatus
 from cloud.registry import list_camera_ids
-from cloud.results import DailyUsage, DetectionRecord
+from cloud.rekognition_messages import DailyUsage, DetectionRecord
 from cloud.shadow import CameraStatus
 from flows.fleet_status_report import (
     CameraFacts,

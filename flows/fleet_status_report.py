@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import Field
 
 from cloud.models import Model, ProcessorStatus
-from cloud.results import DailyUsage, DetectionRecord, readable_utc
+from cloud.rekognition_messages import DailyUsage, DetectionRecord, readable_utc
 from cloud.shadow import CameraStatus
 from device.messages import PipelineState
 

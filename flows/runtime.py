@@ -11,7 +11,7 @@ from cloud.fleet import fleet_names
 from cloud.naming import FleetNames
 from cloud.policies import INFRA_DIR
 from cloud.settings import FleetSettings
-from stack.layout import StackLayout
+from stack.supervisor.layout import StackLayout
 
 AMAZON_ROOT_CA = INFRA_DIR / "certs" / "AmazonRootCA1.pem"
 

@@ -4,7 +4,7 @@
 in production). The CLI does not go through it: it runs flows in-process, which starts them at
 once instead of waiting for a runner's poll.
 
-It also syncs the fleet's automations (`flows.automation_sync`), which run the served
+It also syncs the fleet's automations (`flows.automations.sync`), which run the served
 `camera-offline` and `camera-failing` deployments: those are registered first, for their ids.
 """
 
@@ -17,10 +17,11 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
 from cloud.errors import FleetError
-from flows import camera_alerts, fleet_status, teardown
+from flows import fleet_status, teardown
 from flows.analyze import analyze_motion
-from flows.automation_declaration import declaration_path
-from flows.automation_sync import sync_automations
+from flows.automations import camera_alerts
+from flows.automations.declaration import declaration_path
+from flows.automations.sync import sync_automations
 from flows.register import register_camera_flow, register_cameras_flow
 from flows.runtime import runtime
 

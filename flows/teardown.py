@@ -1,7 +1,7 @@
 """`teardown-fleet`: remove cameras, or the whole fleet, and prove nothing is left.
 
-A run discovers what the fleet owns (`cloud.teardown_discovery`), plans the deletions
-(`cloud.teardown_plan`) and publishes the plan as the table artifact `teardown-plan`. A dry run
+A run discovers what the fleet owns (`cloud.teardown.discovery`), plans the deletions
+(`cloud.teardown.plan`) and publishes the plan as the table artifact `teardown-plan`. A dry run
 (the default, so a run started from the UI changes nothing) stops there. Otherwise a task per
 camera deletes its resources in order, cameras concurrently, admitted in waves by the Prefect
 rate limits of the AWS API families they write to; then one task deletes the fleet-level
@@ -27,13 +27,13 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from cloud import teardown_actions
 from cloud.errors import FleetError
 from cloud.models import CameraId
 from cloud.registration import WRITE_FAMILIES
-from cloud.teardown_discovery import discover
-from cloud.teardown_models import Inventory, Resource
-from cloud.teardown_plan import CameraPlan, Step, build_plan
+from cloud.teardown import actions as teardown_actions
+from cloud.teardown.discovery import discover
+from cloud.teardown.models import Inventory, Resource
+from cloud.teardown.plan import CameraPlan, Step, build_plan
 from flows.rate_limits import ensure_rate_limits, waves
 from flows.retry import AWS_RETRY, retrying
 from flows.runtime import runtime

@@ -8,8 +8,8 @@ from collections import Counter
 from enum import StrEnum
 
 from cloud.models import Model
-from cloud.teardown_models import Inventory, Resource, Service, short_arn
-from cloud.teardown_plan import Plan
+from cloud.teardown.models import Inventory, Resource, Service, short_arn
+from cloud.teardown.plan import Plan
 
 FLEET_ROW = "(fleet)"  # the camera column of fleet-level resources
 _REASON_CHARS = 300

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from cloud.settings import FleetSettings
-from stack.local_stack import fleet_env, prefect_env
+from stack.supervisor.local_stack import fleet_env, prefect_env
 
 FLEET = [sys.executable, "-m", "cli"]
 

@@ -20,8 +20,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from cloud.settings import FleetSettings
-from stack.local_stack import down, prefect_env, up
-from stack.models import StackStatus
+from stack.supervisor.local_stack import down, prefect_env, up
+from stack.supervisor.models import StackStatus
 from tests.support.browser import PrefectUi, Screenshots, launch_chromium, ui_page
 from tests.support.ports import free_ports
 

@@ -17,9 +17,9 @@ import psutil
 import pytest
 
 from cloud.settings import FleetSettings
-from stack.layout import PartName, StackLayout
-from stack.local_stack import up
-from stack.models import StackStatus
+from stack.supervisor.layout import PartName, StackLayout
+from stack.supervisor.local_stack import up
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import FLEET, fleet, fleet_json
 from tests.support.agent_process import RunningAgent
 from tests.support.fragments import decoded_frames

@@ -14,8 +14,8 @@ from cloud.models import ProcessorStatus
 from cloud.settings import FleetSettings
 from flows import runtime
 from flows.analyze import AnalysisRequest, analyze_motion
-from flows.motion_gate import GateSettings
-from stack.models import StackStatus
+from services.bridge.motion_gate import GateSettings
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet
 from tests.support.agent_process import RunningAgent
 from tests.support.waiting import wait_for_camera_events

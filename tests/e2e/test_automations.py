@@ -35,9 +35,9 @@ from cloud.settings import FleetSettings
 from device.messages import PipelineState, Presence, TopicKind
 from flows import runtime
 from flows.analyze import emit_camera_event
-from flows.automation_rules import Names
-from flows.automation_sync import SyncAction, sync_automations
-from stack.models import StackStatus
+from flows.automations.rules import Names
+from flows.automations.sync import SyncAction, sync_automations
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json
 from tests.support.browser import PrefectUi, follow
 from tests.support.camera_client import CameraClient, health, status

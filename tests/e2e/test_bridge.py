@@ -32,10 +32,10 @@ from cloud.naming import FleetNames
 from cloud.settings import FleetSettings
 from cloud.shadow import get_reported
 from device.messages import MAX_PAYLOAD_BYTES, PipelineState, Presence, TopicKind, topic
-from stack.heartbeat import Heartbeat
-from stack.layout import PartName, StackLayout
-from stack.models import StackStatus
-from stack.processes import read_pid
+from services.harness.heartbeat import Heartbeat
+from stack.supervisor.layout import PartName, StackLayout
+from stack.supervisor.models import StackStatus
+from stack.supervisor.processes import read_pid
 from tests.e2e.cli import fleet, fleet_json, start_fleet
 from tests.support.camera_client import LAST_WILL_REASON, CameraClient, health, status
 from tests.support.endpoint_admin import last_seq, requests_since

@@ -14,7 +14,7 @@ from prefect.client.schemas.objects import FlowRun
 from cloud.registry import show_camera
 from cloud.settings import FleetSettings
 from flows import runtime
-from stack.models import StackStatus
+from stack.supervisor.models import StackStatus
 from tests.support.endpoint_admin import last_seq, requests_since
 
 Stack = tuple[FleetSettings, StackStatus]

@@ -28,7 +28,7 @@ from prefect.deployments import arun_deployment
 
 from cloud import detections
 from cloud.registry import list_camera_ids, show_camera
-from cloud.results import DetectionRecord, SessionEndRecord
+from cloud.rekognition_messages import DetectionRecord, SessionEndRecord
 from cloud.settings import FleetSettings
 from cloud.shadow import (
     PresenceReport,
@@ -40,7 +40,7 @@ from device.messages import PipelineState, Presence
 from flows import runtime
 from flows.fleet_status import SUMMARY_KEY, TABLE_KEY, fleet_status_flow
 from flows.fleet_status_report import COLUMNS, FleetStatus, table_rows
-from stack.models import StackStatus
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json
 from tests.support.agent_process import RunningAgent
 from tests.support.messages import health_event

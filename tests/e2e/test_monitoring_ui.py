@@ -25,7 +25,7 @@ from device.messages import Presence
 from flows import runtime
 from flows.fleet_status import TABLE_KEY, fleet_status_flow
 from flows.fleet_status_report import COLUMNS
-from stack.models import StackStatus
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet
 from tests.support.agent_process import RunningAgent
 from tests.support.browser import (

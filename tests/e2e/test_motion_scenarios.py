@@ -1,5 +1,5 @@
 """Motion to detections on the whole local stack, through `fleet camera simulate`: the real agent
-plays a synthetic scene (stack/scenes.py) into the local fragment store and publishes its motion;
+plays a synthetic scene (stack/cameras/scenes.py) into the local fragment store and publishes its motion;
 the bridge starts the camera's stream processor at the motion's producer timestamp; the local
 stream processor analyses the fragments; the results consumer stores detections and notifies.
 
@@ -27,13 +27,13 @@ from prefect.events.schemas.events import ReceivedEvent
 
 from cloud import detections
 from cloud.clients import AwsClients
-from cloud.results import DetectionRecord
+from cloud.rekognition_messages import DetectionRecord
 from cloud.settings import FleetSettings
 from flows import runtime
 from flows.analyze import AnalysisRequest, analyze_motion
 from flows.camera_events import read_camera_events
-from flows.motion_gate import GateSettings
-from stack.models import StackStatus
+from services.bridge.motion_gate import GateSettings
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet, start_fleet
 from tests.support.endpoint_admin import requests_since
 

@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from cloud.clients import AwsClients
 from cloud.settings import FleetSettings
 from device.config import load_agent_config
-from stack.models import StackStatus
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json, start_fleet
 from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
 

@@ -20,9 +20,9 @@ import pytest
 
 from cloud.clients import AwsClients
 from cloud.settings import FleetSettings
-from stack.heartbeat import Heartbeat
-from stack.layout import PartName
-from stack.models import StackStatus
+from services.harness.heartbeat import Heartbeat
+from stack.supervisor.layout import PartName
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json, start_fleet
 from tests.support.results_messages import label_detected
 from tests.support.waiting import wait_for_camera_events

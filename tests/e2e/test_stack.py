@@ -20,13 +20,13 @@ import pytest
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
-from cloud.local.ca import LocalCA, certificate_identity
 from cloud.settings import FleetSettings
-from stack.health import connect_packet
-from stack.layout import PartName, StackLayout
-from stack.local_stack import down, status, up
-from stack.models import StackStatus
-from stack.processes import read_pid
+from stack.endpoint.ca import LocalCA, certificate_identity
+from stack.supervisor.health import connect_packet
+from stack.supervisor.layout import PartName, StackLayout
+from stack.supervisor.local_stack import down, status, up
+from stack.supervisor.models import StackStatus
+from stack.supervisor.processes import read_pid
 
 Stack = tuple[FleetSettings, StackStatus]
 MQTT_TIMEOUT_S = 10.0

@@ -34,13 +34,13 @@ from cloud.bridge_identity import ensure_bridge_identity
 from cloud.clients import AwsClients
 from cloud.fleet import fleet_names
 from cloud.naming import FleetNames
-from cloud.results import DetectionRecord
+from cloud.rekognition_messages import DetectionRecord
 from cloud.settings import FleetSettings
-from cloud.teardown_discovery import discover
-from cloud.teardown_models import Kind, Service
+from cloud.teardown.discovery import discover
+from cloud.teardown.models import Kind, Service
 from flows.teardown import PLAN_KEY, PROOF_KEY
-from stack.layout import StackLayout
-from stack.models import StackStatus
+from stack.supervisor.layout import StackLayout
+from stack.supervisor.models import StackStatus
 from tests.e2e.cli import FLEET, cli_env
 from tests.support.endpoint_admin import clear_faults, inject_fault, requests_since
 from tests.support.lookalikes import make_lookalikes, surviving

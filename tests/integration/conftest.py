@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.local import LocalEndpoint, start_local_endpoint
+from stack.endpoint.server import LocalEndpoint, start_local_endpoint
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,11 @@ import psutil
 import pytest
 
 from cloud.bundle import CA_FILE, Bundle
-from cloud.local.ca import LocalCA
 from device.agent import Agent, AgentEvent
 from device.config import AgentConfig
 from device.messages import PipelineState
 from device.supervisor import StateChanged
+from stack.endpoint.ca import LocalCA
 from tests.support.ports import free_ports
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from cloud.local import LocalEndpoint
+from stack.endpoint.server import LocalEndpoint
 from tests.support.endpoint_admin import endpoint_client
 
 

@@ -17,7 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cloud.local import LocalCA, LocalEndpoint, certificate_identity, start_local_endpoint
+from stack.endpoint.ca import LocalCA, certificate_identity
+from stack.endpoint.server import LocalEndpoint, start_local_endpoint
 
 ARN = "arn:aws:iot:us-east-1:123456789012"
 

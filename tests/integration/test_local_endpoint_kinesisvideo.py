@@ -7,7 +7,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
-from cloud.local import LocalEndpoint
+from stack.endpoint.server import LocalEndpoint
 from tests.support.endpoint_admin import endpoint_client
 
 

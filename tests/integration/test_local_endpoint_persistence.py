@@ -1,4 +1,4 @@
-"""State survives a restart of ``python -m cloud.local`` (SIGTERM saves it)."""
+"""State survives a restart of ``python -m stack.endpoint`` (SIGTERM saves it)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from cloud.local import start_local_endpoint
+from stack.endpoint.server import start_local_endpoint
 
 ACCOUNT = "123456789012"
 
@@ -30,7 +30,7 @@ def run_endpoint(state_dir: Path, port: int) -> subprocess.Popen[bytes]:
         [
             sys.executable,
             "-m",
-            "cloud.local",
+            "stack.endpoint",
             "--port",
             str(port),
             "--state-dir",

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from cloud.local import LocalEndpoint, start_local_endpoint
-from cloud.local.servicequotas.models import STREAM_PROCESSOR_QUOTA_CODE
+from stack.endpoint.server import LocalEndpoint, start_local_endpoint
+from stack.endpoint.servicequotas.models import STREAM_PROCESSOR_QUOTA_CODE
 from tests.support.endpoint_admin import endpoint_client
 
 ACCOUNT = "123456789012"

@@ -1,6 +1,6 @@
 """Local stream processing on real video: scenes -> fragments -> session -> S3 + SNS -> SQS.
 
-The scenes are `stack/scenes.py`'s, encoded into fragments as the agent records them
+The scenes are `stack/cameras/scenes.py`'s, encoded into fragments as the agent records them
 (`tests/support/scene_fragments.py`), put in the `video_endpoint`'s fragment store under the
 camera's stream name and named by producer timestamp. Everything else goes through the
 endpoint's APIs: KVS stream, S3 bucket, SNS topic with an SQS subscription, the processor.
@@ -24,12 +24,12 @@ import numpy as np
 import pytest
 from moto.sts.models import sts_backends
 
-from cloud.local import LocalEndpoint
-from cloud.local.rekognition.detection import Detection
-from cloud.local.rekognition.sessions import SessionContext, SessionEndStatus, SessionOutcome
-from cloud.local.rekognition.video_runner import VideoSessionRunner
-from cloud.local.rekognition.video_source import Frame, VideoWindow
-from stack.scenes import write_scene
+from stack.cameras.scenes import write_scene
+from stack.endpoint.rekognition.detection import Detection
+from stack.endpoint.rekognition.sessions import SessionContext, SessionEndStatus, SessionOutcome
+from stack.endpoint.rekognition.video_runner import VideoSessionRunner
+from stack.endpoint.rekognition.video_source import Frame, VideoWindow
+from stack.endpoint.server import LocalEndpoint
 from tests.support.endpoint_admin import endpoint_client
 from tests.support.scene_fragments import record_fragments
 

@@ -18,19 +18,20 @@ import pytest
 from cloud import detections
 from cloud.clients import AwsClients
 from cloud.fleet import ensure_fleet, fleet_names
-from cloud.local import LocalEndpoint, persistence
 from cloud.models import FleetRecord
 from cloud.naming import FleetNames
-from cloud.results import DetectionRecord, NotificationState, SessionEndRecord
+from cloud.rekognition_messages import DetectionRecord, NotificationState, SessionEndRecord
 from cloud.settings import FleetSettings
-from flows.results_consumer import (
+from services.harness.heartbeat import Heartbeat
+from services.results_consumer.service import (
     ConsumerConfig,
     ConsumerRunner,
     Outcome,
     ResultsConsumer,
     ResultsEndpoints,
 )
-from stack.heartbeat import Heartbeat
+from stack.endpoint import persistence
+from stack.endpoint.server import LocalEndpoint
 from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
 from tests.support.results_messages import label_detected, processing_complete
 

@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import pytest
 
-from cloud.local.rekognition.detection import FaceDetector, Label
 from device.config import AgentConfig
 from device.gst_output import FragmentClosed, GstEvent, MotionBegan, parse_line
 from device.pipeline import build_pipeline, child_env
-from stack.scenes import STORM_BURST_S, SceneKind, scene_frame, write_scene
+from stack.cameras.scenes import STORM_BURST_S, SceneKind, scene_frame, write_scene
+from stack.endpoint.rekognition.detection import FaceDetector, Label
 
 
 def read_frames(path: Path) -> list[np.ndarray[Any, Any]]:

@@ -15,11 +15,11 @@ from cloud.bridge_identity import ensure_bridge_identity
 from cloud.errors import AccessDeniedError
 from cloud.models import CameraSpec
 from cloud.registration import RegistrationContext, register_camera
-from cloud.results import DetectionRecord, NotificationState
-from cloud.teardown_actions import delete
-from cloud.teardown_discovery import discover
-from cloud.teardown_models import Inventory, Kind
-from cloud.teardown_plan import build_plan
+from cloud.rekognition_messages import DetectionRecord, NotificationState
+from cloud.teardown.actions import delete
+from cloud.teardown.discovery import discover
+from cloud.teardown.models import Inventory, Kind
+from cloud.teardown.plan import build_plan
 from tests.support.endpoint_admin import clear_faults, inject_fault
 from tests.support.lookalikes import make_lookalikes, surviving
 from tests.support.registration import registration_context

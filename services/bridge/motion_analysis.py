@@ -1,0 +1,305 @@
+"""The bridge's handler for motion: the fast path from an MQTT message to StartStreamProcessor.
+
+On the SDK's thread it only asks the motion gate (pure, in memory) what to do. A start goes to a
+small thread pool that does nothing else and calls StartStreamProcessor at once (botocore retries
+throttling with jitter). A storm's first second is bound by the requests the endpoint answers
+(measured: the delay grew with each camera while a start thread also described its session), so
+the started session is described (its LastUpdateTimestamp, one request) by two threads of their
+own, and only then watched and followed by the `analyze-motion` flow run, created on an event
+loop of its own to show the session in the UI, and only once no start has been in flight a moment:
+creating a flow run costs CPU in the bridge, the Prefect server and the endpoint, which a storm's
+starts need more (measured on 2 cores), so creating one never delays a start. Every other
+verdict is a Prefect event, emitted from a thread of its own so that a storm of coalesced motion
+never queues in front of a start. A watcher lists the processors once a second while sessions
+run (`services.bridge.session_watch`); when a camera's session has stopped, the gate may ask for its
+follow-up at once. A session's flow run ending frees its camera too, should the watcher miss it.
+
+Each camera's session length comes from its thing's attributes, all cameras in one call at start
+and every 5 minutes, so no lookup sits between a motion and its start; a camera registered since
+the last refresh is looked up on its first start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
+
+from prefect.exceptions import PrefectHTTPStatusError
+
+from cloud import iot, rekognition
+from cloud.errors import ConflictError, FleetError
+from cloud.registry import FLEET_ATTRIBUTE, spec_from_attributes
+from device.messages import MotionEvent, now_ms
+from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
+from flows.runtime import Runtime
+from services.bridge.intake import CameraEvent
+from services.bridge.motion_gate import Decision, MotionGate, SessionPlan, Verdict
+from services.bridge.session_watch import ActiveSessions, Session
+
+log = logging.getLogger(__name__)
+
+_EVENT_FOR = {
+    Verdict.COALESCED: "camera.analysis.coalesced",
+    Verdict.FOLLOW_UP: "camera.analysis.coalesced",
+    Verdict.COOLDOWN: "camera.analysis.skipped",
+    Verdict.BUDGET: "camera.analysis.skipped",
+    Verdict.STALE: "camera.analysis.skipped",
+}
+# StartStreamProcessor waits on the network: 100 cameras seeing motion at once must not queue
+# behind 8 threads (botocore keeps 64 connections).
+_STARTERS = 32
+# A started session is described (one request each) by threads of their own: the starts under
+# way keep most of the endpoint's attention (a storm's first second is bound by its requests).
+_DESCRIBERS = 2
+_SETTINGS_REFRESH_S = 300.0
+# One ListStreamProcessors (100 processors a page) a second while any session runs: well within
+# the API's rate for fleets of hundreds, and a follow-up starts within a second of the end.
+_WATCH_S = 1.0
+# analyze-motion runs at once per bridge: 100 at once had the SQLite-backed server answer 503 to
+# about half of the creations. A run that waits mirrors its session late, never wrongly.
+_FLOW_RUNS = 16
+# A flow run is created once no start has been in flight for this long, or after the longest
+# wait: in a large fleet, starts may never pause.
+_STARTS_QUIET_S = 0.5
+_STARTS_QUIET_MAX_WAIT_S = 5.0
+_CREATE_ATTEMPTS = 3
+_CREATE_RETRY_S = 10.0
+
+
+def _session_length(camera_id: str, attributes: dict[str, str]) -> int | None:
+    """The camera's own session length from its thing; None (it keeps the default) if its
+    settings cannot be read."""
+    try:
+        return spec_from_attributes(camera_id, attributes).max_duration_seconds
+    except (FleetError, ValueError) as err:
+        log.warning("camera %s: unreadable settings: %s", camera_id, err)
+        return None
+
+
+class MotionAnalysis:
+    def __init__(self, rt: Runtime, gate: MotionGate):
+        self._rt = rt
+        self._gate = gate
+        self._lock = threading.Lock()
+        self._durations: dict[str, int] = {}  # each camera's own session length
+        self._sessions = ActiveSessions()
+        self._starts_in_flight = 0
+        self._last_start_done = 0.0  # monotonic
+        self._starters = ThreadPoolExecutor(_STARTERS, thread_name_prefix="start")
+        self._describers = ThreadPoolExecutor(_DESCRIBERS, thread_name_prefix="describe")
+        self._events = ThreadPoolExecutor(1, thread_name_prefix="analysis-events")
+        self._closed = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._flow_runs = asyncio.Semaphore(_FLOW_RUNS)
+        # Made now, not by the first start: loading its service model (25 ms on an idle machine)
+        # delayed that start and the others behind the clients' lock (1 camera's start: 74 ms).
+        rt.clients.rekognition  # noqa: B018
+        threading.Thread(target=self._loop.run_forever, name="flow-runs", daemon=True).start()
+        threading.Thread(target=self._refresh_settings, name="camera-settings", daemon=True).start()
+        threading.Thread(target=self._watch_sessions, name="session-watch", daemon=True).start()
+
+    def __call__(self, event: CameraEvent, received_ms: int) -> None:
+        """The SDK's thread: decide, hand off, return."""
+        if not isinstance(event, MotionEvent):
+            return
+        with self._lock:
+            decision = self._gate.decide(event, now_ms(), self._durations.get(event.camera_id))
+        if decision.plan is not None:
+            self._submit_start(decision.plan)
+        else:
+            self._events.submit(self._report, event, decision)
+
+    def _report(self, event: MotionEvent, decision: Decision) -> None:
+        name = _EVENT_FOR.get(decision.verdict)
+        if name is not None:
+            emit_camera_event(
+                name,
+                event.camera_id,
+                {
+                    "reason": decision.verdict.value,
+                    "sequence": event.sequence,
+                    "producer_timestamp_ms": event.producer_timestamp_ms,
+                },
+            )
+
+    def _submit_start(self, plan: SessionPlan) -> None:
+        with self._lock:
+            self._starts_in_flight += 1
+        self._starters.submit(self._start, plan)
+
+    def _start(self, plan: SessionPlan) -> None:
+        try:
+            self._start_session(plan)
+        finally:
+            with self._lock:
+                self._starts_in_flight -= 1
+                self._last_start_done = time.monotonic()
+
+    async def _starts_quiet(self) -> None:
+        give_up = time.monotonic() + _STARTS_QUIET_MAX_WAIT_S
+        while (now := time.monotonic()) < give_up:
+            with self._lock:
+                quiet_for = now - self._last_start_done
+                wait = _STARTS_QUIET_S - quiet_for if self._starts_in_flight == 0 else 0.1
+            if wait <= 0:
+                return
+            await asyncio.sleep(min(wait, give_up - now))
+
+    def _start_session(self, plan: SessionPlan) -> None:
+        processor = self._rt.names.processor(plan.camera_id)
+        try:
+            plan = self._within_camera_limit(plan)
+            session = rekognition.start_session(
+                self._rt.clients, processor, plan.start_ms, plan.duration_s
+            )
+        except ConflictError:  # a session started elsewhere (the UI) is running
+            self._events.submit(
+                emit_camera_event,
+                "camera.analysis.coalesced",
+                plan.camera_id,
+                {"reason": "session already running"},
+            )
+            self._free(plan.camera_id)
+            return
+        except FleetError as err:
+            log.warning("camera %s: cannot start analysis: %s", plan.camera_id, err)
+            self._events.submit(
+                emit_camera_event,
+                "camera.analysis.failed",
+                plan.camera_id,
+                {"message": str(err)},
+            )
+            self._free(plan.camera_id)
+            return
+        started = Session(plan.camera_id, session, processor, time.monotonic())
+        self._describers.submit(self._describe_then_follow, plan, started)
+
+    def _describe_then_follow(self, plan: SessionPlan, session: Session) -> None:
+        """A describer's thread: the session's LastUpdateTimestamp first, so that the watcher,
+        which may start the camera's follow-up, only sees the session once its flow run can tell
+        it from the next; then the flow run."""
+        updated_at = self._updated_at(session.processor)
+        with self._lock:
+            self._sessions.add(session)
+        request = AnalysisRequest(
+            camera_id=plan.camera_id,
+            start_ms=plan.start_ms,
+            duration_s=plan.duration_s,
+            follow_up=plan.follow_up,
+            session_id=session.session_id,
+            session_updated_at=updated_at,
+        )
+        asyncio.run_coroutine_threadsafe(self._follow(request), self._loop)
+
+    def _updated_at(self, processor: str) -> datetime | None:
+        """The started session's LastUpdateTimestamp, so that its flow run, however late it
+        begins, tells this session from the next (None: the run takes the first it sees)."""
+        try:
+            record = rekognition.describe_processor(self._rt.clients, processor)
+        except FleetError as err:
+            log.warning("cannot describe %s: %s", processor, err)
+            return None
+        return record.last_update if record else None
+
+    def _within_camera_limit(self, plan: SessionPlan) -> SessionPlan:
+        """A camera registered since the last refresh had its session planned with the default
+        length: look its own up and tell the gate."""
+        with self._lock:
+            if plan.camera_id in self._durations:
+                return plan
+        thing = iot.describe_thing(self._rt.clients, self._rt.names.thing(plan.camera_id))
+        if thing is None:
+            return plan
+        limit = spec_from_attributes(plan.camera_id, thing.attributes).max_duration_seconds
+        with self._lock:
+            self._durations[plan.camera_id] = limit
+            self._gate.limit_session(plan.camera_id, limit)
+        return replace(plan, duration_s=min(plan.duration_s, limit))
+
+    def _refresh_settings(self) -> None:
+        """Every camera's session length, now and every few minutes (settings change)."""
+        while not self._closed.is_set():
+            try:
+                things = iot.things_with_attribute(
+                    self._rt.clients, FLEET_ATTRIBUTE, self._rt.names.fleet
+                )
+            except FleetError as err:  # the next refresh tries again
+                log.warning("cannot read the cameras' settings: %s", err)
+                things = {}
+            durations = {
+                camera: limit
+                for camera, attributes in things.items()
+                if (limit := _session_length(camera, attributes)) is not None
+            }
+            with self._lock:
+                self._durations.update(durations)
+            log.info("session lengths of %d cameras loaded", len(durations))
+            self._closed.wait(_SETTINGS_REFRESH_S)
+
+    def _watch_sessions(self) -> None:
+        while not self._closed.wait(_WATCH_S):
+            with self._lock:
+                if not self._sessions:
+                    continue
+            listed_at = time.monotonic()
+            try:
+                statuses = rekognition.list_processors(self._rt.clients)
+            except FleetError as err:  # the next listing, or the flow run's end, frees them
+                log.warning("cannot list the stream processors: %s", err)
+                continue
+            with self._lock:
+                ended = self._sessions.ended(statuses, listed_at)
+            for session in ended:
+                self._session_ended(session.camera_id, session.session_id)
+
+    async def _follow(self, request: AnalysisRequest) -> None:
+        try:
+            async with self._flow_runs:
+                await self._starts_quiet()
+                await self._run_flow(request)
+        except Exception:  # a failed run is in the UI; the camera must not stay blocked
+            log.exception("camera %s: analyze-motion failed", request.camera_id)
+        assert request.session_id is not None
+        self._session_ended(request.camera_id, request.session_id)
+
+    async def _run_flow(self, request: AnalysisRequest) -> None:
+        """A run the server could not create (a busy SQLite server answers 503 even after the
+        client's own retries) is tried again later: every session gets its run in the UI."""
+        for attempt in range(1, _CREATE_ATTEMPTS + 1):
+            try:
+                await analyze_motion(request, return_state=True)
+                return
+            except PrefectHTTPStatusError as err:
+                if err.response.status_code != 503 or attempt == _CREATE_ATTEMPTS:
+                    raise
+                log.warning(
+                    "camera %s: the server could not create analyze-motion (attempt %d, 503)",
+                    request.camera_id,
+                    attempt,
+                )
+                await asyncio.sleep(_CREATE_RETRY_S * attempt)
+
+    def _session_ended(self, camera_id: str, session_id: str) -> None:
+        """Told by the watcher or the flow run, whichever is first; the other is ignored."""
+        with self._lock:
+            if not self._sessions.remove(camera_id, session_id):
+                return
+        self._free(camera_id)
+
+    def _free(self, camera_id: str) -> None:
+        with self._lock:
+            follow_up = self._gate.ended(camera_id, now_ms())
+        if follow_up is not None and follow_up.plan is not None:
+            self._submit_start(follow_up.plan)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._starters.shutdown(wait=False, cancel_futures=True)
+        self._describers.shutdown(wait=False, cancel_futures=True)
+        self._events.shutdown(wait=False, cancel_futures=True)
+        self._loop.call_soon_threadsafe(self._loop.stop)

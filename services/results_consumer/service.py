@@ -1,0 +1,511 @@
+"""The results consumer: Rekognition's notifications in, detection records, events and
+notifications out.
+
+`python -m services.results_consumer` (the `results` part of the local stack) or `fleet results run`
+(production, in the foreground) runs one consumer. Consumers scale out by running more of them
+on the same queue: SQS hands each message to one at a time, and everything below is idempotent.
+
+Per message of the `<fleet>-results` queue (long-polled in batches;
+`services.results_consumer.decisions` decides, this module does the I/O):
+- `LABEL_DETECTED`: per label, store a detection record (a conditional put: a redelivery stores
+  nothing new and stops there); decide the notification against the camera's cooldown (held in
+  the detections table, so replicas share it) and publish "PERSON at front-door, 97% — <time>"
+  to `<fleet>-notifications` (and, optional, to a webhook, in the background); mark the record
+  `sent` or `suppressed`; emit the Prefect event `camera.detection` (resource `camera.<id>`,
+  related `fleet.<fleet>`; its id is derived from the detection, so a redelivery is stored once).
+- `STREAM_PROCESSING_COMPLETE`: record the session's end and the duration it analysed.
+- Malformed (not JSON, not the documented format, another topic, a processor of no camera of this
+  fleet): sent to `<fleet>-results-dlq` with the reason as the message attribute `reason`, then
+  deleted. The consumer goes on.
+- A failure to store or notify leaves the message in the queue: it comes back after a growing
+  delay (5 s, 10 s, ... 5 min) and, after 5 receives, SQS moves it to the dead-letter queue.
+
+A notification whose publication succeeded but whose record was not marked yet (a crash in
+between) is published again on redelivery: at least once, never silently lost.
+
+Events, not flow runs: a flow run per message would spend the Prefect server's scarce resource;
+an event costs about 0.1 ms (architecture brief).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextvars
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cloud import detections, notify, queues
+from cloud.clients import AwsClients
+from cloud.errors import FleetError, RetryableError
+from cloud.fleet import fleet_names
+from cloud.naming import FleetNames
+from cloud.rekognition_messages import (
+    CooldownState,
+    DetectionRecord,
+    NotificationState,
+    SessionEndRecord,
+    iso_ms,
+)
+from cloud.settings import FleetSettings
+from flows.camera_events import camera_resource, fleet_related
+from services.bridge.intake import LogLimiter
+from services.harness.heartbeat import write_heartbeat
+from services.harness.process import run_service
+from services.results_consumer.decisions import (
+    EndSession,
+    Notify,
+    Reject,
+    Step,
+    after_store,
+    decide_notification,
+    event_id,
+    notification_subject,
+    notification_text,
+    retry_delay_seconds,
+    triage,
+    webhook_payload,
+)
+from services.results_consumer.webhook import WebhookSender
+
+log = logging.getLogger(__name__)
+
+DETECTION_EVENT = "camera.detection"
+_CLAIM_ATTEMPTS = 5
+_NOT_READY_RETRY_S = 5.0
+
+
+class ConsumerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wait_seconds: int = Field(20, ge=0, le=20, description="Long poll: SQS's maximum is 20 s.")
+    batch_size: int = Field(10, ge=1, le=10)
+    visibility_timeout_seconds: int = Field(60, ge=5, le=43200)
+    cooldown_seconds: float = Field(60.0, ge=0, le=86400)
+    webhook_url: str | None = Field(None, pattern=r"^https?://")
+    heartbeat_file: Path | None = None
+    heartbeat_seconds: float = Field(2.0, gt=0, le=60)
+    stats_interval_seconds: float = Field(60.0, gt=0, le=86400)
+    failure_logs_per_minute: int = Field(5, ge=0, le=1000)
+    stop_grace_seconds: float = Field(
+        10.0, ge=0, le=120, description="On stop, how long the batch in hand may take to finish."
+    )
+
+    @classmethod
+    def from_settings(cls, settings: FleetSettings, **overrides: object) -> ConsumerConfig:
+        return cls.model_validate(
+            {
+                "cooldown_seconds": settings.notification_cooldown_seconds,
+                "webhook_url": settings.webhook_url,
+                **overrides,
+            }
+        )
+
+
+class EventSink(Protocol):
+    def detection(self, fleet: str, record: DetectionRecord) -> None: ...
+
+
+class PrefectEvents:
+    """`camera.detection` events to the Prefect server of the environment (PREFECT_API_URL)."""
+
+    def detection(self, fleet: str, record: DetectionRecord) -> None:
+        from prefect.events import emit_event  # noqa: PLC0415 - Prefect only where events go
+
+        emit_event(
+            event=DETECTION_EVENT,
+            resource=camera_resource(record.camera_id),
+            related=fleet_related(fleet),
+            occurred=record.detected_at,
+            id=event_id(fleet, record),
+            payload={
+                "label": record.label,
+                "labels": [record.label],
+                "confidence": record.confidence,
+                "session_id": record.session_id,
+                "detected_at": iso_ms(record.detected_at),
+                "frame_uri": record.frame_uri,
+                "crop_uri": record.crop_uri,
+                "notification": record.notification.value,
+            },
+        )
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued before the process ends."""
+        from prefect.events.worker import EventsWorker  # noqa: PLC0415
+
+        EventsWorker.drain_all(timeout=timeout)
+
+
+@dataclass
+class ConsumerCounters:
+    received: int = 0
+    detections: int = 0
+    duplicates: int = 0
+    notified: int = 0
+    suppressed: int = 0
+    sessions: int = 0
+    rejected: int = 0
+    failures: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(asdict(self))
+
+
+class Outcome(StrEnum):
+    STORED = "stored"
+    DUPLICATE = "duplicate"
+    SESSION_ENDED = "session-ended"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ResultsEndpoints:
+    """Where the consumer reads and writes: found by name, created by `ensure_fleet`."""
+
+    queue_url: str
+    dlq_url: str
+    table: str
+    notifications_topic_arn: str
+
+    @classmethod
+    def locate(cls, clients: AwsClients, names: FleetNames) -> ResultsEndpoints:
+        return cls(
+            queue_url=queues.require_queue(clients, names.results_queue).url,
+            dlq_url=queues.require_queue(clients, names.results_dlq).url,
+            table=names.detections_table,
+            notifications_topic_arn=names.user_notifications_topic_arn(),
+        )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ResultsConsumer:
+    """Handles one batch at a time; `poll_once` is the whole job, `ConsumerRunner` repeats it."""
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        names: FleetNames,
+        endpoints: ResultsEndpoints,
+        config: ConsumerConfig,
+        events: EventSink,
+        webhook: WebhookSender | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._clients = clients
+        self._names = names
+        self._at = endpoints
+        self._config = config
+        self._events = events
+        self._webhook = webhook
+        self._clock = clock
+        self._limiter = LogLimiter(per_window=config.failure_logs_per_minute)
+        self.counters = ConsumerCounters()
+
+    def poll_once(self, wait_seconds: int | None = None) -> list[Outcome]:
+        """Long-poll one batch and handle each message; returns what became of each."""
+        return [self.handle(message) for message in self.receive(wait_seconds)]
+
+    def receive(self, wait_seconds: int | None = None) -> list[queues.QueueMessage]:
+        return queues.receive(
+            self._clients,
+            self._at.queue_url,
+            max_messages=self._config.batch_size,
+            wait_seconds=self._config.wait_seconds if wait_seconds is None else wait_seconds,
+            visibility_seconds=self._config.visibility_timeout_seconds,
+        )
+
+    def release(self, messages: list[queues.QueueMessage]) -> None:
+        """Give back messages received but not handled (stopping): visible again at once."""
+        for message in messages:
+            try:
+                queues.change_visibility(
+                    self._clients, self._at.queue_url, message.receipt_handle, 0
+                )
+            except Exception as err:  # they come back after the visibility timeout anyway
+                log.debug("message %s not given back: %s", message.message_id, err)
+
+    def handle(self, message: queues.QueueMessage) -> Outcome:
+        self.counters.received += 1
+        decision = triage(message.body, self._names, message.sent_at or self._clock())
+        try:
+            if isinstance(decision, Reject):
+                self._reject(message, decision.reason)
+                outcome = Outcome.REJECTED
+            elif isinstance(decision, EndSession):
+                outcome = self._session_end(decision.record)
+            else:
+                handled = [self._detection(record) for record in decision.records]
+                outcome = Outcome.STORED if any(handled) else Outcome.DUPLICATE
+            queues.delete(self._clients, self._at.queue_url, message.receipt_handle)
+        except Exception as err:  # store, notify or dead-letter failed: SQS redelivers it
+            self._failed(message, err)
+            return Outcome.FAILED
+        return outcome
+
+    def _session_end(self, record: SessionEndRecord) -> Outcome:
+        """Store it and count its video in the day's usage, once."""
+        if not detections.put_session_end(self._clients, self._at.table, record):
+            self.counters.duplicates += 1
+            log.debug("camera %s: session %s already ended", record.camera_id, record.session_id)
+            return Outcome.DUPLICATE
+        self.counters.sessions += 1
+        log.info(
+            "camera %s: session %s ended (%s ms analysed)",
+            record.camera_id,
+            record.session_id,
+            record.processed_ms,
+        )
+        return Outcome.SESSION_ENDED
+
+    def _detection(self, record: DetectionRecord) -> bool:
+        """Store, notify (or not), mark, emit. False for a redelivered duplicate."""
+        table = self._at.table
+        created = detections.put_detection(self._clients, table, record)
+        existing = None if created else detections.get_detection(self._clients, table, record)
+        if after_store(created, existing) is Step.DUPLICATE:
+            self.counters.duplicates += 1
+            log.debug("camera %s: detection %s already handled", record.camera_id, record.key)
+            return False
+        state = self._notify(record)
+        detections.set_notification(self._clients, table, record, state)
+        stored = record.model_copy(update={"notification": state})
+        self._events.detection(self._names.fleet, stored)
+        self.counters.detections += 1
+        log.info(
+            "camera %s: %s detected at %s (session %s), notification %s",
+            record.camera_id,
+            record.label,
+            iso_ms(record.detected_at),
+            record.session_id,
+            state.value,
+        )
+        return True
+
+    def _notify(self, record: DetectionRecord) -> NotificationState:
+        table, key = self._at.table, record.key
+        for _ in range(_CLAIM_ATTEMPTS):
+            now = self._clock()
+            observed = detections.read_cooldown(self._clients, table, record.camera_id)
+            if decide_notification(observed, key, now, self._config.cooldown_seconds) is (
+                Notify.SUPPRESS
+            ):
+                self.counters.suppressed += 1
+                return NotificationState.SUPPRESSED
+            held = observed is not None and observed.detection_key == key
+            claim = CooldownState(camera_id=record.camera_id, notified_at=now, detection_key=key)
+            if held or detections.claim_cooldown(self._clients, table, claim, observed):
+                self._publish(record)
+                return NotificationState.SENT
+        raise RetryableError(
+            f"camera {record.camera_id}: the notification cooldown kept changing under "
+            f"{_CLAIM_ATTEMPTS} attempts"
+        )
+
+    def _publish(self, record: DetectionRecord) -> None:
+        notify.publish(
+            self._clients,
+            self._at.notifications_topic_arn,
+            subject=notification_subject(record),
+            message=notification_text(record),
+            attributes={
+                "fleet": self._names.fleet,
+                "camera": record.camera_id,
+                "label": record.label,
+            },
+        )
+        self.counters.notified += 1
+        if self._webhook is not None:
+            self._webhook.submit(webhook_payload(record, self._names.fleet))
+
+    def _reject(self, message: queues.QueueMessage, reason: str) -> None:
+        queues.send(
+            self._clients,
+            self._at.dlq_url,
+            message.body or "(empty)",
+            {
+                "reason": reason,
+                "source-queue": self._names.results_queue,
+                "source-message-id": message.message_id,
+                "receive-count": str(message.receive_count),
+                "rejected-at": iso_ms(self._clock()),
+            },
+        )
+        self.counters.rejected += 1
+        allowed, suppressed = self._limiter.allow("rejected", time.monotonic())
+        if allowed:
+            log.warning(
+                "message %s to the dead-letter queue: %s%s",
+                message.message_id,
+                reason,
+                f" ({suppressed} more not logged)" if suppressed else "",
+            )
+
+    def _failed(self, message: queues.QueueMessage, err: Exception) -> None:
+        self.counters.failures += 1
+        delay = retry_delay_seconds(message.receive_count)
+        allowed, suppressed = self._limiter.allow("failed", time.monotonic())
+        if allowed:
+            log.warning(
+                "message %s (receive %d) failed, retrying in %d s: %s%s",
+                message.message_id,
+                message.receive_count,
+                delay,
+                err if isinstance(err, FleetError) else repr(err),
+                f" ({suppressed} more failures not logged)" if suppressed else "",
+            )
+        try:
+            queues.change_visibility(
+                self._clients, self._at.queue_url, message.receipt_handle, delay
+            )
+        except Exception as again:  # the visibility timeout brings it back anyway
+            log.debug("message %s: visibility not changed: %s", message.message_id, again)
+
+
+class ConsumerRunner:
+    """Runs a consumer until `stop`: polling in a worker thread, heartbeat and counters in the
+    calling one (a long poll must not stall the heartbeat, nor a signal wait for it)."""
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        names: FleetNames,
+        config: ConsumerConfig,
+        events: EventSink,
+        webhook: WebhookSender | None = None,
+    ) -> None:
+        self._clients = clients
+        self._names = names
+        self._config = config
+        self._events = events
+        self._webhook = webhook
+        self.consumer: ResultsConsumer | None = None
+        self._ready = False
+        self._problem = "starting"
+        self._limiter = LogLimiter(per_window=config.failure_logs_per_minute)
+        self._handling = threading.Lock()  # held while a received batch is being handled
+
+    def run(self, stop: threading.Event) -> None:
+        log.info(
+            "results consumer for fleet %s starting: queue %s, cooldown %g s, webhook %s",
+            self._names.fleet,
+            self._names.results_queue,
+            self._config.cooldown_seconds,
+            "on" if self._webhook else "off",
+        )
+        context = contextvars.copy_context()  # the caller's Prefect settings, for the events
+        worker = threading.Thread(
+            target=context.run, args=(self._work, stop), name="results-poll", daemon=True
+        )
+        worker.start()
+        next_stats = time.monotonic() + self._config.stats_interval_seconds
+        while not stop.is_set():
+            self._heartbeat()
+            if time.monotonic() >= next_stats:
+                self._log_stats()
+                next_stats = time.monotonic() + self._config.stats_interval_seconds
+            stop.wait(self._config.heartbeat_seconds)
+        # The batch in hand is finished; a long poll still waiting is abandoned: what it returns
+        # is given back unhandled (or comes back after the visibility timeout if we exit first).
+        if self._handling.acquire(timeout=self._config.stop_grace_seconds):
+            self._handling.release()  # the worker sees `stop` and returns
+        else:
+            log.warning("results consumer: stopped while a batch was still being handled")
+        self._ready, self._problem = False, "stopped"
+        self._heartbeat()
+        self._log_stats()
+
+    def _work(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if self.consumer is None:
+                    self.consumer = ResultsConsumer(
+                        self._clients,
+                        self._names,
+                        ResultsEndpoints.locate(self._clients, self._names),
+                        self._config,
+                        self._events,
+                        self._webhook,
+                    )
+                self._ready, self._problem = True, ""
+                messages = self.consumer.receive()
+                with self._handling:
+                    if stop.is_set():
+                        self.consumer.release(messages)
+                        return
+                    for message in messages:
+                        self.consumer.handle(message)
+            except Exception as err:  # nothing may stop the consumer: report, wait, retry
+                self._ready = False
+                self._problem = str(err) if isinstance(err, FleetError) else repr(err)
+                allowed, _ = self._limiter.allow("poll", time.monotonic())
+                if allowed:
+                    log.warning("results consumer: %s", self._problem)
+                stop.wait(_NOT_READY_RETRY_S)
+
+    def _counters(self) -> dict[str, int]:
+        counters = self.consumer.counters.snapshot() if self.consumer else {}
+        if self._webhook is not None:
+            counters.update({f"webhook_{k}": v for k, v in asdict(self._webhook.counters).items()})
+        return counters
+
+    def _heartbeat(self) -> None:
+        path = self._config.heartbeat_file
+        if path is None:
+            return
+        detail = f"polling {self._names.results_queue}" if self._ready else self._problem
+        try:
+            write_heartbeat(path, self._ready, detail, self._counters())
+        except OSError as err:
+            log.warning("cannot write the heartbeat %s: %s", path, err)
+
+    def _log_stats(self) -> None:
+        log.info(
+            "results consumer: %s",
+            " ".join(f"{k}={v}" for k, v in self._counters().items()) or "not started",
+        )
+
+
+def run_consumer(settings: FleetSettings, config: ConsumerConfig, stop: threading.Event) -> None:
+    """The composition root of one consumer: clients, names, events, webhook; until `stop`."""
+    clients = AwsClients(settings)
+    events = PrefectEvents()
+    webhook = WebhookSender(config.webhook_url) if config.webhook_url else None
+    try:
+        ConsumerRunner(clients, fleet_names(clients), config, events, webhook).run(stop)
+    finally:
+        if webhook is not None:
+            webhook.close()
+        events.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.results_consumer", description=__doc__
+    )
+    parser.add_argument("--heartbeat-file", type=Path)
+    parser.add_argument("--wait-seconds", type=int, default=20)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+    def work(stop: threading.Event) -> None:
+        settings = FleetSettings()
+        config = ConsumerConfig.from_settings(
+            settings, heartbeat_file=args.heartbeat_file, wait_seconds=args.wait_seconds
+        )
+        run_consumer(settings, config, stop)
+
+    return run_service("results consumer", args.log_level, work)

@@ -1,0 +1,78 @@
+"""The admin API under ``/_fleet/`` (tests and benchmarks).
+
+- ``GET /_fleet/health`` -> 200 ``{"status": "ok", ...}``
+- ``POST /_fleet/faults`` with a ``FaultSpec`` JSON body arms a fault;
+  ``GET`` lists armed faults, ``DELETE`` clears them
+- ``GET /_fleet/requests?since=<seq>`` -> ``{"requests": [...], "last_seq": n}``
+- ``POST /_fleet/reset`` wipes all state (moto's, Rekognition's, faults, log)
+- ``POST /_fleet/save`` saves the state now
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from pydantic import ValidationError
+from werkzeug.wrappers import Request, Response
+
+from stack.endpoint.faults import FaultInjector, FaultSpec, RequestLog
+
+PREFIX = "/_fleet/"
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, mimetype="application/json")
+
+
+class AdminApi:
+    def __init__(
+        self,
+        faults: FaultInjector,
+        log: RequestLog,
+        health: Callable[[], dict[str, Any]],
+        reset: Callable[[], None],
+        save: Callable[[], None],
+    ) -> None:
+        self._faults = faults
+        self._log = log
+        self._health = health
+        self._reset = reset
+        self._save = save
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        response = self._dispatch(Request(environ))
+        return response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> Response:
+        route = (request.method, request.path.removeprefix(PREFIX).rstrip("/"))
+        if route == ("GET", "health"):
+            return _json(self._health())
+        if route == ("POST", "faults"):
+            try:
+                spec = FaultSpec.model_validate_json(request.get_data())
+            except ValidationError as err:
+                return _json({"error": json.loads(err.json())}, 400)
+            self._faults.add(spec)
+            return _json({"armed": spec.model_dump()}, 201)
+        if route == ("GET", "faults"):
+            return _json({"faults": [f.model_dump() for f in self._faults.active()]})
+        if route == ("DELETE", "faults"):
+            self._faults.clear()
+            return _json({"cleared": True})
+        if route == ("GET", "requests"):
+            try:
+                since = int(request.args.get("since", "0"))
+            except ValueError:
+                return _json({"error": "since must be an integer"}, 400)
+            records = self._log.since(since)
+            last = records[-1].seq if records else since
+            return _json({"requests": [r.model_dump() for r in records], "last_seq": last})
+        if route == ("POST", "reset"):
+            self._reset()
+            return _json({"reset": True})
+        if route == ("POST", "save"):
+            self._save()
+            return _json({"saved": True})
+        return _json({"error": f"no admin route {request.method} {request.path}"}, 404)

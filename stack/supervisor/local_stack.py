@@ -1,0 +1,390 @@
+"""`fleet up` / `fleet down` / `fleet status`: the local stack on loopback.
+
+`up` is idempotent: a part whose process is running (checked by pid and command line) is left
+alone, a crashed one is started again. The Prefect server, the slowest part (about 12 to 16 s
+cold), is started first; the AWS endpoint and the broker start while it migrates its database,
+and then all are waited for together. The flows' serve process starts once Prefect answers. The
+MQTT bridge starts next, once its own IoT identity is ensured through the AWS endpoint, and `up`
+waits until it is connected and subscribed. The results consumer starts last, once the
+fleet-level resources (its queue among them) are ensured, and `up` waits until it polls. State
+(Prefect database, CA, AWS state, broker persistence, the bridge's bundle) lives under
+`settings.stack_dir` and survives `down` unless `wipe=True`. The serve process also syncs the
+fleet's Prefect automations from their declaration, which `up` checks before starting anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import psutil
+from pydantic import ValidationError
+
+from cloud.bridge_identity import ensure_bridge_identity
+from cloud.clients import AwsClients
+from cloud.errors import ConflictError
+from cloud.fleet import ensure_fleet, fleet_names
+from cloud.settings import LOOPBACK, FleetSettings
+from flows.automations.declaration import declaration_path, load_declaration
+from stack.broker import mosquitto
+from stack.endpoint.ca import LocalCA, certificate_identity
+from stack.supervisor import processes
+from stack.supervisor.errors import PortInUseError, StackError
+from stack.supervisor.health import PartCheck, Probe, check_once, wait_until_healthy
+from stack.supervisor.layout import PartName, StackLayout
+from stack.supervisor.models import PartStatus, StackRecord, StackStatus
+from stack.supervisor.parts import prefect_client_env, probes, process_specs
+from stack.supervisor.processes import ProcessSpec
+
+logger = logging.getLogger(__name__)
+
+UP_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 15.0
+# Ceilings, not delays: a cold start imports Prefect and awscrt (seconds; more on a busy host).
+BRIDGE_TIMEOUT_S = 60.0
+RESULTS_TIMEOUT_S = 60.0
+MOSQUITTO_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/usr/local/bin"
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
+DYNSEC_SEARCH = ("/usr/lib/*-linux-gnu", "/usr/lib", "/usr/local/lib")
+_PORT_SETTING = {
+    PartName.AWS: "FLEET_AWS_PORT",
+    PartName.MOSQUITTO: "FLEET_MQTT_PORT",
+    PartName.PREFECT: "FLEET_PREFECT_PORT",
+}
+# Start order: Prefect first (slow cold start), then the AWS endpoint and the broker.
+_SERVERS = (PartName.PREFECT, PartName.AWS, PartName.MOSQUITTO)
+# Against a real AWS account only the orchestration runs here.
+_AWS_TARGET_SERVERS = (PartName.PREFECT,)
+_RUN_IT_YOURSELF = {
+    PartName.BRIDGE: " (run `fleet bridge run`)",
+    PartName.RESULTS: " (run `fleet results run`)",
+}
+
+
+def _servers(settings: FleetSettings) -> tuple[PartName, ...]:
+    return _SERVERS if settings.is_local else _AWS_TARGET_SERVERS
+
+
+def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
+    """Start every part that is not running and return once all of them answer."""
+    # The served flows sync the automations in the background: a malformed declaration is
+    # refused here, before anything starts, rather than only in their log.
+    load_declaration(declaration_path(settings))
+    layout = StackLayout(settings.stack_dir)
+    _make_private_dir(settings.home)
+    _make_private_dir(layout.root)
+    record = _record_from(settings, layout)
+    _refuse_other_running_stack(layout, record)
+    _write_record(layout, record)
+    # The CA is created here, before the AWS endpoint starts: the two must not race to create it.
+    ca = LocalCA.load_or_create(layout.ca_dir)
+    if settings.is_local:  # the endpoint drives the broker's guard as this identity
+        _ensure_admin_identity(layout, ca)
+    specs = _specs(record, layout, fleet_env(settings))
+    servers = _servers(settings)
+    started: dict[PartName, int] = {}
+    for part in servers:
+        spec = specs[part]
+        if processes.is_running(spec):
+            logger.info("%s is already running", part.value)
+            continue
+        _check_port_free(part, record.host, record.ports()[part])
+        if part is PartName.MOSQUITTO:
+            _prepare_broker(layout, record, ca)
+        started[part] = processes.start(spec)
+    part_probes = probes(record, layout)
+    wait_until_healthy(
+        [_part_check(p, part_probes[p], specs[p], started.get(p)) for p in servers], timeout
+    )
+    _start_flows(specs[PartName.FLOWS])
+    if settings.is_local:
+        clients = AwsClients(settings)
+        _start_bridge(clients, layout, specs[PartName.BRIDGE], part_probes[PartName.BRIDGE])
+        _start_results(clients, layout, specs[PartName.RESULTS], part_probes[PartName.RESULTS])
+    result = status(settings)
+    logger.info("local stack is up in %s", layout.root)
+    return result
+
+
+def down(settings: FleetSettings, wipe: bool = False) -> None:
+    """Stop every part (in reverse start order); with `wipe`, delete the whole state directory."""
+    layout = StackLayout(settings.stack_dir)
+    stop(
+        settings,
+        PartName.RESULTS,
+        PartName.BRIDGE,
+        PartName.FLOWS,
+        PartName.MOSQUITTO,
+        PartName.AWS,
+        PartName.PREFECT,
+    )
+    if wipe and layout.root.exists():
+        shutil.rmtree(layout.root)
+        logger.info("deleted the local stack's state in %s", layout.root)
+
+
+def stop(settings: FleetSettings, *parts: PartName) -> None:
+    """Stop these parts, in this order (a benchmark replaces the stack's bridge with its own)."""
+    layout = StackLayout(settings.stack_dir)
+    specs = _specs(_load_record(layout) or _record_from(settings, layout), layout)
+    for part in parts:
+        if processes.stop(specs[part], timeout=STOP_TIMEOUT_S):
+            logger.info("stopped %s", part.value)
+
+
+def status(settings: FleetSettings) -> StackStatus:
+    """Where the stack's endpoints are and whether each part answers, from any process."""
+    layout = StackLayout(settings.stack_dir)
+    record = _load_record(layout) or _record_from(settings, layout)
+    specs = _specs(record, layout)
+    part_probes = probes(record, layout)
+    used = {*_servers(settings), PartName.FLOWS}
+    if settings.is_local:
+        used.update((PartName.BRIDGE, PartName.RESULTS))
+    parts = [
+        _part_status(part, specs[part], part_probes.get(part))
+        if part in used
+        else PartStatus(
+            name=part,
+            healthy=False,
+            running=False,
+            log_file=specs[part].log_file,
+            skipped=True,
+            detail="not used with the real AWS target" + _RUN_IT_YOURSELF.get(part, ""),
+        )
+        for part in PartName
+    ]
+    return StackStatus(
+        aws_endpoint=record.aws_endpoint,
+        mqtt=record.mqtt,
+        prefect_api_url=record.prefect_api_url,
+        prefect_ui_url=record.prefect_ui_url,
+        stack_dir=layout.root,
+        parts=parts,
+    )
+
+
+def prefect_env(settings: FleetSettings) -> dict[str, str]:
+    """The environment a process needs to talk to this stack's Prefect server."""
+    layout = StackLayout(settings.stack_dir)
+    record = _load_record(layout) or _record_from(settings, layout)
+    return prefect_client_env(record, layout)
+
+
+def _record_from(settings: FleetSettings, layout: StackLayout) -> StackRecord:
+    return StackRecord(
+        host=LOOPBACK,
+        aws_port=settings.aws_port,
+        mqtt_port=settings.mqtt_port,
+        prefect_port=settings.prefect_port,
+        processor_quota=settings.processor_quota,
+        stack_dir=layout.root,
+        ca_file=layout.ca_cert,
+    )
+
+
+def _load_record(layout: StackLayout) -> StackRecord | None:
+    try:
+        return StackRecord.model_validate_json(layout.stack_json.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValidationError as err:
+        raise StackError(f"{layout.stack_json} is not a stack record: {err}") from err
+
+
+def _write_record(layout: StackLayout, record: StackRecord) -> None:
+    tmp = layout.stack_json.with_name(layout.stack_json.name + ".tmp")
+    tmp.write_text(record.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(layout.stack_json)
+
+
+def fleet_env(settings: FleetSettings) -> dict[str, str]:
+    """The settings as FLEET_* variables, for a child process that builds its own FleetSettings."""
+    values = settings.model_dump(mode="json", exclude_none=True)
+    return {f"FLEET_{name.upper()}": str(value) for name, value in values.items()}
+
+
+def _specs(
+    record: StackRecord, layout: StackLayout, fleet: dict[str, str] | None = None
+) -> dict[PartName, ProcessSpec]:
+    return process_specs(record, layout, os.environ, mosquitto=_find_mosquitto(), fleet_env=fleet)
+
+
+def _find_dynsec_plugin() -> Path:
+    """The broker's dynamic-security plugin: Debian's mosquitto package ships it."""
+    for pattern in DYNSEC_SEARCH:
+        for found in sorted(Path("/").glob(f"{pattern.lstrip('/')}/{DYNSEC_PLUGIN}")):
+            return found
+    raise StackError(
+        f"mosquitto's {DYNSEC_PLUGIN} was not found (looked in {', '.join(DYNSEC_SEARCH)}); "
+        "install the Debian package `mosquitto` (make install)"
+    )
+
+
+def _find_mosquitto() -> str:
+    """The broker binary: Debian installs it in /usr/sbin, which a user's PATH may lack."""
+    path = f"{os.environ.get('PATH', '')}:{MOSQUITTO_SEARCH_PATH}"
+    return shutil.which("mosquitto", path=path) or "/usr/sbin/mosquitto"
+
+
+def _make_private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+
+
+def _refuse_other_running_stack(layout: StackLayout, record: StackRecord) -> None:
+    """Changing ports or the quota while the stack runs would orphan the running parts."""
+    previous = _load_record(layout)
+    if previous is None or previous == record:
+        return
+    running = [
+        name.value for name, spec in _specs(previous, layout).items() if processes.is_running(spec)
+    ]
+    if running:
+        raise ConflictError(
+            f"the local stack in {layout.root} is running with other settings "
+            f"({', '.join(running)} up); run `fleet down` first"
+        )
+
+
+def _check_port_free(part: PartName, host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR: a port left in TIME_WAIT by our own previous run counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise PortInUseError(
+                f"port {host}:{port}, needed by the stack's {part.value} part, is taken"
+                f"{_port_owner(port)}; stop it or choose another port ({_PORT_SETTING[part]})"
+            ) from err
+
+
+def _port_owner(port: int) -> str:
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid is None:
+                    return ""
+                return f" by pid {conn.pid} ({' '.join(psutil.Process(conn.pid).cmdline())})"
+    except (psutil.Error, OSError):
+        return ""
+    return ""
+
+
+def _ensure_admin_identity(layout: StackLayout, ca: LocalCA) -> None:
+    """The stack's own MQTT identity: the broker's health probe and the guard's admin."""
+    _make_private_dir(layout.mosquitto_dir)
+    if not (layout.admin_cert.exists() and layout.admin_key.exists()):
+        cert_pem, key_pem = ca.issue_key_and_cert()
+        _write_private(layout.admin_key, key_pem)
+        _write_private(layout.admin_cert, cert_pem)
+        logger.info("issued the stack's own MQTT identity")
+
+
+def _prepare_broker(layout: StackLayout, record: StackRecord, ca: LocalCA) -> None:
+    """The broker's certificate, the stack's own MQTT identity, the ACL, the guard, the config."""
+    _make_private_dir(layout.mosquitto_dir)
+    _make_private_dir(layout.mosquitto_data_dir)
+    if not (layout.server_cert.exists() and layout.server_key.exists()):
+        ca.issue_server_cert(["localhost", LOOPBACK], layout.mosquitto_dir)
+        logger.info("issued the broker's server certificate")
+    _ensure_admin_identity(layout, ca)
+    mosquitto.ensure_acl_file(layout.acl_file)
+    mosquitto.ensure_dynsec_file(
+        layout.dynsec_file, certificate_identity(layout.admin_cert.read_text())
+    )
+    config = mosquitto.MosquittoConfig(
+        host=record.host,
+        port=record.mqtt_port,
+        user=mosquitto.current_user(),
+        ca_file=layout.ca_cert,
+        cert_file=layout.server_cert,
+        key_file=layout.server_key,
+        acl_file=layout.acl_file,
+        pid_file=layout.pid_file(PartName.MOSQUITTO),
+        log_file=layout.log_file(PartName.MOSQUITTO),
+        persistence_dir=layout.mosquitto_data_dir,
+        dynsec_plugin=_find_dynsec_plugin(),
+        dynsec_file=layout.dynsec_file,
+    )
+    mosquitto.write_config(config, layout.mosquitto_conf)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _start_flows(spec: ProcessSpec) -> None:
+    if processes.is_running(spec):
+        logger.info("flows are already served")
+        return
+    processes.start(spec)
+
+
+def _start_bridge(
+    clients: AwsClients, layout: StackLayout, spec: ProcessSpec, probe: Probe
+) -> None:
+    """Ensure the bridge's own IoT identity (through the AWS endpoint), start the bridge, and
+    wait until it is connected and subscribed. A running bridge is left alone: after a broker
+    restart it reconnects and subscribes again by itself."""
+    if processes.is_running(spec):
+        logger.info("the bridge is already running")
+        return
+    identity = ensure_bridge_identity(
+        clients, fleet_names(clients), clients.settings.bridge_dir, layout.ca_cert.read_text()
+    )
+    logger.info("bridge identity %s ready", identity.thing_name)
+    layout.bridge_heartbeat.unlink(missing_ok=True)  # a stale one must not pass for this run's
+    pid = processes.start(spec)
+    wait_until_healthy([_part_check(PartName.BRIDGE, probe, spec, pid)], BRIDGE_TIMEOUT_S)
+
+
+def _start_results(
+    clients: AwsClients, layout: StackLayout, spec: ProcessSpec, probe: Probe
+) -> None:
+    """Ensure the fleet-level resources (the results queue, its dead-letter queue, the detections
+    table, the notification topic among them), start the results consumer and wait until it
+    polls. A running consumer is left alone."""
+    if processes.is_running(spec):
+        logger.info("the results consumer is already running")
+        return
+    ensure_fleet(clients)
+    layout.results_heartbeat.unlink(missing_ok=True)
+    pid = processes.start(spec)
+    wait_until_healthy([_part_check(PartName.RESULTS, probe, spec, pid)], RESULTS_TIMEOUT_S)
+
+
+def _part_check(
+    part: PartName, probe: Probe, spec: ProcessSpec, started: int | None = None
+) -> PartCheck:
+    """`started`: the pid just started, watched as such (its command line may not be readable
+    yet); else the part's process as its pid file names it."""
+    if started is not None:
+        return PartCheck(part.value, probe, spec.log_file, alive=lambda: processes.alive(started))
+    return PartCheck(part.value, probe, spec.log_file, alive=lambda: processes.is_running(spec))
+
+
+def _part_status(part: PartName, spec: ProcessSpec, probe: Probe | None) -> PartStatus:
+    proc = processes.find_process(spec)
+    pid = proc.pid if proc is not None else None
+    if proc is None:
+        return PartStatus(
+            name=part, healthy=False, running=False, log_file=spec.log_file, detail="not running"
+        )
+    reason = None
+    if probe is not None:
+        reason = check_once(_part_check(part, probe, spec))
+    return PartStatus(
+        name=part,
+        healthy=reason is None,
+        running=True,
+        pid=pid,
+        log_file=spec.log_file,
+        detail=reason or "",
+    )
