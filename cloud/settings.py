@@ -9,10 +9,14 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.naming import validate_fleet_name
+from cloud.policies import INFRA_DIR
 
 LOOPBACK = "127.0.0.1"
 # moto's server accepts any credentials; these are never used against AWS.
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
+# The local IoT CA's certificate, under `stack_dir`: the local broker's CA and what cameras trust.
+LOCAL_BROKER_CA = Path("aws", "ca", "ca.pem")
+AMAZON_ROOT_CA = INFRA_DIR / "certs" / "AmazonRootCA1.pem"
 
 
 class Target(StrEnum):
@@ -85,6 +89,11 @@ class FleetSettings(BaseSettings):
     @property
     def stack_dir(self) -> Path:
         return self.home / "stack"
+
+    @property
+    def broker_ca_file(self) -> Path:
+        """The CA a camera must trust for its broker: the local stack's, or Amazon Root CA 1."""
+        return self.stack_dir / LOCAL_BROKER_CA if self.is_local else AMAZON_ROOT_CA
 
     @property
     def bundles_dir(self) -> Path:

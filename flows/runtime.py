@@ -9,11 +9,7 @@ from pathlib import Path
 from cloud.clients import AwsClients
 from cloud.fleet import fleet_names
 from cloud.naming import FleetNames
-from cloud.policies import INFRA_DIR
 from cloud.settings import FleetSettings
-from stack.supervisor.layout import StackLayout
-
-AMAZON_ROOT_CA = INFRA_DIR / "certs" / "AmazonRootCA1.pem"
 
 
 class Runtime:
@@ -27,10 +23,7 @@ class Runtime:
 
     @property
     def broker_ca_file(self) -> Path:
-        """The CA a camera must trust for its broker: the local stack's, or Amazon Root CA 1."""
-        if self.settings.is_local:
-            return StackLayout(self.settings.stack_dir).ca_cert
-        return AMAZON_ROOT_CA
+        return self.settings.broker_ca_file
 
     @property
     def fragment_root(self) -> Path | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from stack.endpoint.ca import CA_CERT_FILE
+from cloud.settings import LOCAL_BROKER_CA
 
 
 class PartName(StrEnum):
@@ -97,7 +97,7 @@ class StackLayout:
     @property
     def ca_cert(self) -> Path:
         """The local IoT CA's certificate: the broker's `cafile` and what clients trust."""
-        return self.ca_dir / CA_CERT_FILE
+        return self.root / LOCAL_BROKER_CA
 
     @property
     def admin_cert(self) -> Path:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from cloud.settings import FleetSettings
+from stack.endpoint.ca import CA_CERT_FILE
 from stack.supervisor.health import HeartbeatProbe, ProbeFailedError, connect_packet, parse_connack
 from stack.supervisor.layout import PartName, StackLayout
 from stack.supervisor.models import MqttEndpoint, PartStatus, StackRecord, StackStatus
@@ -154,3 +156,9 @@ def test_the_results_consumer_runs_with_the_fleet_and_the_stacks_prefect() -> No
 def test_the_results_consumer_is_probed_by_its_heartbeat() -> None:
     probe = probes(RECORD, LAYOUT)[PartName.RESULTS]
     assert probe == HeartbeatProbe(ROOT / "run/results.heartbeat.json")
+
+
+def test_the_broker_ca_that_settings_name_is_the_one_the_endpoint_writes() -> None:
+    settings = FleetSettings(home=Path("/tmp/fleet-home"))
+    layout = StackLayout(settings.stack_dir)
+    assert settings.broker_ca_file == layout.ca_cert == layout.ca_dir / CA_CERT_FILE
