@@ -1,26 +1,6 @@
 """Each camera's latest status in the bridge's memory, and when to write it to the shadow. Pure:
 the clocks are passed in (`received_ms`: wall clock, for what is stored; `now`: monotonic
-seconds, for scheduling).
-
-What is kept per camera: presence (from `status`; a health from a camera this replica has no
-presence for means it is online), the latest health, when the camera was last heard from (any
-message but an offline status, which the broker may publish for it as its Last Will), and its
-latest motion (the producer timestamp of the newest `motion`: the camera's clock, as its video).
-
-When it is written (`due`):
-- at once when the presence changes or the health's pipeline state changes (urgent);
-- otherwise at most once per `min_interval_s` per camera (last seen, last motion, a new health);
-- only what differs from what this replica last wrote (`ShadowUpdate`), so replicas of the
-  bridge do not overwrite each other's parts with stale ones;
-- a failed write is kept and retried with exponential backoff; one that cannot succeed (the
-  thing is gone) is given up (`dropped`) until the camera changes again;
-- one write per camera at a time: a camera `due` returned is not returned again until its write
-  is settled (`written`, `failed` or `dropped`), so writes made in parallel never race.
-
-Each camera keeps when it is next due (`due_at`), worked out when it changes (a message, a
-settled write), so that `due` and `next_due_in`, which the bridge's loop calls many times a
-second under load, only compare a number per camera and build a `ShadowUpdate` only for a
-camera that is due.
+seconds, for scheduling). It writes nothing itself: the bridge makes the writes `due` returns.
 """
 
 from __future__ import annotations
@@ -59,7 +39,9 @@ class _Camera:
     retry_at: float = 0.0
     failures: int = 0
     writing: bool = False  # a write returned by `due` is not settled yet
-    due_at: float = math.inf  # when `due` should look at it (monotonic; inf: nothing to write)
+    # When `due` should look at it (monotonic; inf: nothing to write), worked out when the camera
+    # changes, so `due` and `next_due_in` compare a number per camera and build no update.
+    due_at: float = math.inf
 
     @property
     def dirty(self) -> bool:
@@ -108,6 +90,17 @@ class _Camera:
 
 @dataclass
 class FleetState:
+    """Per camera: presence (from `status`; a health from a camera this replica has no presence
+    for means it is online), the latest health, when it was last heard from (any message but an
+    offline status, which the broker may publish for it as its Last Will), and its latest motion
+    (the producer timestamp of the newest `motion`: the camera's clock, as its video).
+
+    When it is written (`due`): at once when the presence or the pipeline state changes (urgent);
+    otherwise at most once per `min_interval_s`; only what differs from what this replica last
+    wrote (`ShadowUpdate`); a failed write is retried with exponential backoff, one that cannot
+    succeed is given up (`dropped`) until the camera changes again; one write per camera at a
+    time, until it is settled (`written`, `failed` or `dropped`)."""
+
     min_interval_s: float = 15.0
     retry_min_s: float = 1.0
     retry_max_s: float = 60.0

@@ -24,6 +24,7 @@ from device.messages import (
     TopicKind,
     decode,
 )
+from services.harness.log_limit import LimitedLog, LogLimiter
 
 log = logging.getLogger(__name__)
 
@@ -87,36 +88,6 @@ class BridgeCounters:
         return flat
 
 
-@dataclass
-class _Window:
-    start: float
-    logged: int = 0
-    suppressed: int = 0
-
-
-@dataclass
-class LogLimiter:
-    """At most `per_window` log lines per key and window; the rest are counted and reported with
-    the next line that is logged. A flood of bad messages cannot fill the disk."""
-
-    per_window: int = 5
-    window_s: float = 60.0
-    _windows: dict[str, _Window] = field(default_factory=dict)
-
-    def allow(self, key: str, now: float) -> tuple[bool, int]:
-        """(log this one?, how many were suppressed since the last logged line)."""
-        window = self._windows.get(key)
-        if window is None or now - window.start >= self.window_s:
-            suppressed = window.suppressed if window is not None else 0
-            self._windows[key] = _Window(start=now, logged=1)
-            return True, suppressed
-        if window.logged < self.per_window:
-            window.logged += 1
-            return True, 0
-        window.suppressed += 1
-        return False, 0
-
-
 class Dispatcher:
     """Classify, count, route. Counters are written from the MQTT client's thread only (the
     shadow ones from the flush loop only), so each has a single writer."""
@@ -129,8 +100,7 @@ class Dispatcher:
     ) -> None:
         self.routes = dict(routes)
         self.counters = BridgeCounters()
-        self._limiter = limiter or LogLimiter()
-        self._clock = clock
+        self._warn = LimitedLog(log, limiter, clock)
 
     def handle(self, topic: str, payload: bytes, received_ms: int) -> None:
         """One message in: never raises, whatever the message or a handler does."""
@@ -146,18 +116,12 @@ class Dispatcher:
                 handler(result, received_ms)
         except Exception:
             self.counters.handler_errors += 1
-            allowed, suppressed = self._limiter.allow("handler-error", self._clock())
-            if allowed:
-                log.exception(
-                    "message on %s not handled (%d more like it not logged)", topic, suppressed
-                )
+            self._warn.exception("handler-error", "message on %s not handled", topic)
 
     def _log_rejection(self, rejected: Rejected) -> None:
-        allowed, suppressed = self._limiter.allow(f"invalid-{rejected.reason}", self._clock())
-        if allowed:
-            log.warning(
-                "dropped a message (%s): %s%s",
-                rejected.reason.value,
-                rejected.detail[:300],
-                f" ({suppressed} more like it not logged)" if suppressed else "",
-            )
+        self._warn.warning(
+            f"invalid-{rejected.reason}",
+            "dropped a message (%s): %s",
+            rejected.reason.value,
+            rejected.detail[:300],
+        )

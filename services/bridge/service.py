@@ -1,29 +1,8 @@
 """The MQTT bridge: the cloud side's single ingestion point for what cameras publish.
 
-`python -m services.bridge` (a part of the local stack) or `fleet bridge run` (production, in the
-foreground) runs one replica. Replicas scale out on an MQTT shared subscription: each connects
-with the bridge's own certificate as `<fleet>-bridge-<replica>` and subscribes to
-`$share/<fleet>-bridge/fleet/+/<kind>` (QoS 1) for every kind it has handlers for, so the broker
-deals each message to one replica.
-
-Per message (on the SDK's thread, kept short): `bridge_intake.Dispatcher` classifies it; a
-rejection is counted by reason and logged (rate-limited); a valid event goes to the handlers of
-its kind. Today those are the camera state (`camera_state`: status and health kept in memory,
-written to each camera's shadow by the flush loop, urgent changes at once, the rest at most every
-`flush_interval_seconds`); motion analysis plugs in as a handler of `TopicKind.MOTION`, and the
-cameras' Prefect events (`camera.online`, `.offline`, `.health`, `.pipeline.failed`) as a
-handler of status and health (`Bridge(..., handlers=...)`). No exception stops the bridge.
-
-The flush loop runs in the calling thread: it hands the shadow writes that are due to
-`shadow_writers` threads (a write mostly waits for AWS; urgent ones first, as writers come free,
-never queued behind routine ones; one write per camera at a time), re-subscribes after a
-reconnect without a session, writes a heartbeat file (`fleet status`) and logs the counters every
-`stats_interval_seconds`. Motion goes to `services.bridge.motion_analysis`, which starts analysis
-sessions and runs the `analyze-motion` flow runs that follow them.
-
-Not done here: ordering across replicas. Each replica writes only the parts of a camera's status
-it saw change, so replicas do not overwrite each other with stale parts, but two replicas dealt
-a camera's status messages out of order could leave the older presence in the shadow.
+One replica: an MQTT client on a shared subscription, whose messages go through `intake` to the
+handlers of their kind (camera state, presence events, motion analysis), and a main loop that
+writes each camera's shadow as `camera_state` decides. It does not order messages across replicas.
 """
 
 from __future__ import annotations
@@ -42,7 +21,7 @@ from pathlib import Path
 
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from cloud import shadow
 from cloud.bundle import CA_FILE, Bundle
@@ -53,13 +32,16 @@ from cloud.settings import FleetSettings
 from device.messages import TopicKind, now_ms, subscription
 from flows import runtime
 from services.bridge.camera_state import FleetState, PendingWrite
-from services.bridge.intake import CameraEvent, Dispatcher, Handler, LogLimiter
+from services.bridge.intake import CameraEvent, Dispatcher, Handler
 from services.bridge.motion_analysis import MotionAnalysis
 from services.bridge.motion_gate import GateSettings, MotionGate
 from services.bridge.presence_emitter import PresenceEventEmitter
 from services.bridge.presence_events import PresenceEvents
-from services.harness.heartbeat import write_heartbeat
+from services.harness.config import ServiceConfig
+from services.harness.log_limit import LimitedLog, LogLimiter
+from services.harness.loop import run_loop
 from services.harness.process import run_service
+from services.harness.stats import Reporter, Status
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +49,7 @@ _SUBACK_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
 
 
-class BridgeConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BridgeConfig(ServiceConfig):
     replica: str = Field(
         default_factory=lambda: uuid.uuid4().hex[:12],
         pattern=r"^[a-z0-9-]{1,40}$",
@@ -85,13 +65,9 @@ class BridgeConfig(BaseModel):
         description="Shadow writes under way at once (one camera's one at a time): a write waits "
         "for AWS most of its time, so one writer alone cannot keep up with a large fleet.",
     )
-    stats_interval_seconds: float = Field(60.0, gt=0, le=86400)
-    heartbeat_seconds: float = Field(2.0, gt=0, le=60)
-    heartbeat_file: Path | None = None
     keep_alive_seconds: int = Field(30, ge=5, le=1200)
     reconnect_min_seconds: float = Field(0.5, gt=0, le=60)
     reconnect_max_seconds: float = Field(10.0, gt=0, le=600)
-    invalid_logs_per_minute: int = Field(5, ge=0, le=1000)
 
 
 @dataclass(frozen=True)
@@ -135,7 +111,7 @@ class Bridge:
         self._config = config
         self.state = FleetState(min_interval_s=config.flush_interval_seconds)
         self._lock = threading.Lock()  # the state: the SDK's thread and the flush loop
-        self._limiter = LogLimiter(per_window=config.invalid_logs_per_minute)
+        self._warn = LimitedLog(log, LogLimiter(per_window=config.warnings_per_minute))
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._stopped = threading.Event()
@@ -148,11 +124,12 @@ class Bridge:
         }
         for kind, extra in (handlers or {}).items():
             routes.setdefault(kind, [self._observe]).extend(extra)
-        self.dispatcher = Dispatcher(routes, LogLimiter(per_window=config.invalid_logs_per_minute))
+        self.dispatcher = Dispatcher(routes, LogLimiter(per_window=config.warnings_per_minute))
         self.counters = self.dispatcher.counters
         self._writers = ThreadPoolExecutor(config.shadow_writers, thread_name_prefix="shadow")
         self._writing = 0  # writes handed to the writers and not settled yet (under the lock)
         self._client = self._build()
+        self._reporter = Reporter(f"bridge {endpoint.client_id}", config, self._status, self._stats)
 
     # The SDK's thread: keep it short.
 
@@ -166,10 +143,10 @@ class Bridge:
             ca_filepath=str(endpoint.bundle.dir / CA_FILE),
             client_id=endpoint.client_id,
             enable_metrics_collection=False,
-            # The SDK's IoT Core flow control throttles what a client sends; all the bridge sends
-            # is PUBACKs, and under a burst the throttle let out about 120 a second: the broker's
-            # window of unacknowledged messages filled and it dropped the rest (bench/ingest.py).
-            # IoT Core limits what it delivers to a connection itself.
+            # The SDK's IoT Core flow control throttles what a client sends, and all the bridge
+            # sends is PUBACKs: held back under a burst, they let the broker's window of
+            # unacknowledged messages fill and it drops messages. IoT Core limits what it
+            # delivers to a connection itself.
             extended_validation_and_flow_control_options=(
                 mqtt5.ExtendedValidationAndFlowControlOptions.NONE
             ),
@@ -211,17 +188,13 @@ class Bridge:
         packet = data.publish_packet
         self.dispatcher.handle(packet.topic, bytes(packet.payload or b""), now_ms())
 
-    def _limit(self, key: str) -> tuple[bool, int]:
-        with self._lock:
-            return self._limiter.allow(key, time.monotonic())
-
     def _observe(self, event: CameraEvent, received_ms: int) -> None:
         with self._lock:
             urgent = self.state.observe(event, received_ms)
         if urgent:
             self._wake.set()
 
-    # The calling thread: subscriptions, shadow writes, heartbeat, counters.
+    # The calling thread: subscriptions, shadow writes, heartbeat, counters (`run_loop`).
 
     def run(self, stop: threading.Event) -> None:
         """Connect and work until `stop` is set; then write what is pending and disconnect."""
@@ -232,48 +205,28 @@ class Bridge:
             self._config.flush_interval_seconds,
         )
         self._client.start()
-        next_beat = time.monotonic()
-        next_stats = next_beat + self._config.stats_interval_seconds
-        try:
-            while not stop.is_set():
-                try:
-                    next_beat, next_stats = self._tick(next_beat, next_stats)
-                except Exception:  # a bug here must not stop the ingestion of the fleet
-                    log.exception("bridge %s: flush loop error", self._endpoint.client_id)
-                    stop.wait(1.0)
-        finally:
-            self._writers.shutdown(wait=True)  # the writes under way, then the rest, here
-            self.flush(time.monotonic(), force=True)
-            self._client.stop(mqtt5.DisconnectPacket())  # a clean DISCONNECT
-            self._stopped.wait(_STOP_TIMEOUT_S)
-            self._connected.clear()
-            self._subscribed = False
-            self._last_problem = "stopped"
-            self._heartbeat()
-            self._log_stats()
+        run_loop(stop, self._reporter, self._turn, self._wake, self._wind_down)
 
-    def _tick(self, next_beat: float, next_stats: float) -> tuple[float, float]:
-        """One turn of the loop: subscribe if needed, write what is due, report; then wait."""
+    def _turn(self) -> float | None:
+        """Subscribe if needed and hand out the writes that are due; returns the seconds until the
+        next is due (None when nothing is pending or every writer is busy: the next writer to
+        finish wakes the loop)."""
         if self._resubscribe and self._connected.is_set():
             self._subscribe()
         self.flush(time.monotonic())
-        now = time.monotonic()
-        if now >= next_beat:
-            self._heartbeat()
-            next_beat = now + self._config.heartbeat_seconds
-        if now >= next_stats:
-            self._log_stats()
-            next_stats = now + self._config.stats_interval_seconds
-        with self._lock:  # with every writer busy, the next one to finish wakes the loop
+        with self._lock:
             writer_free = self._writing < self._config.shadow_writers
-            due_in = self.state.next_due_in(time.monotonic()) if writer_free else None
-        # At most a second: `stop` comes from a signal handler, which cannot wake us.
-        wait = min(next_beat - now, next_stats - now, 1.0)
-        if due_in is not None:
-            wait = min(wait, due_in)
-        self._wake.wait(max(0.01, wait))
-        self._wake.clear()
-        return next_beat, next_stats
+            return self.state.next_due_in(time.monotonic()) if writer_free else None
+
+    def _wind_down(self) -> None:
+        """Write what is pending, then disconnect cleanly."""
+        self._writers.shutdown(wait=True)  # the writes under way, then the rest, here
+        self.flush(time.monotonic(), force=True)
+        self._client.stop(mqtt5.DisconnectPacket())  # a clean DISCONNECT
+        self._stopped.wait(_STOP_TIMEOUT_S)
+        self._connected.clear()
+        self._subscribed = False
+        self._last_problem = "stopped"
 
     def _subscribe(self) -> None:
         kinds = list(self.dispatcher.routes)
@@ -338,15 +291,13 @@ class Bridge:
             with self._lock:
                 backoff = self.state.failed(write, time.monotonic())
                 self.counters.shadow_failures += 1
-            allowed, suppressed = self._limit("shadow-failure")
-            if allowed:
-                log.warning(
-                    "camera %s: shadow write failed, retrying in %.0f s: %s%s",
-                    write.camera_id,
-                    backoff,
-                    err if isinstance(err, FleetError) else repr(err),
-                    f" ({suppressed} more failures not logged)" if suppressed else "",
-                )
+            self._warn.warning(
+                "shadow-failure",
+                "camera %s: shadow write failed, retrying in %.0f s: %s",
+                write.camera_id,
+                backoff,
+                err if isinstance(err, FleetError) else repr(err),
+            )
         else:
             with self._lock:
                 self.state.written(write, time.monotonic())
@@ -359,10 +310,7 @@ class Bridge:
     def ready(self) -> bool:
         return self._connected.is_set() and self._subscribed
 
-    def _heartbeat(self) -> None:
-        path = self._config.heartbeat_file
-        if path is None:
-            return
+    def _status(self) -> Status:
         with self._lock:
             counters = self.counters.snapshot()
             counters["cameras"] = self.state.cameras
@@ -370,22 +318,15 @@ class Bridge:
         detail = (
             f"connected as {self._endpoint.client_id}, subscribed" if ready else self._last_problem
         )
-        try:
-            write_heartbeat(path, ready, detail, counters)
-        except OSError as err:
-            log.warning("cannot write the heartbeat %s: %s", path, err)
+        return Status(ready, detail, counters)
 
-    def _log_stats(self) -> None:
+    def _stats(self) -> dict[str, int]:
+        """The heartbeat's counters and the cameras with a write pending (a walk of them all)."""
         with self._lock:
             counters = self.counters.snapshot()
-            cameras, pending = self.state.cameras, self.state.pending()
-        log.info(
-            "bridge %s: %s; cameras=%d pending=%d",
-            self._endpoint.client_id,
-            " ".join(f"{k}={v}" for k, v in counters.items()),
-            cameras,
-            pending,
-        )
+            counters["cameras"] = self.state.cameras
+            counters["pending"] = self.state.pending()
+        return counters
 
 
 def bridge_endpoint(
@@ -431,10 +372,9 @@ def run_bridge(
     try:
         endpoint = bridge_endpoint(rt.clients, settings, config)
         bridge = Bridge(rt.clients, endpoint, config, handlers, instruments.on_written)
-        # What start-up made (modules, the SDKs' service models: some 200,000 objects) lives as
-        # long as the process. Left to the collector, each full collection walks all of it and
-        # stops every thread for 0.1 to 0.5 s, time enough for the broker's queue for this
-        # replica to fill and drop messages (bench/ingest.py).
+        # What start-up made (modules, the SDKs' service models) lives as long as the process:
+        # out of the collector's sight, a full collection does not walk it and stop every thread
+        # long enough for the broker's queue for this replica to fill and drop messages.
         gc.freeze()
         bridge.run(stop)
     finally:

@@ -1,5 +1,6 @@
-"""The heartbeat file of a part without a port (the MQTT bridge): written by the part, read by
-`fleet status`. Its own module so the part imports nothing else of the stack."""
+"""A service's heartbeat file: its schema and its atomic write. The service writes it
+(`stats.Reporter`); the local stack's health probe and `fleet status` read it. Nothing else
+here, so readers import no service code."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What every long-running cloud-side process (the bridge, the results consumer) starts with."""
+"""What every long-running service process starts with: logging, a stop event that SIGTERM and
+SIGINT set, and `run_service`, its `main`. It installs signal handlers only when called."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""The results consumer's decisions, pure: message in, what to do out. Clock passed in.
-
-- `triage`: a queue message becomes detections to store, a session end to record, or a
-  rejection with a one-line reason (to the dead-letter queue).
-- `after_store`: whether a detection needs work (new, or an earlier attempt stopped before the
-  notification decision) or is a redelivered duplicate (nothing to do).
-- `decide_notification`: the per-camera cooldown. A detection notifies when the camera has no
-  notification within the cooldown, or when it is the detection that holds the cooldown already
-  (an earlier attempt claimed it and failed to publish: publish again).
-- `notification_text`, `webhook_payload`, `retry_delay_seconds`, `event_id`.
+"""The results consumer's decisions, pure: message in, what to do out (triage, duplicates, the
+notification cooldown, texts, retry delays, event ids). No I/O; the clock is passed in.
 """
 
 from __future__ import annotations
@@ -59,8 +51,9 @@ Triage = StoreDetections | EndSession | Reject
 
 
 def triage(body: str, names: FleetNames, received_at: datetime) -> Triage:
-    """What a results message asks for. `received_at` (when SQS got it) dates a message that
-    carries no time of its own."""
+    """What a results message asks for: detections to store, a session end to record, or a
+    rejection with a one-line reason (to the dead-letter queue). `received_at` (when SQS got it)
+    dates a message that carries no time of its own."""
     try:
         parsed = parse_notification(body)
     except MalformedMessageError as err:
@@ -84,6 +77,8 @@ class Step(StrEnum):
 
 
 def after_store(created: bool, existing: DetectionRecord | None) -> Step:
+    """Work to do for a detection that is new, or whose earlier attempt stopped before the
+    notification decision; nothing for a redelivered duplicate."""
     if created or existing is None or existing.notification is NotificationState.PENDING:
         return Step.PROCESS
     return Step.DUPLICATE
@@ -97,6 +92,8 @@ class Notify(StrEnum):
 def decide_notification(
     cooldown: CooldownState | None, detection_key: str, now: datetime, cooldown_s: float
 ) -> Notify:
+    """The per-camera cooldown: notify when the camera has no notification within it, or when
+    this detection holds it already (an earlier attempt claimed it and failed to publish)."""
     if cooldown is None or cooldown.detection_key == detection_key:
         return Notify.SEND
     if now - cooldown.notified_at >= timedelta(seconds=cooldown_s):

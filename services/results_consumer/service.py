@@ -1,30 +1,10 @@
 """The results consumer: Rekognition's notifications in, detection records, events and
 notifications out.
 
-`python -m services.results_consumer` (the `results` part of the local stack) or `fleet results run`
-(production, in the foreground) runs one consumer. Consumers scale out by running more of them
-on the same queue: SQS hands each message to one at a time, and everything below is idempotent.
-
-Per message of the `<fleet>-results` queue (long-polled in batches;
-`services.results_consumer.decisions` decides, this module does the I/O):
-- `LABEL_DETECTED`: per label, store a detection record (a conditional put: a redelivery stores
-  nothing new and stops there); decide the notification against the camera's cooldown (held in
-  the detections table, so replicas share it) and publish "PERSON at front-door, 97% — <time>"
-  to `<fleet>-notifications` (and, optional, to a webhook, in the background); mark the record
-  `sent` or `suppressed`; emit the Prefect event `camera.detection` (resource `camera.<id>`,
-  related `fleet.<fleet>`; its id is derived from the detection, so a redelivery is stored once).
-- `STREAM_PROCESSING_COMPLETE`: record the session's end and the duration it analysed.
-- Malformed (not JSON, not the documented format, another topic, a processor of no camera of this
-  fleet): sent to `<fleet>-results-dlq` with the reason as the message attribute `reason`, then
-  deleted. The consumer goes on.
-- A failure to store or notify leaves the message in the queue: it comes back after a growing
-  delay (5 s, 10 s, ... 5 min) and, after 5 receives, SQS moves it to the dead-letter queue.
-
-A notification whose publication succeeded but whose record was not marked yet (a crash in
-between) is published again on redelivery: at least once, never silently lost.
-
-Events, not flow runs: a flow run per message would spend the Prefect server's scarce resource;
-an event costs about 0.1 ms (architecture brief).
+`ResultsConsumer` handles one batch of the `<fleet>-results` queue (`decisions` decides, this
+module does the I/O); `ConsumerRunner` polls in a worker thread until stopped. Every step is
+idempotent, so consumers scale out on the same queue. It does not retry by itself: a message that
+failed stays in the queue and SQS delivers it again.
 """
 
 from __future__ import annotations
@@ -34,15 +14,14 @@ import contextvars
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from cloud import detections, notify, queues
 from cloud.clients import AwsClients
@@ -57,10 +36,12 @@ from cloud.rekognition_messages import (
     iso_ms,
 )
 from cloud.settings import FleetSettings
-from flows.camera_events import camera_resource, fleet_related
-from services.bridge.intake import LogLimiter
-from services.harness.heartbeat import write_heartbeat
+from flows.events import DETECTION, DetectionPayload, camera_resource, fleet_related
+from services.harness.config import ServiceConfig
+from services.harness.log_limit import LimitedLog, LogLimiter
+from services.harness.loop import run_loop
 from services.harness.process import run_service
+from services.harness.stats import Counters, Reporter, Status
 from services.results_consumer.decisions import (
     EndSession,
     Notify,
@@ -79,23 +60,16 @@ from services.results_consumer.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
-DETECTION_EVENT = "camera.detection"
 _CLAIM_ATTEMPTS = 5
 _NOT_READY_RETRY_S = 5.0
 
 
-class ConsumerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ConsumerConfig(ServiceConfig):
     wait_seconds: int = Field(20, ge=0, le=20, description="Long poll: SQS's maximum is 20 s.")
     batch_size: int = Field(10, ge=1, le=10)
     visibility_timeout_seconds: int = Field(60, ge=5, le=43200)
     cooldown_seconds: float = Field(60.0, ge=0, le=86400)
     webhook_url: str | None = Field(None, pattern=r"^https?://")
-    heartbeat_file: Path | None = None
-    heartbeat_seconds: float = Field(2.0, gt=0, le=60)
-    stats_interval_seconds: float = Field(60.0, gt=0, le=86400)
-    failure_logs_per_minute: int = Field(5, ge=0, le=1000)
     stop_grace_seconds: float = Field(
         10.0, ge=0, le=120, description="On stop, how long the batch in hand may take to finish."
     )
@@ -122,21 +96,21 @@ class PrefectEvents:
         from prefect.events import emit_event  # noqa: PLC0415 - Prefect only where events go
 
         emit_event(
-            event=DETECTION_EVENT,
+            event=DETECTION.name,
             resource=camera_resource(record.camera_id),
             related=fleet_related(fleet),
             occurred=record.detected_at,
             id=event_id(fleet, record),
-            payload={
-                "label": record.label,
-                "labels": [record.label],
-                "confidence": record.confidence,
-                "session_id": record.session_id,
-                "detected_at": iso_ms(record.detected_at),
-                "frame_uri": record.frame_uri,
-                "crop_uri": record.crop_uri,
-                "notification": record.notification.value,
-            },
+            payload=DetectionPayload(
+                label=record.label,
+                labels=[record.label],
+                confidence=record.confidence,
+                session_id=record.session_id,
+                detected_at=iso_ms(record.detected_at),
+                frame_uri=record.frame_uri,
+                crop_uri=record.crop_uri,
+                notification=record.notification,
+            ).wire(),
         )
 
     def close(self, timeout: float = 5.0) -> None:
@@ -147,7 +121,7 @@ class PrefectEvents:
 
 
 @dataclass
-class ConsumerCounters:
+class ConsumerCounters(Counters):
     received: int = 0
     detections: int = 0
     duplicates: int = 0
@@ -156,9 +130,6 @@ class ConsumerCounters:
     sessions: int = 0
     rejected: int = 0
     failures: int = 0
-
-    def snapshot(self) -> dict[str, int]:
-        return dict(asdict(self))
 
 
 class Outcome(StrEnum):
@@ -212,7 +183,7 @@ class ResultsConsumer:
         self._events = events
         self._webhook = webhook
         self._clock = clock
-        self._limiter = LogLimiter(per_window=config.failure_logs_per_minute)
+        self._warn = LimitedLog(log, LogLimiter(per_window=config.warnings_per_minute))
         self.counters = ConsumerCounters()
 
     def poll_once(self, wait_seconds: int | None = None) -> list[Outcome]:
@@ -345,28 +316,21 @@ class ResultsConsumer:
             },
         )
         self.counters.rejected += 1
-        allowed, suppressed = self._limiter.allow("rejected", time.monotonic())
-        if allowed:
-            log.warning(
-                "message %s to the dead-letter queue: %s%s",
-                message.message_id,
-                reason,
-                f" ({suppressed} more not logged)" if suppressed else "",
-            )
+        self._warn.warning(
+            "rejected", "message %s to the dead-letter queue: %s", message.message_id, reason
+        )
 
     def _failed(self, message: queues.QueueMessage, err: Exception) -> None:
         self.counters.failures += 1
         delay = retry_delay_seconds(message.receive_count)
-        allowed, suppressed = self._limiter.allow("failed", time.monotonic())
-        if allowed:
-            log.warning(
-                "message %s (receive %d) failed, retrying in %d s: %s%s",
-                message.message_id,
-                message.receive_count,
-                delay,
-                err if isinstance(err, FleetError) else repr(err),
-                f" ({suppressed} more failures not logged)" if suppressed else "",
-            )
+        self._warn.warning(
+            "failed",
+            "message %s (receive %d) failed, retrying in %d s: %s",
+            message.message_id,
+            message.receive_count,
+            delay,
+            err if isinstance(err, FleetError) else repr(err),
+        )
         try:
             queues.change_visibility(
                 self._clients, self._at.queue_url, message.receipt_handle, delay
@@ -395,8 +359,9 @@ class ConsumerRunner:
         self.consumer: ResultsConsumer | None = None
         self._ready = False
         self._problem = "starting"
-        self._limiter = LogLimiter(per_window=config.failure_logs_per_minute)
+        self._warn = LimitedLog(log, LogLimiter(per_window=config.warnings_per_minute))
         self._handling = threading.Lock()  # held while a received batch is being handled
+        self._reporter = Reporter("results consumer", config, self._status)
 
     def run(self, stop: threading.Event) -> None:
         log.info(
@@ -411,22 +376,16 @@ class ConsumerRunner:
             target=context.run, args=(self._work, stop), name="results-poll", daemon=True
         )
         worker.start()
-        next_stats = time.monotonic() + self._config.stats_interval_seconds
-        while not stop.is_set():
-            self._heartbeat()
-            if time.monotonic() >= next_stats:
-                self._log_stats()
-                next_stats = time.monotonic() + self._config.stats_interval_seconds
-            stop.wait(self._config.heartbeat_seconds)
-        # The batch in hand is finished; a long poll still waiting is abandoned: what it returns
-        # is given back unhandled (or comes back after the visibility timeout if we exit first).
+        run_loop(stop, self._reporter, wind_down=self._wind_down)
+
+    def _wind_down(self) -> None:
+        """The batch in hand is finished; a long poll still waiting is abandoned: what it returns
+        is given back unhandled (or comes back after the visibility timeout if we exit first)."""
         if self._handling.acquire(timeout=self._config.stop_grace_seconds):
             self._handling.release()  # the worker sees `stop` and returns
         else:
             log.warning("results consumer: stopped while a batch was still being handled")
         self._ready, self._problem = False, "stopped"
-        self._heartbeat()
-        self._log_stats()
 
     def _work(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -451,32 +410,15 @@ class ConsumerRunner:
             except Exception as err:  # nothing may stop the consumer: report, wait, retry
                 self._ready = False
                 self._problem = str(err) if isinstance(err, FleetError) else repr(err)
-                allowed, _ = self._limiter.allow("poll", time.monotonic())
-                if allowed:
-                    log.warning("results consumer: %s", self._problem)
+                self._warn.warning("poll", "results consumer: %s", self._problem)
                 stop.wait(_NOT_READY_RETRY_S)
 
-    def _counters(self) -> dict[str, int]:
+    def _status(self) -> Status:
         counters = self.consumer.counters.snapshot() if self.consumer else {}
         if self._webhook is not None:
-            counters.update({f"webhook_{k}": v for k, v in asdict(self._webhook.counters).items()})
-        return counters
-
-    def _heartbeat(self) -> None:
-        path = self._config.heartbeat_file
-        if path is None:
-            return
+            counters.update(self._webhook.counters.snapshot("webhook_"))
         detail = f"polling {self._names.results_queue}" if self._ready else self._problem
-        try:
-            write_heartbeat(path, self._ready, detail, self._counters())
-        except OSError as err:
-            log.warning("cannot write the heartbeat %s: %s", path, err)
-
-    def _log_stats(self) -> None:
-        log.info(
-            "results consumer: %s",
-            " ".join(f"{k}={v}" for k, v in self._counters().items()) or "not started",
-        )
+        return Status(self._ready, detail, counters)
 
 
 def run_consumer(settings: FleetSettings, config: ConsumerConfig, stop: threading.Event) -> None:

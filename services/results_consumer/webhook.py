@@ -1,10 +1,5 @@
 """An optional webhook for detections: POST JSON, retried a few times, never blocking the caller.
-
-`submit` puts the payload on a bounded queue and returns at once; one worker thread posts it,
-retrying a failure (connection error, timeout, HTTP 429 or 5xx) with exponential backoff. A
-payload that still fails, or that finds the queue full, is logged and counted, not kept: the
-detection itself is already stored and published to the notification topic. The URL may hold a
-secret token, so only its scheme and host are ever logged.
+It keeps nothing: a payload that cannot be delivered is logged and counted, then dropped.
 """
 
 from __future__ import annotations
@@ -21,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from services.harness.stats import Counters
+
 log = logging.getLogger(__name__)
 
 _STOP = object()
@@ -28,7 +25,7 @@ USER_AGENT = "camera-fleet-results/1"
 
 
 @dataclass
-class WebhookCounters:
+class WebhookCounters(Counters):
     sent: int = 0
     failed: int = 0
     dropped: int = 0
@@ -58,6 +55,12 @@ def _retryable(err: Exception) -> bool:
 
 
 class WebhookSender:
+    """`submit` puts the payload on a bounded queue and returns at once; one worker thread posts
+    it, retrying a failure (connection error, timeout, HTTP 429 or 5xx) with exponential backoff.
+    A payload that still fails, or finds the queue full, is not kept: the detection itself is
+    already stored and published to the notification topic. The URL may hold a secret token, so
+    only its scheme and host are ever logged."""
+
     def __init__(
         self,
         url: str,
