@@ -32,10 +32,15 @@ from device.messages import (
     TopicKind,
     encode,
 )
-from services.bridge.presence_events import HEALTH, OFFLINE, ONLINE
+from flows.events import CAMERA_HEALTH, CAMERA_OFFLINE, CAMERA_ONLINE
 
 Key = tuple[str, int]  # (camera, sent_at_ms)
-EVENT_ONLINE, EVENT_OFFLINE, EVENT_HEALTH = ONLINE, OFFLINE, HEALTH  # what the bridge emits
+# What the bridge emits.
+EVENT_ONLINE, EVENT_OFFLINE, EVENT_HEALTH = (
+    CAMERA_ONLINE.name,
+    CAMERA_OFFLINE.name,
+    CAMERA_HEALTH.name,
+)
 REASON_PREFIX = "bench "
 
 

@@ -5,47 +5,16 @@ Prefect deployment event trigger (the naive way), in one run.
         [--baseline-cameras 1 10] [--baseline-drain-seconds 45] [--baseline-max-processes 40]
 
 The measure, per motion event that leads to a start: from the MQTT publish (its wall time, also
-its producer timestamp, as a real agent's is) to the arrival of the StartStreamProcessor request
-at the AWS endpoint. The endpoint's request log stamps arrival and keeps the processor and the
-start selector, which names the event (start = producer timestamp - preroll).
-
-- Storm: N cameras (registered by the register-cameras flow; one MQTT5 connection each, with its
-  own bundle, so its own identity), each publishing one motion a second for `--seconds`, camera
-  i offset by i/N s. A set of cameras per N. The bridge is restarted once all are registered, so
-  it starts knowing the fleet's settings, as in production; each camera's first motion is the
-  first its gate sees.
-- Samples: in a storm only each camera's first motion starts a session. Every later one arrives
-  while the camera's session runs and is coalesced, or asks for a follow-up that starts when the
-  session ends (not by a publish: counted, not timed). That holds for any session length and
-  cooldown: a local session lasts its window plus 5 s of grace for late video, and follow-ups are
-  exempt from the cooldown; shorter sessions would only multiply follow-ups (a flow run each).
-  So a storm of N cameras gives N samples. The cameras keep the default session length (30 s)
-  and daily budget (30 min); the cooldown is 0 so that a burst can follow the largest storm at
-  once: every camera of that set publishes one motion at the same moment, with the bridge's
-  per-camera state warm.
-- Accounting: every published event is a start (request log) or a `camera.analysis.coalesced`,
-  `.skipped` or `.failed` Prefect event naming its sequence number (read back, 50 a page). Lost =
-  the rest, listed; a duplicate (QoS 1 redelivery) emits nothing, so it would show as lost too.
-  "Not analysed": events whose producer time falls in no session (start, follow-ups included) of
-  their camera: coalescing should never leave motion unanalysed.
-- Baseline: the bridge is stopped, and the same intake (the project's `Bridge`: its identity,
-  shared subscription and validation) emits one Prefect event per motion instead; a
-  `DeploymentEventTrigger` on a deployment served by `flow.serve` with default settings (polls
-  every 10 s, no concurrency limit, a spawned process per run) runs a flow that calls
-  StartStreamProcessor (`tests/support/served_start.py`; a start refused while a session runs
-  still arrives, and counts). Same storm, same cameras, every event timed. A start that has not
-  arrived `--baseline-drain-seconds` after the last publish counts as at least the time waited
-  ("≥"). A guard stops the served process (and the storm) when it has more than
-  `--baseline-max-processes` flow-run processes or the machine has under a quarter of its memory
-  free: the runner's unlimited spawning must not take a shared machine down. The ratio compares
-  like with like: each camera's first motion, on both paths.
-- Person scenario: one real agent (`python -m device`) plays the `person` scene (640x480) from a
-  file; from its first motion's producer timestamp to the StartStreamProcessor arrival, to the
-  detection stored by the results consumer (the table read every 0.1 s) and to the
-  `camera.detection` event received by Prefect.
-Prints tables, writes bench/results/motion.json; the stack's logs are kept in the run's temporary
-directory (`settings.workdir` in the JSON). The load average is recorded per phase: the stack
-shares the machine's CPUs with whatever else runs.
+its producer timestamp) to the StartStreamProcessor request's arrival in the AWS endpoint's
+request log. Phases: a storm (N registered cameras on their own identities, one motion a second
+each: each camera's first motion starts a session, the rest are coalesced or followed up), a
+burst (every camera at once), the baseline (the same intake emitting one Prefect event per
+motion, a `DeploymentEventTrigger` on a served deployment that starts the processor, guarded
+against spawning too many processes), and the person scenario (a real agent playing the `person`
+scene, to the stored detection and its Prefect event). Every event is accounted for: a start or a
+`camera.analysis.*` event naming it; lost must be 0. Prints tables and writes
+bench/results/motion.json; the stack's logs stay in the run's temporary directory. Details and
+the latest figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -97,7 +66,14 @@ from cloud.models import CameraSpec, Label, ProcessorStatus
 from cloud.settings import FleetSettings
 from device.messages import MotionEvent, Presence, TopicKind, encode, now_ms, topic
 from flows import runtime
-from flows.camera_events import camera_resource, read_camera_events, read_cameras_events
+from flows.camera_events import read_camera_events, read_cameras_events
+from flows.events import (
+    ANALYSIS_COALESCED,
+    ANALYSIS_FAILED,
+    ANALYSIS_SKIPPED,
+    DETECTION,
+    camera_resource,
+)
 from flows.register import register_cameras_flow
 from services.bridge.intake import CameraEvent
 from services.bridge.service import Bridge, BridgeConfig, bridge_endpoint
@@ -116,7 +92,7 @@ BUDGET_MIN = 30
 SESSION_S: int = CameraSpec.model_fields["max_duration_seconds"].default
 PERSON_CAMERA = "person-cam"
 TARGET_P50_MS, TARGET_P99_MS = 150, 500
-VERDICT_EVENTS = ["camera.analysis.coalesced", "camera.analysis.skipped", "camera.analysis.failed"]
+VERDICT_EVENTS = [ANALYSIS_COALESCED.name, ANALYSIS_SKIPPED.name, ANALYSIS_FAILED.name]
 QUIET_TIMEOUT_S = 150.0
 MIN_FREE_MEMORY = 0.25
 _MOTION = re.compile(r"motion 0 at (\d+)")
@@ -691,7 +667,7 @@ def person_phase(
     since = datetime.fromtimestamp(motion_ms / 1000 - 5, UTC)
     events: list[ReceivedEvent] = []
     for _ in range(20):
-        events = asyncio.run(read_camera_events(PERSON_CAMERA, ["camera.detection"], since))
+        events = asyncio.run(read_camera_events(PERSON_CAMERA, [DETECTION.name], since))
         if events:
             break
         time.sleep(1)

@@ -1,4 +1,4 @@
-"""The baseline of `bench/ingest.py`: the naive bridge, the seeds' way. Not product code.
+"""The baseline of `bench/ingest.py`: a naive bridge, wired by hand. Not product code.
 
 It takes messages in as the bridge does (the bridge's own identity and bundle, the same shared
 subscription, QoS 1, awsiotsdk MQTT5, the contract's validation), and for every message, in the
@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
@@ -32,7 +33,15 @@ from device.messages import (
     now_ms,
 )
 from flows.analyze import emit_camera_event
-from services.bridge.presence_events import HEALTH, OFFLINE, ONLINE, health_payload
+from flows.events import (
+    CAMERA_HEALTH,
+    CAMERA_OFFLINE,
+    CAMERA_ONLINE,
+    CameraEventKind,
+    EventPayload,
+    PresencePayload,
+)
+from services.bridge.presence_events import health_payload
 from services.bridge.service import BridgeEndpoint
 
 log = logging.getLogger(__name__)
@@ -114,10 +123,11 @@ class NaiveBridge:
                 ),
                 last_seen_ms=received if online else None,
             )
-            name, payload = (ONLINE if online else OFFLINE), {"reason": event.reason}
+            kind: CameraEventKind[Any] = CAMERA_ONLINE if online else CAMERA_OFFLINE
+            payload: EventPayload = PresencePayload(reason=event.reason)
         elif isinstance(event, HealthEvent):
             update = ShadowUpdate(health=event, last_seen_ms=received)
-            name, payload = HEALTH, health_payload(event)
+            kind, payload = CAMERA_HEALTH, health_payload(event)
         else:
             return
         written: ShadowUpdate | None = None
@@ -129,10 +139,10 @@ class NaiveBridge:
             self.counters.shadow_failures += 1
             log.exception("camera %s: shadow not written", event.camera_id)
         try:
-            emit_camera_event(name, event.camera_id, payload)
+            emit_camera_event(kind, event.camera_id, payload)
         except Exception:
             self.counters.event_failures += 1
-            log.exception("camera %s: event %s not emitted", event.camera_id, name)
+            log.exception("camera %s: event %s not emitted", event.camera_id, kind.name)
         self._done(event, received, written)
 
     def run(self, stop: threading.Event, heartbeat: Callable[[bool, dict[str, int]], None]) -> None:

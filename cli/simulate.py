@@ -1,5 +1,6 @@
-"""`fleet camera simulate ID --scenario person|empty|storm`: the camera's real agent plays a
-synthetic scene; then the command waits for the analyses its motion started and reports them."""
+"""`fleet camera simulate` and the demo: the camera's real agent plays a synthetic scene, then
+the analyses its motion started are waited for and reported. Imported when they run: it loads
+the local stack's scenes and Prefect."""
 
 from __future__ import annotations
 
@@ -7,27 +8,24 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
 
-import typer
 from prefect.settings import temporary_settings
 from pydantic import BaseModel
 
-from cli.errors import fail
-from cli.output import console, emit_json, emit_table, err_console
-from cli.prefect_context import control_plane, prefect_settings
-from cli.settings import current_settings
+from cli.output import console, emit_table, err_console
+from cli.prefect_context import prefect_settings
 from cloud import detections
 from cloud.models import CameraId
 from cloud.rekognition_messages import DetectionRecord, SessionEndRecord, iso_ms
 from flows.camera_events import read_camera_events
+from flows.events import ANALYSIS_FAILED, ANALYSIS_STARTED
 from flows.runtime import Runtime
 from stack.cameras.scenes import SceneKind
 from stack.cameras.simulation import prepare, run_agent
 
 _POLL_S = 1.0
 _QUIET_S = 6.0
-_STARTED, _FAILED = "camera.analysis.started", "camera.analysis.failed"
+_STARTED, _FAILED = ANALYSIS_STARTED.name, ANALYSIS_FAILED.name
 _SESSION_EVENTS = (_STARTED, _FAILED)
 
 
@@ -42,27 +40,6 @@ class SimulationReport(BaseModel):
     detections: list[DetectionRecord]  # of those sessions, newest first
 
 
-def simulate(
-    camera_id: str,
-    scenario: Annotated[SceneKind, typer.Option(help="What the camera sees.")],
-    seconds: Annotated[int, typer.Option(min=5, max=86_400, help="Run the agent this long.")] = 60,
-    wait_seconds: Annotated[
-        int, typer.Option(min=0, max=900, help="Then wait at most this long for the analyses.")
-    ] = 150,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Run the camera's agent on a synthetic scene (person, empty or storm) and report the
-    motion it published, the analysis sessions it started and their detections."""
-    settings = current_settings()
-    report = run_simulation(control_plane(settings), camera_id, scenario, seconds, wait_seconds)
-    if json_output:
-        emit_json(report)
-    else:
-        print_report(report)
-    if report.agent_exit_code != 0:
-        fail(f"the agent exited with code {report.agent_exit_code} (its log is above)", 1)
-
-
 def run_simulation(
     rt: Runtime,
     camera_id: str,
@@ -74,7 +51,7 @@ def run_simulation(
     """Run the agent on the scene, then wait for the analyses its motion started."""
     camera = prepare(rt.settings, camera_id, scenario)
     started_at = datetime.now(UTC)
-    err_console.print(
+    err_console().print(
         f"camera {camera_id}: agent playing the {scenario.value} scene for {seconds:g} s "
         f"({camera.scene})"
     )
@@ -83,7 +60,7 @@ def run_simulation(
     ends: list[SessionEndRecord] = []
     failed: list[str] = []
     if run.motions and wait_seconds:
-        err_console.print(f"waiting up to {wait_seconds:g} s for the analyses to end...")
+        err_console().print(f"waiting up to {wait_seconds:g} s for the analyses to end...")
         sessions, ends, failed = _wait_for_sessions(rt, camera_id, started_at, wait_seconds)
     found = [
         d
@@ -103,7 +80,7 @@ def run_simulation(
 
 
 def _echo(line: str) -> None:
-    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    err_console().print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _wait_for_sessions(
@@ -142,7 +119,7 @@ def _wait_for_sessions(
 
 
 def print_report(report: SimulationReport) -> None:
-    console.print(
+    console().print(
         f"camera [bold]{report.camera_id}[/] ({report.scenario.value}): "
         f"{len(report.motions)} motion events, {len(report.sessions)} analysis sessions, "
         f"{len(report.detections)} detections, {len(report.failed_sessions)} failed sessions"

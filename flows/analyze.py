@@ -1,11 +1,8 @@
 """`analyze-motion`: one analysis session of one camera, as a Prefect flow run.
 
-A run starts the camera's stream processor at a producer timestamp (ms) for a duration, waits
-for the session to end (a label-detection session stays STARTING while it runs, then STOPPED or
-FAILED: never wait for RUNNING), and retries a FAILED session once. The bridge's fast path may
-have made the start itself, so that the motion-to-start delay never includes creating a flow
-run (0.1 s idle, seconds on a loaded SQLite server): it then passes the session id and the run
-only follows the session. Started from the UI, the run makes the start.
+A run starts the camera's stream processor at a producer timestamp (ms) for a duration, or only
+follows a session the bridge's fast path already started; it waits for the session to end and
+retries a FAILED session once, emitting `flows.events`' analysis events.
 """
 
 from __future__ import annotations
@@ -13,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime
-from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
@@ -22,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud import rekognition
 from cloud.models import CameraId, ProcessorStatus
 from device.messages import MIN_MILLISECONDS
-from flows.camera_events import camera_resource, fleet_related
+from flows.events import (
+    ANALYSIS_FAILED,
+    ANALYSIS_STARTED,
+    AnalysisFailedPayload,
+    AnalysisStartedPayload,
+    CameraEventKind,
+    P,
+    camera_resource,
+    fleet_related,
+)
 from flows.retry import AWS_RETRY
 from flows.runtime import runtime
 
@@ -55,12 +60,13 @@ class AnalysisOutcome(BaseModel):
     message: str | None = None
 
 
-def emit_camera_event(name: str, camera_id: str, payload: dict[str, Any]) -> None:
+def emit_camera_event(kind: CameraEventKind[P], camera_id: str, payload: P) -> None:
+    """Emit a catalogued event about the camera, related to this runtime's fleet."""
     emit_event(
-        event=name,
+        event=kind.name,
         resource=camera_resource(camera_id),
         related=fleet_related(runtime().settings.name),
-        payload=payload,
+        payload=payload.wire(),
     )
 
 
@@ -119,15 +125,15 @@ async def analyze_motion(request: AnalysisRequest) -> AnalysisOutcome:
             session = start_analysis(camera, request.start_ms, request.duration_s)
         sessions.append(session)
         emit_camera_event(
-            "camera.analysis.started",
+            ANALYSIS_STARTED,
             camera,
-            {
-                "session_id": session,
-                "start_ms": request.start_ms,
-                "duration_s": request.duration_s,
-                "follow_up": request.follow_up,
-                "attempt": attempt,
-            },
+            AnalysisStartedPayload(
+                session_id=session,
+                start_ms=request.start_ms,
+                duration_s=request.duration_s,
+                follow_up=request.follow_up,
+                attempt=attempt,
+            ),
         )
         status, message = await await_session_end(
             camera, request.duration_s, request.session_updated_at if attempt == 1 else None
@@ -136,9 +142,9 @@ async def analyze_motion(request: AnalysisRequest) -> AnalysisOutcome:
             return AnalysisOutcome(camera_id=camera, sessions=sessions, status=status)
         log.warning("camera %s: session %s failed: %s", camera, session, message)
         emit_camera_event(
-            "camera.analysis.failed",
+            ANALYSIS_FAILED,
             camera,
-            {"session_id": session, "message": message, "attempt": attempt},
+            AnalysisFailedPayload(session_id=session, message=message, attempt=attempt),
         )
         session = None
     return AnalysisOutcome(camera_id=camera, sessions=sessions, status=status, message=message)

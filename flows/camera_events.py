@@ -1,5 +1,6 @@
-"""Prefect event resources for the fleet: each camera is `camera.<id>`, related to its fleet, so
-the UI's event feed filters by camera. And reading a camera's events back."""
+"""Reading cameras' Prefect events back from the server: by camera and event name, every page.
+
+The names and resources are those of `flows.events`."""
 
 from __future__ import annotations
 
@@ -15,21 +16,9 @@ from prefect.events.filters import (
 )
 from prefect.events.schemas.events import ReceivedEvent
 
+from flows.events import camera_resource_id
+
 _PAGE = 50  # the events API's largest page
-
-
-def camera_resource(camera_id: str) -> dict[str, str]:
-    return {"prefect.resource.id": f"camera.{camera_id}", "prefect.resource.name": camera_id}
-
-
-def fleet_related(fleet: str) -> list[dict[str, str]]:
-    return [
-        {
-            "prefect.resource.id": f"fleet.{fleet}",
-            "prefect.resource.role": "fleet",
-            "prefect.resource.name": fleet,
-        }
-    ]
 
 
 async def read_camera_events(
@@ -45,9 +34,7 @@ async def read_cameras_events(
     """The events with these names of any of these cameras since `since`, oldest first."""
     event_filter = EventFilter(
         event=EventNameFilter(name=list(names)),
-        resource=EventResourceFilter(
-            id=[camera_resource(c)["prefect.resource.id"] for c in camera_ids]
-        ),
+        resource=EventResourceFilter(id=[camera_resource_id(c) for c in camera_ids]),
         # The default window ends when the filter is made: make it end now, explicitly.
         occurred=EventOccurredFilter(since=since, until=datetime.now(UTC)),
     )

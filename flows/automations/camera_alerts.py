@@ -1,14 +1,8 @@
 """`camera-offline` and `camera-failing`: the flows the fleet's automations run to tell the user.
 
-Prefect automations (`flows.automations.rules`) start them with parameters taken from the event
-that fired them; they can also be run by hand from the UI. A run publishes one short message to
-the fleet's notification topic `<fleet>-notifications`, where the detection notifications go,
-with the attributes `fleet`, `camera` and `alert` (`camera-offline`, `pipeline-failed`,
-`analyses-failing`) for subscribers' filter policies.
-
-`camera-offline` reads the camera's status shadow first: a camera the bridge has seen come back
-since it went offline is not reported (its `camera.online` event may have been lost, or the
-automation fired late), and the last time it was heard from goes into the message.
+A run publishes one short message to `<fleet>-notifications` with the attributes `fleet`,
+`camera` and `alert` for subscribers' filter policies. `camera-offline` reads the camera's status
+shadow first and does not report a camera seen back online since.
 """
 
 from __future__ import annotations

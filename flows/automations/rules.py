@@ -1,25 +1,10 @@
 """What the automations declaration becomes in Prefect: pure, from the declaration, the fleet's
 name and the ids of the deployments the automations run.
 
-Each automation is an event trigger on the cameras' events (resource `camera.<id>`, related to
-`fleet.<fleet>`: another fleet on the same Prefect server is not matched), evaluated per camera
-(`for_each: prefect.resource.id`), whose one action is RunDeployment with parameters rendered
-from the triggering event (Jinja; an event id must go through `|string`). Webhook and
-notification-block actions are not used: webhooks are Cloud-only, and the notification goes to
-the fleet's own SNS topic like every other notification of the fleet.
-
-- `<fleet>: camera offline`: proactive. `camera.offline` opens a window of `offline_seconds`
-  per camera; it fires at the end of a window that saw no `camera.online`. `camera.offline` is
-  expected too, so that a camera flapping (offline, online, offline) opens a fresh window at its
-  latest offline instead of being forgotten (Prefect's "same event in after and expect" rule).
-- `<fleet>: camera pipeline failed`: reactive on `camera.pipeline.failed`, at most once per
-  camera per `cooldown_seconds` (Prefect ignores the camera's events until its window ends).
-- `<fleet>: camera analyses failing`: reactive, `failures` `camera.analysis.failed` of one
-  camera within `within_seconds`.
-
-Every automation is tagged with the fleet and a fingerprint of what was declared, so a sync
-knows which automations are the fleet's and whether the declaration changed since (see
-`flows.automations.sync`).
+Each automation is an event trigger on the fleet's cameras' events (names from `flows.events`),
+evaluated per camera, whose one action runs a deployment with parameters rendered from the
+triggering event. Each is tagged with the fleet and a fingerprint of what was declared, for
+`flows.automations.sync`.
 """
 
 from __future__ import annotations
@@ -42,9 +27,17 @@ from flows.automations.declaration import (
     CameraOffline,
     PipelineFailed,
 )
-from services.bridge.presence_events import OFFLINE, ONLINE, PIPELINE_FAILED
+from flows.events import (
+    ANALYSIS_FAILED,
+    ANY_CAMERA,
+    CAMERA_OFFLINE,
+    CAMERA_ONLINE,
+    FLEET_ROLE,
+    PIPELINE_FAILED,
+    CameraEventKind,
+    fleet_resource_id,
+)
 
-ANALYSIS_FAILED = "camera.analysis.failed"
 MANAGED_TAG = "camera-fleet"
 FINGERPRINT_PREFIX = "declared:"
 PER_CAMERA = {"prefect.resource.id"}
@@ -55,8 +48,11 @@ OCCURRED = "{{ event.occurred|string }}"
 EVENT_ID = "{{ event.id|string }}"
 
 
-def payload(key: str) -> str:
-    """A payload field as text, empty when missing or null."""
+def payload(kind: CameraEventKind[Any], key: str) -> str:
+    """A field of the event's payload as text, empty when missing or null. The field must be one
+    of the kind's payload model: a misspelt key fails here, not as an empty parameter."""
+    if key not in kind.payload.model_fields:
+        raise ValueError(f"{kind.name} has no payload field {key!r}")
     return "{{ event.payload.%s|default('', true)|string }}" % key  # noqa: UP031 - Jinja braces
 
 
@@ -91,10 +87,10 @@ class Names:
 
 def _cameras_of(fleet: str) -> dict[str, Any]:
     return {
-        "match": {"prefect.resource.id": "camera.*"},
+        "match": {"prefect.resource.id": ANY_CAMERA},
         "match_related": {
-            "prefect.resource.role": "fleet",
-            "prefect.resource.id": f"fleet.{fleet}",
+            "prefect.resource.role": FLEET_ROLE,
+            "prefect.resource.id": fleet_resource_id(fleet),
         },
         "for_each": PER_CAMERA,
     }
@@ -129,18 +125,19 @@ def _runs(
 def _offline(spec: CameraOffline, fleet: str, deployment: UUID, source: str) -> AutomationCore:
     return _runs(
         deployment,
-        {"offline_since": OCCURRED, "reason": payload("reason")},
+        {"offline_since": OCCURRED, "reason": payload(CAMERA_OFFLINE, "reason")},
         name=Names(fleet).offline,
         description=(
             f"A camera of fleet {fleet} offline for {duration_text(spec.offline_seconds)} "
-            f"({OFFLINE} not followed by {ONLINE}) runs camera-offline, which notifies "
-            f"{fleet}-notifications. Declared in {source}."
+            f"({CAMERA_OFFLINE.name} not followed by {CAMERA_ONLINE.name}) runs camera-offline, "
+            f"which notifies {fleet}-notifications. Declared in {source}."
         ),
         enabled=spec.enabled,
         trigger=EventTrigger(
             **_cameras_of(fleet),
-            after={OFFLINE},
-            expect={OFFLINE, ONLINE},
+            # Offline is expected too: a flapping camera opens a fresh window at its latest offline.
+            after={CAMERA_OFFLINE.name},
+            expect={CAMERA_OFFLINE.name, CAMERA_ONLINE.name},
             posture=Posture.Proactive,
             threshold=1,
             within=timedelta(seconds=spec.offline_seconds),
@@ -156,20 +153,21 @@ def _pipeline_failed(
         {
             "problem": CameraProblem.PIPELINE_FAILED.value,
             "occurred": OCCURRED,
-            "detail": payload("error"),
+            "detail": payload(PIPELINE_FAILED, "error"),
         },
         name=Names(fleet).pipeline_failed,
         description=(
-            f"A camera of fleet {fleet} whose pipeline failed ({PIPELINE_FAILED}) runs "
+            f"A camera of fleet {fleet} whose pipeline failed ({PIPELINE_FAILED.name}) runs "
             f"camera-failing, at most once per camera per {duration_text(spec.cooldown_seconds)}. "
             f"Declared in {source}."
         ),
         enabled=spec.enabled,
         trigger=EventTrigger(
             **_cameras_of(fleet),
-            expect={PIPELINE_FAILED},
+            expect={PIPELINE_FAILED.name},
             posture=Posture.Reactive,
             threshold=1,
+            # The camera's events are ignored until its window ends: a cooldown.
             within=timedelta(seconds=spec.cooldown_seconds),
         ),
     )
@@ -183,20 +181,20 @@ def _analyses_failing(
         {
             "problem": CameraProblem.ANALYSES_FAILING.value,
             "occurred": OCCURRED,
-            "detail": payload("message"),
+            "detail": payload(ANALYSIS_FAILED, "message"),
             "failures": spec.failures,
             "within_seconds": spec.within_seconds,
         },
         name=Names(fleet).analyses_failing,
         description=(
-            f"A camera of fleet {fleet} with {spec.failures} failed analyses ({ANALYSIS_FAILED}) "
-            f"within {duration_text(spec.within_seconds)} runs camera-failing. "
-            f"Declared in {source}."
+            f"A camera of fleet {fleet} with {spec.failures} failed analyses "
+            f"({ANALYSIS_FAILED.name}) within {duration_text(spec.within_seconds)} runs "
+            f"camera-failing. Declared in {source}."
         ),
         enabled=spec.enabled,
         trigger=EventTrigger(
             **_cameras_of(fleet),
-            expect={ANALYSIS_FAILED},
+            expect={ANALYSIS_FAILED.name},
             posture=Posture.Reactive,
             threshold=spec.failures,
             within=timedelta(seconds=spec.within_seconds),

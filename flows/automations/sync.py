@@ -1,18 +1,10 @@
 """Keep the fleet's automations in Prefect as declared: by name, idempotent, never twice.
 
-`plan` (pure) compares the declared automations with what the server holds (the automations of
-these names, and every automation tagged with the fleet) and decides, per name:
-- none there: create it;
-- there, with the fingerprint of the same declaration: leave it alone, so an edit made in the
-  UI (a longer window, disabled) stays until the declaration itself changes;
-- there, declared otherwise (or edited so that its fingerprint tag is gone): update it in place
-  (same id, so its history in the UI stays);
-- there more than once (two syncs raced, or one was copied by hand): keep one, delete the rest;
-- tagged with the fleet but no longer declared: delete it.
-
-`sync_automations` reads the declaration first, so a malformed one fails before anything is
-sent; then the ids of the deployments the automations run (served by `flows.serve`); then
-applies the plan. Prefect's errors are turned into the fleet's here.
+`plan` (pure) compares the declared automations with the server's (by name, and by the fleet's
+tag) and decides per name: create, leave alone (same fingerprint: an edit made in the UI stays),
+update in place, or delete (duplicates, no longer declared). `sync_automations` loads the
+declaration first, so a malformed one fails before any call, and maps Prefect's errors to the
+fleet's.
 """
 
 from __future__ import annotations

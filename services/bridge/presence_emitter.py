@@ -1,6 +1,6 @@
-"""The bridge's handler that turns cameras' status and health into Prefect events
-(`services/bridge/presence_events.py` decides which): decided on the SDK's thread, under a lock, in
-microseconds; emitted from a thread of its own, so a slow Prefect API never holds up MQTT."""
+"""The bridge's handler that turns cameras' status and health into Prefect events: decided on the
+SDK's thread, under a lock (`services.bridge.presence_events`), emitted from a thread of its own,
+so a slow Prefect API never holds up MQTT."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from device.messages import HealthEvent, StatusEvent
 from flows.analyze import emit_camera_event
@@ -31,11 +32,11 @@ class PresenceEventEmitter:
         for out in decided:
             self._emitter.submit(self._emit, out)
 
-    def _emit(self, out: CameraEventOut) -> None:
+    def _emit(self, out: CameraEventOut[Any]) -> None:
         try:
-            emit_camera_event(out.name, out.camera_id, out.payload)
+            emit_camera_event(out.kind, out.camera_id, out.payload)
         except Exception:  # an event lost is logged; the bridge goes on
-            log.exception("camera %s: event %s not emitted", out.camera_id, out.name)
+            log.exception("camera %s: event %s not emitted", out.camera_id, out.kind.name)
 
     def close(self) -> None:
         self._emitter.shutdown(wait=True, cancel_futures=False)

@@ -37,12 +37,14 @@ from flows import runtime
 from flows.analyze import emit_camera_event
 from flows.automations.rules import Names
 from flows.automations.sync import SyncAction, sync_automations
+from flows.events import ANALYSIS_FAILED, AnalysisFailedPayload
 from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json
 from tests.support.browser import PrefectUi, follow
 from tests.support.camera_client import CameraClient, health, status
 
 Stack = tuple[FleetSettings, StackStatus]
+pytestmark = pytest.mark.processors(2)
 
 GONE, BACK = "auto-gone", "auto-back"
 # Prefect's least (proactive triggers), and it checks one about once per window: 10 to 25 s.
@@ -228,9 +230,8 @@ def test_offline_failed_pipeline_and_failing_analyses_are_notified(
             TopicKind.HEALTH, health(BACK, PipelineState.FAILED, pipeline_error="e2e: no kvssink")
         )
     for attempt in range(FAILURES):
-        emit_camera_event(
-            "camera.analysis.failed", GONE, {"session_id": f"e2e-{attempt}", "message": "e2e boom"}
-        )
+        failure = AnalysisFailedPayload(session_id=f"e2e-{attempt}", message="e2e boom")
+        emit_camera_event(ANALYSIS_FAILED, GONE, failure)
 
     deadline = began + NOTIFIED_S
     pipeline = inbox.wait_for(_subject(f"{BACK}: pipeline failed"), deadline)

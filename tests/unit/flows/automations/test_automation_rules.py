@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from prefect.events.actions import RunDeployment
 from prefect.events.schemas.automations import Automation, AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import ResourceSpecification
@@ -18,8 +19,10 @@ from flows.automations.rules import (
     declared_automations,
     declared_fingerprint,
     fingerprint,
+    payload,
 )
 from flows.automations.sync import SyncAction, plan
+from flows.events import CATALOGUE, PIPELINE_FAILED
 from tests.unit.flows.automations.test_automation_declaration import VALID
 
 FLEET = "camfleet"
@@ -87,6 +90,19 @@ def test_failures_are_reactive_and_run_camera_failing() -> None:
     parameters = _action(analyses).parameters or {}
     assert parameters["problem"] == "analyses-failing"
     assert parameters["failures"] == 2 and parameters["within_seconds"] == 120
+
+
+def test_every_event_an_automation_waits_for_is_catalogued() -> None:
+    catalogued = {kind.name for kind in CATALOGUE}
+    for automation in _declared():
+        trigger = _trigger(automation)
+        assert trigger.expect | trigger.after <= catalogued, automation.name
+
+
+def test_a_parameter_from_a_payload_field_the_event_lacks_fails() -> None:
+    assert payload(PIPELINE_FAILED, "error") == "{{ event.payload.error|default('', true)|string }}"
+    with pytest.raises(ValueError, match="no payload field 'eror'"):
+        payload(PIPELINE_FAILED, "eror")
 
 
 def test_enabled_false_creates_it_disabled() -> None:
