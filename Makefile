@@ -29,7 +29,7 @@ $(UV):
 	.tools/bin/pip install -q uv==$(UV_VERSION)
 
 python-packages: $(UV)
-	$(UV) sync --quiet --python $$(command -v $(PYTHON)) --extra cloud --group dev
+	$(UV) sync --quiet --python $$(command -v $(PYTHON)) --extra cloud --extra local --group dev
 
 demo: install
 	$(VENV)/bin/fleet demo
@@ -37,11 +37,13 @@ demo: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy .
-	$(VENV)/bin/pytest -q -n 2 --durations=30
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 lint:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .tools
