@@ -1,10 +1,7 @@
-"""The MQTT bridge's own IoT identity: never a camera's.
+"""The MQTT bridge's own IoT identity (policy, thing, per-host certificate): never a camera's.
 
-One IoT policy (`infra/policies/iot-bridge-policy.json`: connect only as `<fleet>-bridge-*`,
-subscribe only through the `$share/<fleet>-bridge/...` filters, receive only the cameras'
-status, health and motion), one thing `<fleet>-bridge`, and per bridge host a bundle with a key
-that never leaves it and a certificate issued from its CSR. Every host running replicas has its
-own bundle and certificate, so a host never retires another host's certificate.
+Each bridge host has its own bundle and certificate, so no host retires another's. Connecting to
+the broker is the bridge service's business, not this module's.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The device bundle: what a camera host needs to connect, written to a directory.
 
-The private key is generated here, written 0600 and never leaves the bundle: the certificate is
-issued from a CSR, so AWS never sees the key. Re-running registration reuses a bundle's key and
-certificate, which is what makes a half-finished registration resumable.
+The private key is generated here and never leaves the bundle (0600); AWS issues the certificate
+from a CSR. A bundle's key and certificate are reused when registration runs again.
 """
 
 from __future__ import annotations

@@ -1,32 +1,18 @@
-"""The detections store: one DynamoDB table per fleet, `<fleet>-detections`, on-demand billing.
+"""The detections store: one DynamoDB table per fleet (`<fleet>-detections`, on-demand).
 
-Partition key `camera_id`, sort key `record_key`; four kinds of item per camera:
-
-| record_key                              | what                                              |
-| --------------------------------------- | ------------------------------------------------- |
-| `detection#<UTC ms time>#<session>#<label>` | a detection (`DetectionRecord`), sorted by time |
-| `session#<session>`                     | a session's end (`SessionEndRecord`)              |
-| `usage#<UTC day, YYYY-MM-DD>`           | the video analysed that day (`DailyUsage`): the   |
-|                                         | sum of its sessions' `processed_ms`, by the day   |
-|                                         | each session ended                                |
-| `cooldown`                              | the camera's last notification (`CooldownState`)  |
-
-A session's end and its day's usage are written in one transaction, on the condition that the
-session's end is new: a redelivered `STREAM_PROCESSING_COMPLETE` adds nothing, and a crash cannot
-store one without the other.
-
-Why DynamoDB: the reads are "this camera's detections, newest first" (one Query on the key),
-the writes must be idempotent (a conditional put stores a redelivered detection once) and the
-notification cooldown must hold across consumer replicas (a conditional write claims it
-atomically). On-demand billing costs nothing while the fleet is quiet, and there is no server.
+Items per camera (partition key `camera_id`, sort key `record_key`): detections
+(`detection#<UTC ms>#<session>#<label>`), session ends (`session#<session>`), daily usage
+(`usage#<YYYY-MM-DD>`) and the notification cooldown (`cooldown`). Writes are conditional, so a
+redelivered message stores nothing twice. Whether to notify is the results consumer's decision.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, RetryableError, aws_call
@@ -39,6 +25,21 @@ from cloud.rekognition_messages import (
     SessionEndRecord,
     iso_ms,
 )
+from cloud.tags import as_key_value_list
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import (
+        AttributeValueTypeDef,
+        PutItemInputTypeDef,
+        PutTypeDef,
+        QueryInputTypeDef,
+        UpdateTypeDef,
+        WaiterConfigTypeDef,
+        WriteRequestOutputTypeDef,
+        WriteRequestTypeDef,
+    )
+
+    Item: TypeAlias = dict[str, AttributeValueTypeDef]
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,7 @@ DETECTION_PREFIX = "detection#"
 SESSION_PREFIX = "session#"
 USAGE_PREFIX = "usage#"
 COOLDOWN_KEY = "cooldown"
-_TABLE_WAIT = {"Delay": 2, "MaxAttempts": 60}
-
-Item = dict[str, dict[str, Any]]
+_TABLE_WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 60}
 
 
 def ensure_table(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
@@ -73,7 +72,7 @@ def ensure_table(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
                     {"AttributeName": SORT_KEY, "AttributeType": "S"},
                 ],
                 BillingMode="PAY_PER_REQUEST",
-                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+                Tags=as_key_value_list(tags),
             )
         log.info("created DynamoDB table %s", name)
     except ConflictError:
@@ -86,11 +85,11 @@ def ensure_table(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
 # Item <-> record.
 
 
-def _s(value: str) -> dict[str, str]:
+def _s(value: str) -> AttributeValueTypeDef:
     return {"S": value}
 
 
-def _n(value: float) -> dict[str, str]:
+def _n(value: float) -> AttributeValueTypeDef:
     return {"N": f"{value:f}"}
 
 
@@ -193,7 +192,7 @@ def list_detections(
 ) -> list[DetectionRecord]:
     """The camera's detections, newest first."""
     records: list[DetectionRecord] = []
-    request: dict[str, Any] = {
+    request: QueryInputTypeDef = {
         "TableName": table,
         "KeyConditionExpression": "#p = :p AND begins_with(#k, :prefix)",
         "ExpressionAttributeNames": {"#p": PARTITION_KEY, "#k": SORT_KEY},
@@ -202,7 +201,8 @@ def list_detections(
     }
     while len(records) < limit:
         with aws_call(f"camera {camera_id}: list detections"):
-            answer = clients.dynamodb.query(**request, Limit=limit - len(records))
+            request["Limit"] = limit - len(records)
+            answer = clients.dynamodb.query(**request)
         records.extend(_detection(item) for item in answer.get("Items", []))
         if "LastEvaluatedKey" not in answer:
             break
@@ -233,26 +233,27 @@ def claim_cooldown(
 ) -> bool:
     """Write `claim` if the camera's cooldown is still `expected`; False if another consumer
     changed it meanwhile (read it again and decide again)."""
-    values: dict[str, Any] = {}
+    request: PutItemInputTypeDef = {
+        "TableName": table,
+        "Item": {
+            **_key(claim.camera_id, COOLDOWN_KEY),
+            "notified_at": _s(iso_ms(claim.notified_at)),
+            "detection_key": _s(claim.detection_key),
+        },
+    }
     if expected is None:
-        condition, names = "attribute_not_exists(#k)", {"#k": SORT_KEY}
+        request["ConditionExpression"] = "attribute_not_exists(#k)"
+        request["ExpressionAttributeNames"] = {"#k": SORT_KEY}
     else:
-        condition = "#at = :at AND #d = :d"
-        names = {"#at": "notified_at", "#d": "detection_key"}
-        values = {":at": _s(iso_ms(expected.notified_at)), ":d": _s(expected.detection_key)}
+        request["ConditionExpression"] = "#at = :at AND #d = :d"
+        request["ExpressionAttributeNames"] = {"#at": "notified_at", "#d": "detection_key"}
+        request["ExpressionAttributeValues"] = {
+            ":at": _s(iso_ms(expected.notified_at)),
+            ":d": _s(expected.detection_key),
+        }
     try:
         with aws_call(f"camera {claim.camera_id}: claim the notification cooldown"):
-            clients.dynamodb.put_item(
-                TableName=table,
-                Item={
-                    **_key(claim.camera_id, COOLDOWN_KEY),
-                    "notified_at": _s(iso_ms(claim.notified_at)),
-                    "detection_key": _s(claim.detection_key),
-                },
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
+            clients.dynamodb.put_item(**request)
     except ConflictError:
         return False
     return True
@@ -283,14 +284,14 @@ def put_session_end(clients: AwsClients, table: str, record: SessionEndRecord) -
         item["processed_ms"] = _n(record.processed_ms)
     if record.message is not None:
         item["message"] = _s(record.message)
-    usage = {
+    usage: UpdateTypeDef = {
         "TableName": table,
         "Key": _key(record.camera_id, usage_key(usage_day(record))),
         "UpdateExpression": "ADD #ms :ms, #n :one",
         "ExpressionAttributeNames": {"#ms": "processed_ms", "#n": "sessions"},
         "ExpressionAttributeValues": {":ms": _n(record.processed_ms or 0), ":one": _n(1)},
     }
-    session_end = {
+    session_end: PutTypeDef = {
         "TableName": table,
         "Item": item,
         "ConditionExpression": "attribute_not_exists(#k)",
@@ -359,10 +360,10 @@ def table_tags(clients: AwsClients, name: str) -> dict[str, str] | None:
         return None
     tags = listed(
         f"list the tags of DynamoDB table {name}",
-        clients.dynamodb,
-        "list_tags_of_resource",
-        "Tags",
-        ResourceArn=table["TableArn"],
+        clients.dynamodb.get_paginator("list_tags_of_resource").paginate(
+            ResourceArn=table["TableArn"]
+        ),
+        lambda page: page.get("Tags", []),
     )
     return {t["Key"]: t["Value"] for t in tags}
 
@@ -371,14 +372,14 @@ def _camera_keys(clients: AwsClients, table: str, camera_id: str) -> list[Item]:
     try:
         return listed(
             f"camera {camera_id}: list its items in {table}",
-            clients.dynamodb,
-            "query",
-            "Items",
-            TableName=table,
-            KeyConditionExpression="#p = :p",
-            ProjectionExpression="#p, #k",
-            ExpressionAttributeNames={"#p": PARTITION_KEY, "#k": SORT_KEY},
-            ExpressionAttributeValues={":p": _s(camera_id)},
+            clients.dynamodb.get_paginator("query").paginate(
+                TableName=table,
+                KeyConditionExpression="#p = :p",
+                ProjectionExpression="#p, #k",
+                ExpressionAttributeNames={"#p": PARTITION_KEY, "#k": SORT_KEY},
+                ExpressionAttributeValues={":p": _s(camera_id)},
+            ),
+            lambda page: page.get("Items", []),
         )
     except NotFoundError:
         return []
@@ -392,7 +393,9 @@ def count_camera_items(clients: AwsClients, table: str, camera_id: str) -> int:
 def delete_camera_items(clients: AwsClients, table: str, camera_id: str) -> int:
     keys = _camera_keys(clients, table, camera_id)
     for start in range(0, len(keys), MAX_WRITE_BATCH):
-        requests = [{"DeleteRequest": {"Key": k}} for k in keys[start : start + MAX_WRITE_BATCH]]
+        requests: Sequence[WriteRequestTypeDef | WriteRequestOutputTypeDef] = [
+            {"DeleteRequest": {"Key": k}} for k in keys[start : start + MAX_WRITE_BATCH]
+        ]
         for attempt in range(_UNPROCESSED_ROUNDS):
             with aws_call(f"camera {camera_id}: delete its items in {table}"):
                 answer = clients.dynamodb.batch_write_item(RequestItems={table: requests})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from cloud.clients import AwsClients
@@ -14,18 +15,21 @@ from cloud.paging import listed
 from cloud.policies import canonical
 from cloud.tags import as_key_value_list
 
+if TYPE_CHECKING:
+    from types_boto3_iam.type_defs import PolicyDocumentTypeDef
+
 log = logging.getLogger(__name__)
 
 
-def _document(value: str | dict[str, Any]) -> dict[str, Any]:
+def _document(value: PolicyDocumentTypeDef) -> Mapping[str, object]:
     # IAM returns policy documents URL-encoded; botocore decodes some responses, not all.
-    if isinstance(value, dict):
+    if not isinstance(value, str):
         return value
-    loaded: dict[str, Any] = json.loads(unquote(value))
+    loaded: dict[str, object] = json.loads(unquote(value))
     return loaded
 
 
-def get_role(clients: AwsClients, name: str) -> tuple[RoleRecord, dict[str, Any]] | None:
+def get_role(clients: AwsClients, name: str) -> tuple[RoleRecord, Mapping[str, object]] | None:
     """The role and its trust policy, or None."""
     try:
         with aws_call(f"get IAM role {name}"):
@@ -37,7 +41,7 @@ def get_role(clients: AwsClients, name: str) -> tuple[RoleRecord, dict[str, Any]
     )
 
 
-def _inline_policy(clients: AwsClients, role: str, policy: str) -> dict[str, Any] | None:
+def _inline_policy(clients: AwsClients, role: str, policy: str) -> Mapping[str, object] | None:
     try:
         with aws_call(f"get inline policy {policy} of role {role}"):
             doc = clients.iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
@@ -108,7 +112,11 @@ def list_roles(clients: AwsClients, name_prefix: str) -> list[RoleRecord]:
     """Every role whose name starts with `name_prefix` (IAM filters by path only, not by name)."""
     return [
         RoleRecord(name=role["RoleName"], arn=role["Arn"])
-        for role in listed("list IAM roles", clients.iam, "list_roles", "Roles")
+        for role in listed(
+            "list IAM roles",
+            clients.iam.get_paginator("list_roles").paginate(),
+            lambda page: page.get("Roles", []),
+        )
         if role["RoleName"].startswith(name_prefix)
     ]
 
@@ -118,10 +126,8 @@ def role_tags(clients: AwsClients, name: str) -> dict[str, str] | None:
     try:
         tags = listed(
             f"list the tags of IAM role {name}",
-            clients.iam,
-            "list_role_tags",
-            "Tags",
-            RoleName=name,
+            clients.iam.get_paginator("list_role_tags").paginate(RoleName=name),
+            lambda page: page.get("Tags", []),
         )
     except NotFoundError:
         return None

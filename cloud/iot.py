@@ -12,7 +12,6 @@ from cloud.errors import ConflictError, NotFoundError, aws_call
 from cloud.models import CertificateRecord, Change, ThingRecord
 from cloud.paging import listed
 from cloud.policies import canonical
-from cloud.tags import as_key_value_list
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def ensure_thing_group(clients: AwsClients, name: str, tags: dict[str, str]) -> 
         created = clients.iot.create_thing_group(
             thingGroupName=name,
             thingGroupProperties={"thingGroupDescription": thing_group_marker(name)},
-            tags=as_key_value_list(tags),
+            tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
         )
     log.info("created thing group %s", name)
     return str(created["thingGroupArn"])
@@ -152,18 +151,17 @@ def _groups_of(clients: AwsClients, thing: str) -> set[str]:
 
 
 def list_group_things(clients: AwsClients, group: str) -> list[str]:
-    names: list[str] = []
-    kwargs: dict[str, Any] = {"thingGroupName": group, "maxResults": 250}
     try:
-        with aws_call(f"list things of group {group}"):
-            while True:
-                page = clients.iot.list_things_in_thing_group(**kwargs)
-                names.extend(page.get("things", []))
-                if not page.get("nextToken"):
-                    return sorted(names)
-                kwargs["nextToken"] = page["nextToken"]
+        names = listed(
+            f"list things of group {group}",
+            clients.iot.get_paginator("list_things_in_thing_group").paginate(
+                thingGroupName=group, PaginationConfig={"PageSize": 250}
+            ),
+            lambda page: page.get("things", []),
+        )
     except NotFoundError:
         return []
+    return sorted(names)
 
 
 def things_with_attribute(clients: AwsClients, name: str, value: str) -> dict[str, dict[str, str]]:
@@ -171,12 +169,10 @@ def things_with_attribute(clients: AwsClients, name: str, value: str) -> dict[st
     a whole fleet, where describing each thing would be one call per camera."""
     things = listed(
         f"list things with {name}={value}",
-        clients.iot,
-        "list_things",
-        "things",
-        attributeName=name,
-        attributeValue=value,
-        PaginationConfig={"PageSize": 250},
+        clients.iot.get_paginator("list_things").paginate(
+            attributeName=name, attributeValue=value, PaginationConfig={"PageSize": 250}
+        ),
+        lambda page: page.get("things", []),
     )
     return {t["thingName"]: dict(t.get("attributes", {})) for t in things}
 
@@ -276,10 +272,8 @@ def thing_principals(clients: AwsClients, thing: str) -> list[str]:
     try:
         return listed(
             f"list principals of thing {thing}",
-            clients.iot,
-            "list_thing_principals",
-            "principals",
-            thingName=thing,
+            clients.iot.get_paginator("list_thing_principals").paginate(thingName=thing),
+            lambda page: page.get("principals", []),
         )
     except NotFoundError:
         return []
@@ -292,7 +286,7 @@ def policy_document(clients: AwsClients, name: str) -> dict[str, Any] | None:
             document = clients.iot.get_policy(policyName=name)["policyDocument"]
     except NotFoundError:
         return None
-    loaded: dict[str, Any] = json.loads(document) if isinstance(document, str) else document
+    loaded: dict[str, Any] = json.loads(document)
     return loaded
 
 
@@ -301,10 +295,8 @@ def policy_targets(clients: AwsClients, name: str) -> list[str]:
     try:
         return listed(
             f"list targets of IoT policy {name}",
-            clients.iot,
-            "list_targets_for_policy",
-            "targets",
-            policyName=name,
+            clients.iot.get_paginator("list_targets_for_policy").paginate(policyName=name),
+            lambda page: page.get("targets", []),
         )
     except NotFoundError:
         return []

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError, aws_call
 from cloud.models import Change, StreamRecord
 from cloud.paging import listed
+
+if TYPE_CHECKING:
+    from types_boto3_kinesisvideo.type_defs import StreamInfoTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +19,7 @@ MEDIA_TYPE = "video/h264"
 DELETING = "DELETING"  # DeleteStream is asynchronous: such a stream is on its way out
 
 
-def _record(info: dict[str, Any]) -> StreamRecord:
+def _record(info: StreamInfoTypeDef) -> StreamRecord:
     return StreamRecord(
         name=info["StreamName"],
         arn=info["StreamARN"],
@@ -35,7 +38,11 @@ def describe_stream(clients: AwsClients, name: str) -> StreamRecord | None:
 
 def list_streams(clients: AwsClients) -> list[StreamRecord]:
     """Every stream of the account and region, but those being deleted."""
-    found = listed("list KVS streams", clients.kvs, "list_streams", "StreamInfoList")
+    found = listed(
+        "list KVS streams",
+        clients.kvs.get_paginator("list_streams").paginate(),
+        lambda page: page.get("StreamInfoList", []),
+    )
     return [s for s in map(_record, found) if s.status != DELETING]
 
 

@@ -95,10 +95,8 @@ def list_subscriptions(clients: AwsClients, topic_arn: str) -> list[Subscription
     found: list[SubscriptionRecord] = []
     subscriptions = listed(
         f"list the subscriptions of {topic_arn}",
-        clients.sns,
-        "list_subscriptions_by_topic",
-        "Subscriptions",
-        TopicArn=topic_arn,
+        clients.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn),
+        lambda page: page.get("Subscriptions", []),
     )
     for subscription in subscriptions:
         arn = str(subscription.get("SubscriptionArn", ""))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from cloud.errors import aws_call
 
+_Page = TypeVar("_Page")
+_Item = TypeVar("_Item")
 
-def listed(what: str, client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
-    """The items under `key` of every page of `operation` (a boto3 paginator), its errors
-    translated as `aws_call(what)` does."""
+
+def listed(
+    what: str, pages: Iterable[_Page], items: Callable[[_Page], Iterable[_Item]]
+) -> list[_Item]:
+    """The `items` of every page of `pages` (a boto3 paginator's `paginate(...)`, which calls AWS
+    only as it is read), its errors translated as `aws_call(what)` does."""
     with aws_call(what):
-        pages = client.get_paginator(operation).paginate(**kwargs)
-        return [item for page in pages for item in page.get(key, [])]
+        return [item for page in pages for item in items(page)]

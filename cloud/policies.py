@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -49,8 +50,7 @@ def render(name: PolicyName, **values: str) -> dict[str, Any]:
     return document
 
 
-def canonical(document: dict[str, Any] | str) -> str:
+def canonical(document: Mapping[str, object] | str) -> str:
     """A stable text form for comparing a policy we want with one AWS returns."""
-    if isinstance(document, str):
-        document = json.loads(document)
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+    parsed = json.loads(document) if isinstance(document, str) else document
+    return json.dumps(parsed, sort_keys=True, separators=(",", ":"))

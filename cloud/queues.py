@@ -6,11 +6,14 @@ import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError, aws_call
 from cloud.models import Model
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class QueueMessage(Model):
     attributes: dict[str, str] = {}
 
 
-def _normalized(name: str, value: str) -> Any:
+def _normalized(name: str, value: str) -> object:
     if name in _JSON_ATTRIBUTES:
         try:
             return _stringify(json.loads(value))
@@ -47,7 +50,7 @@ def _normalized(name: str, value: str) -> Any:
     return value
 
 
-def _stringify(value: Any) -> Any:
+def _stringify(value: object) -> object:
     """SQS answers numbers inside its JSON attributes as strings or numbers: compare as text."""
     if isinstance(value, dict):
         return {k: _stringify(v) for k, v in value.items()}
@@ -78,7 +81,10 @@ def require_queue(clients: AwsClients, name: str) -> QueueRecord:
 
 
 def ensure_queue(
-    clients: AwsClients, name: str, attributes: Mapping[str, str], tags: dict[str, str]
+    clients: AwsClients,
+    name: str,
+    attributes: Mapping[QueueAttributeNameType, str],
+    tags: dict[str, str],
 ) -> QueueRecord:
     """Create the queue, or converge the attributes that differ: a converged queue gets no write."""
     url = queue_url(clients, name)

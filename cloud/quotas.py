@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from cloud.clients import AwsClients
-from cloud.errors import FleetError, aws_call
+from cloud.errors import FleetError
 from cloud.models import Model
+from cloud.paging import listed
+
+if TYPE_CHECKING:
+    from types_boto3_service_quotas.type_defs import ServiceQuotaTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +26,13 @@ class Quota(Model):
     value: int
 
 
-def is_processor_quota(quota: dict[str, Any]) -> bool:
-    name = str(quota.get("QuotaName", "")).lower()
+def is_processor_quota(quota: ServiceQuotaTypeDef) -> bool:
+    name = quota.get("QuotaName", "").lower()
     return "stream processor" in name and "per second" not in name
 
 
-def _find(pages: list[dict[str, Any]]) -> Quota | None:
-    for quota in pages:
+def _find(quotas: Iterable[ServiceQuotaTypeDef]) -> Quota | None:
+    for quota in quotas:
         if is_processor_quota(quota):
             return Quota(
                 code=quota["QuotaCode"], name=quota["QuotaName"], value=int(quota["Value"])
@@ -35,22 +40,31 @@ def _find(pages: list[dict[str, Any]]) -> Quota | None:
     return None
 
 
-def _list(clients: AwsClients, operation: str) -> list[dict[str, Any]]:
-    paginator = clients.quotas.get_paginator(operation)
-    quotas: list[dict[str, Any]] = []
-    for page in paginator.paginate(ServiceCode=SERVICE_CODE):
-        quotas.extend(page.get("Quotas", []))
-    return quotas
+def _applied(clients: AwsClients) -> list[ServiceQuotaTypeDef]:
+    return listed(
+        "read Rekognition quotas (list_service_quotas)",
+        clients.quotas.get_paginator("list_service_quotas").paginate(ServiceCode=SERVICE_CODE),
+        lambda page: page.get("Quotas", []),
+    )
+
+
+def _defaults(clients: AwsClients) -> list[ServiceQuotaTypeDef]:
+    return listed(
+        "read Rekognition quotas (list_aws_default_service_quotas)",
+        clients.quotas.get_paginator("list_aws_default_service_quotas").paginate(
+            ServiceCode=SERVICE_CODE
+        ),
+        lambda page: page.get("Quotas", []),
+    )
 
 
 def processor_quota(clients: AwsClients) -> Quota:
     """The applied quota if the account has one, else the AWS default for the region."""
-    for operation in ("list_service_quotas", "list_aws_default_service_quotas"):
+    for source in (_applied, _defaults):
         try:
-            with aws_call(f"read Rekognition quotas ({operation})"):
-                found = _find(_list(clients, operation))
+            found = _find(source(clients))
         except FleetError as err:
-            log.debug("service quotas %s unavailable: %s", operation, err)
+            log.debug("service quotas unavailable (%s): %s", source.__name__, err)
             continue
         if found is not None:
             return found

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, aws_call
@@ -20,6 +21,17 @@ from cloud.models import (
 )
 from cloud.paging import listed
 
+if TYPE_CHECKING:
+    from types_boto3_rekognition.type_defs import (
+        ConnectedHomeSettingsForUpdateTypeDef,
+        ConnectedHomeSettingsTypeDef,
+        CreateStreamProcessorRequestTypeDef,
+        DescribeStreamProcessorResponseTypeDef,
+        RegionOfInterestOutputTypeDef,
+        RegionOfInterestTypeDef,
+        UpdateStreamProcessorRequestTypeDef,
+    )
+
 log = logging.getLogger(__name__)
 
 # A processor in these states is analysing, or about to stop: it cannot be deleted yet.
@@ -28,8 +40,8 @@ ACTIVE = frozenset({ProcessorStatus.STARTING, ProcessorStatus.RUNNING, Processor
 # Pure translation between our models and the API's shapes.
 
 
-def regions_request(regions: tuple[RegionOfInterest, ...]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def regions_request(regions: tuple[RegionOfInterest, ...]) -> list[RegionOfInterestTypeDef]:
+    out: list[RegionOfInterestTypeDef] = []
     for region in regions:
         if region.box is not None:
             box = region.box
@@ -48,7 +60,9 @@ def regions_request(regions: tuple[RegionOfInterest, ...]) -> list[dict[str, Any
     return out
 
 
-def regions_from_response(regions: list[dict[str, Any]]) -> tuple[RegionOfInterest, ...]:
+def regions_from_response(
+    regions: Sequence[RegionOfInterestOutputTypeDef],
+) -> tuple[RegionOfInterest, ...]:
     parsed = []
     for region in regions:
         if "BoundingBox" in region:
@@ -61,14 +75,19 @@ def regions_from_response(regions: list[dict[str, Any]]) -> tuple[RegionOfIntere
     return tuple(parsed)
 
 
-def settings_request(settings: ProcessorSettings) -> dict[str, Any]:
-    return {
-        "Labels": sorted(label.value for label in settings.labels),
-        "MinConfidence": settings.min_confidence,
-    }
+def _labels(settings: ProcessorSettings) -> list[str]:
+    return sorted(label.value for label in settings.labels)
 
 
-def record_from_response(info: dict[str, Any]) -> ProcessorRecord:
+def settings_request(settings: ProcessorSettings) -> ConnectedHomeSettingsTypeDef:
+    return {"Labels": _labels(settings), "MinConfidence": settings.min_confidence}
+
+
+def settings_update(settings: ProcessorSettings) -> ConnectedHomeSettingsForUpdateTypeDef:
+    return {"Labels": _labels(settings), "MinConfidence": settings.min_confidence}
+
+
+def record_from_response(info: DescribeStreamProcessorResponseTypeDef) -> ProcessorRecord:
     home = info.get("Settings", {}).get("ConnectedHome", {})
     s3 = info.get("Output", {}).get("S3Destination", {})
     return ProcessorRecord(
@@ -126,10 +145,10 @@ def list_processors(clients: AwsClients) -> dict[str, ProcessorStatus]:
     """Every stream processor of the account and region, by name, with its status."""
     found = listed(
         "list stream processors",
-        clients.rekognition,
-        "list_stream_processors",
-        "StreamProcessors",
-        PaginationConfig={"PageSize": 100},
+        clients.rekognition.get_paginator("list_stream_processors").paginate(
+            PaginationConfig={"PageSize": 100}
+        ),
+        lambda page: page.get("StreamProcessors", []),
     )
     return {p["Name"]: ProcessorStatus(p["Status"]) for p in found}
 
@@ -145,7 +164,7 @@ def create_processor(
     settings: ProcessorSettings,
     tags: dict[str, str],
 ) -> ProcessorRecord:
-    request: dict[str, Any] = {
+    request: CreateStreamProcessorRequestTypeDef = {
         "Name": name,
         "Input": {"KinesisVideoStream": {"Arn": wiring.stream_arn}},
         "Output": {"S3Destination": {"Bucket": wiring.bucket, "KeyPrefix": wiring.key_prefix}},
@@ -167,9 +186,9 @@ def create_processor(
 
 
 def update_processor(clients: AwsClients, name: str, settings: ProcessorSettings) -> None:
-    request: dict[str, Any] = {
+    request: UpdateStreamProcessorRequestTypeDef = {
         "Name": name,
-        "SettingsForUpdate": {"ConnectedHomeForUpdate": settings_request(settings)},
+        "SettingsForUpdate": {"ConnectedHomeForUpdate": settings_update(settings)},
     }
     if settings.regions_of_interest:
         request["RegionsOfInterestForUpdate"] = regions_request(settings.regions_of_interest)

@@ -1,24 +1,8 @@
 """What Rekognition's ConnectedHome stream processors publish, and what the fleet keeps of it.
 
-The wire models follow the format documented in the Rekognition developer guide ("Calling label
-detection operations for streaming video events", section "Analyzing label detection results"):
-one `LABEL_DETECTED` message per label class and session, then one `STREAM_PROCESSING_COMPLETE`.
-They accept fields AWS may add (`extra="allow"`) and are strict on every field the fleet uses.
-
-A message arrives in one of three shapes, all accepted by `parse_notification`:
-- the SNS envelope an SQS subscription delivers by default (`Type: Notification`, `Message` the
-  Rekognition message as a JSON string): the fleet's choice, because the envelope carries the
-  SNS message id, the topic (checked) and the publication time;
-- the Rekognition message alone (raw message delivery);
-- the documentation's own rendering, `{"Subject": ..., "Message": {...}}` with an object.
-
-Times: the label's `videoMapping.kinesisVideoMapping` timestamps are epoch milliseconds (the unit
-of `StartStreamProcessor`'s producer timestamp; `frameOffsetMillis` says so by name). A value below
-1e11 is read as epoch seconds, the unit of the face-search stream processor's output. The
-detection time is the producer timestamp plus the frame offset, else the server timestamp plus
-the offset, else the SNS publication time, else when SQS received the message.
-
-Pure: no I/O.
+Wire models of the documented `LABEL_DETECTED` and `STREAM_PROCESSING_COMPLETE` messages (extra
+fields allowed, strict on the fields used), `parse_notification` for the SNS envelope, the raw
+message and the documentation's rendering, and the records kept. Pure: no I/O.
 """
 
 from __future__ import annotations

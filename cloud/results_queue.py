@@ -1,16 +1,7 @@
-"""The fleet's results pipeline, wired once per fleet (by `ensure_fleet`), idempotently:
-
-```
-<fleet>-rekognition (SNS) ─► <fleet>-results (SQS) ─► consumer ─► <fleet>-detections (DynamoDB)
-                                 │ 5 receives            │ malformed └► <fleet>-notifications (SNS)
-                                 ▼                       ▼              and the webhook
-                             <fleet>-results-dlq (SQS) ◄─┘ with the reason
-```
-
-The queue's policy lets only the fleet's Rekognition topic send to it. The subscription keeps the
-SNS envelope (no raw delivery): it carries the SNS message id, the topic and the publication
-time. Both queues are encrypted with SQS-managed keys, which SNS can deliver to. A converged
-fleet gets no write.
+"""The fleet's results pipeline, wired once per fleet, idempotently: the Rekognition topic feeds
+the results queue (with its dead-letter queue), the detections table and the notifications topic
+are created beside it. A converged fleet gets no write. Consuming the queue is the results
+consumer's business.
 """
 
 from __future__ import annotations

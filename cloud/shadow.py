@@ -1,15 +1,8 @@
-"""Each camera's status as the cloud last saw it: the reported state of a named thing shadow.
+"""Each camera's status as the cloud last saw it: the reported state of the named shadow
+`camera-status`, apart from the device's classic shadow.
 
-The MQTT bridge writes it; `fleet camera show` reads it. A named shadow (`camera-status`) keeps
-the cloud's view apart from anything a device may report in its classic shadow. A shadow update
-merges into what is stored and deletes keys set to null. Each write sends only the parts that
-changed (presence, last seen, last motion, health), each part whole: a health is sent with every
-field (None as null) and nulls the `versions` keys the previously written health had and this
-one lacks.
-Several bridge replicas each write what they saw, so one replica's view of a camera's health
-never overwrites another's newer presence.
-
-A missing shadow means the bridge never saw the camera.
+The MQTT bridge writes only the parts that changed (nulls delete keys), so bridge replicas do not
+overwrite each other's newer parts; `fleet camera show` reads it. No shadow: never seen.
 """
 
 from __future__ import annotations
@@ -17,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, ValidationError
 
@@ -25,6 +18,9 @@ from cloud.clients import AwsClients
 from cloud.errors import FleetError, InvalidInputError, NotFoundError, aws_call
 from cloud.models import Model
 from device.messages import HealthEvent, Presence
+
+if TYPE_CHECKING:
+    from types_boto3_iot_data.type_defs import ListNamedShadowsForThingRequestTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +180,7 @@ def read_status(clients: AwsClients, thing: str) -> CameraStatus:
 def list_named_shadows(clients: AwsClients, thing: str) -> list[str]:
     """The thing's named shadows ([] when the thing or its shadows are gone)."""
     names: list[str] = []
-    request: dict[str, Any] = {"thingName": thing, "pageSize": 100}
+    request: ListNamedShadowsForThingRequestTypeDef = {"thingName": thing, "pageSize": 100}
     try:
         while True:
             with aws_call(f"list the named shadows of {thing}"):

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, cast
 
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, FleetError, NotFoundError, aws_call
 from cloud.paging import listed
 from cloud.tags import as_key_value_list
 
+if TYPE_CHECKING:
+    from types_boto3_s3.literals import BucketLocationConstraintType
+
 log = logging.getLogger(__name__)
 
 MAX_DELETE_BATCH = 1000  # DeleteObjects' limit
+US_EAST_1 = "us-east-1"
 
 
 def bucket_exists(clients: AwsClients, bucket: str) -> bool:
@@ -27,12 +32,16 @@ def ensure_bucket(clients: AwsClients, bucket: str, tags: dict[str, str]) -> boo
     """Private, encrypted, tagged. Returns True if this call created it."""
     if bucket_exists(clients, bucket):
         return False
-    kwargs: dict[str, object] = {"Bucket": bucket}
-    if clients.region != "us-east-1":
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": clients.region}
     try:
         with aws_call(f"create bucket {bucket}"):
-            clients.s3.create_bucket(**kwargs)
+            if clients.region == US_EAST_1:  # the one region that takes no location constraint
+                clients.s3.create_bucket(Bucket=bucket)
+            else:
+                # The stubs list the regions S3 knew of; S3 itself judges the fleet's region.
+                region = cast("BucketLocationConstraintType", clients.region)
+                clients.s3.create_bucket(
+                    Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+                )
     except ConflictError:
         return False  # created concurrently by another registration
     with aws_call(f"configure bucket {bucket}"):
@@ -72,11 +81,8 @@ def list_keys(clients: AwsClients, bucket: str, prefix: str = "") -> list[str]:
     try:
         objects = listed(
             f"list objects of s3://{bucket}/{prefix}",
-            clients.s3,
-            "list_objects_v2",
-            "Contents",
-            Bucket=bucket,
-            Prefix=prefix,
+            clients.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix),
+            lambda page: page.get("Contents", []),
         )
     except NotFoundError:
         return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 OWNER_KEY = "camera-fleet:fleet"
 CAMERA_KEY = "camera-fleet:camera"
 MANAGED_BY_KEY = "managed-by"
@@ -15,6 +17,13 @@ def fleet_tags(fleet: str, camera_id: str | None = None) -> dict[str, str]:
     return tags
 
 
-def as_key_value_list(tags: dict[str, str]) -> list[dict[str, str]]:
-    """IAM, SNS and S3 spell tags as [{"Key": ..., "Value": ...}]."""
+class KeyValueTag(TypedDict):
+    """A tag as IAM, SNS, S3 and DynamoDB spell it."""
+
+    Key: str
+    Value: str
+
+
+def as_key_value_list(tags: dict[str, str]) -> list[KeyValueTag]:
+    """IAM, SNS, S3 and DynamoDB spell tags as [{"Key": ..., "Value": ...}]."""
     return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]

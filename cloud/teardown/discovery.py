@@ -1,15 +1,8 @@
 """Find everything a fleet owns, service by service, and what only looks like it.
 
-The registry (the fleet's thing group) is where discovery starts, not where it ends: a camera
-whose registration failed half-way may have no thing, or a thing outside the group, and still
-own a stream, a role or a processor. So every service is listed again and each candidate is
-checked against the fleet's markers (`cloud.teardown.ownership`); what fails the check is
-reported as left alone, never deleted. Reads that need one call per resource (tags, principals)
-go through
-`pool` when one is given.
-
-Scope: `cameras` None is the whole fleet, fleet-level resources included; otherwise only those
-cameras' resources, looked up by their names.
+Every service is listed, not only the registry, and each candidate is checked against the fleet's
+markers (`cloud.teardown.ownership`): what fails is reported as left alone, never deleted.
+`cameras` None is the whole fleet; otherwise only those cameras' resources.
 """
 
 from __future__ import annotations

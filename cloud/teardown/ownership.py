@@ -1,16 +1,8 @@
 """Whether this fleet created a resource, from the markers registration writes. Pure: no I/O.
 
-A name is never enough: anyone can create a stream, a topic or a role named like the fleet's.
-The markers, per service:
-- tags `camera-fleet:fleet=<fleet>` (and `camera-fleet:camera=<id>`): KVS streams, stream
-  processors, IAM roles, SNS topics, SQS queues, the DynamoDB table, the S3 bucket;
-- the thing attribute `fleet=<fleet>` (a camera) or `fleet_bridge=<fleet>` (the MQTT bridge);
-- IoT policies, role aliases and thing groups carry no tags the local endpoint can read back, so
-  their markers are what the fleet wrote into them: the camera policy grants the fleet's own role
-  alias, the bridge policy lets only the fleet's bridge clients connect, the role alias hands out
-  the fleet's (tagged) producer role, and the thing group has the fleet's description;
-- certificates, shadows, subscriptions, result objects and detection records belong to the fleet
-  through what holds them: its things and policies, its topics, its bucket and table.
+A name is never enough. The markers are tags, thing attributes, what the fleet wrote into IoT
+policies, role aliases and thing groups, and, for what holds no marker of its own, the resource
+that holds it.
 """
 
 from __future__ import annotations

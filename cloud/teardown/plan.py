@@ -1,18 +1,7 @@
 """The teardown plan: what discovery found, grouped by camera, in deletion order. Pure: no I/O.
 
-Per camera: stop an active session, delete the processor (it reads the stream and uses the role),
-retire each certificate (detach its policies, INACTIVE, detach it from the thing, delete it:
-AWS IoT's documented order), delete the thing's shadows, then the thing once no principal is
-attached, the stream, the role, the result objects and detection records, the subscriptions.
-
-Fleet-level resources go last, and only when the whole fleet is torn down: subscriptions and
-topics, queues, the detections table, the bucket, the MQTT bridge's identity and certificates
-left attached to the fleet's policies, the policies, the role alias, the producer role it hands
-out, and the thing group.
-
-A step waits for the steps it depends on (`after`): a thing cannot be deleted while a
-certificate is attached, a policy while it is attached to one, the producer role is deleted
-after the alias that hands it out. When one of those fails, the step is skipped, not tried.
+Each camera's resources go first, fleet-level resources last and only for a whole-fleet teardown.
+A step waits for the steps it depends on (`after`) and is skipped, not tried, when one fails.
 """
 
 from __future__ import annotations

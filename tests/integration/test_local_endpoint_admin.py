@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stack.endpoint.server import LocalEndpoint
-from tests.support.endpoint_admin import endpoint_client
+from tests.support.endpoint_admin import EndpointService, endpoint_client
 
 
 def admin(endpoint: LocalEndpoint, method: str, path: str, payload: Any = None) -> Any:
@@ -76,7 +76,7 @@ def test_throttling_is_retried_by_standard_mode(local_endpoint: LocalEndpoint) -
     ],
 )
 def test_injected_errors_parse_in_every_protocol(
-    local_endpoint: LocalEndpoint, service: str, operation: str, call: Any
+    local_endpoint: LocalEndpoint, service: EndpointService, operation: str, call: Any
 ) -> None:
     admin(
         local_endpoint,

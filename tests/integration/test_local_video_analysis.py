@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import cv2
 import numpy as np
@@ -34,7 +34,7 @@ from tests.support.endpoint_admin import endpoint_client
 from tests.support.scene_fragments import record_fragments
 
 ACCOUNT = "123456789012"
-REGION = "eu-west-1"
+REGION: Final = "eu-west-1"
 SUBJECT = "Rekognition Stream Processing Event"
 
 
@@ -147,10 +147,10 @@ class Camera:
 @pytest.fixture
 def camera(video_endpoint: LocalEndpoint) -> Iterator[Camera]:
     name = f"cam-{uuid.uuid4().hex[:8]}"
-    kvs, s3, sns, sqs = (
-        endpoint_client(video_endpoint.url, s, region=REGION)
-        for s in ("kinesisvideo", "s3", "sns", "sqs")
-    )
+    kvs = endpoint_client(video_endpoint.url, "kinesisvideo", region=REGION)
+    s3 = endpoint_client(video_endpoint.url, "s3", region=REGION)
+    sns = endpoint_client(video_endpoint.url, "sns", region=REGION)
+    sqs = endpoint_client(video_endpoint.url, "sqs", region=REGION)
     stream_arn = kvs.create_stream(StreamName=name, DataRetentionInHours=24)["StreamARN"]
     bucket = f"results-{name}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})

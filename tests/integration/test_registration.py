@@ -3,6 +3,7 @@ quota, throttling, and a failure injected at every step."""
 
 from __future__ import annotations
 
+import json
 import stat
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from cloud import iam, iot, kvs, rekognition
 from cloud.bundle import Bundle
 from cloud.errors import AccessDeniedError, ConflictError, InvalidInputError, QuotaExceededError
 from cloud.models import CameraSpec, Label, ProcessorStatus
+from cloud.policies import canonical
 from cloud.registration import RegistrationContext, register_camera
 from cloud.registry import list_camera_ids, show_camera
 from cloud.tags import fleet_tags
@@ -97,7 +99,8 @@ def test_register_creates_every_resource_and_a_usable_bundle(
     assert processor.wiring.sns_topic_arn == ctx.fleet.topic_arn
 
     role = c.iam.get_role(RoleName=n.rekognition_role("front-door"))["Role"]
-    condition = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    trust: dict[str, Any] = json.loads(canonical(role["AssumeRolePolicyDocument"]))
+    condition = trust["Statement"][0]["Condition"]
     assert condition["ArnLike"]["aws:SourceArn"] == n.processor_arn("front-door")
     assert processor.wiring.role_arn == role["Arn"] == result.role_arn
 

@@ -1,13 +1,39 @@
-"""A tiny client for the local AWS endpoint's admin API (faults and request log)."""
+"""A tiny client for the local AWS endpoint's admin API (faults, request log, processor quota)."""
 
 from __future__ import annotations
 
 import json
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 import boto3
 from botocore.config import Config
+
+if TYPE_CHECKING:
+    from types_boto3_iam import IAMClient
+    from types_boto3_iot import IoTClient
+    from types_boto3_kinesisvideo import KinesisVideoClient
+    from types_boto3_rekognition import RekognitionClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_service_quotas import ServiceQuotasClient
+    from types_boto3_sns import SNSClient
+    from types_boto3_sqs import SQSClient
+
+    EndpointClient: TypeAlias = (
+        IAMClient
+        | IoTClient
+        | KinesisVideoClient
+        | RekognitionClient
+        | S3Client
+        | ServiceQuotasClient
+        | SNSClient
+        | SQSClient
+    )
+
+# The services the endpoint's tests call.
+EndpointService = Literal[
+    "iam", "iot", "kinesisvideo", "rekognition", "s3", "service-quotas", "sns", "sqs"
+]
 
 
 def _call(url: str, method: str, body: dict[str, Any] | None = None) -> Any:
@@ -57,8 +83,53 @@ def last_seq(endpoint: str) -> int:
     return max((int(r["seq"]) for r in requests_since(endpoint, 0)), default=0)
 
 
-def endpoint_client(endpoint: str, service: str, region: str = "us-east-1", **config: Any) -> Any:
-    """A boto3 client of the local endpoint (any credentials do); `config`: botocore Config."""
+def set_processor_quota(endpoint: str, value: int) -> int:
+    """Set the endpoint's Rekognition stream processor quota; returns the value now in force."""
+    answer = _call(f"{endpoint}/_fleet/processor-quota", "PUT", {"value": value})
+    return int(answer["processor_quota"])
+
+
+@overload
+def endpoint_client(
+    endpoint: str, service: Literal["iam"], region: str = ..., **config: Any
+) -> IAMClient: ...
+@overload
+def endpoint_client(
+    endpoint: str, service: Literal["iot"], region: str = ..., **config: Any
+) -> IoTClient: ...
+@overload
+def endpoint_client(
+    endpoint: str, service: Literal["kinesisvideo"], region: str = ..., **config: Any
+) -> KinesisVideoClient: ...
+@overload
+def endpoint_client(
+    endpoint: str, service: Literal["rekognition"], region: str = ..., **config: Any
+) -> RekognitionClient: ...
+@overload
+def endpoint_client(
+    endpoint: str, service: Literal["s3"], region: str = ..., **config: Any
+) -> S3Client: ...
+@overload
+def endpoint_client(
+    endpoint: str, service: Literal["service-quotas"], region: str = ..., **config: Any
+) -> ServiceQuotasClient: ...
+@overload
+def endpoint_client(
+    endpoint: str, service: Literal["sns"], region: str = ..., **config: Any
+) -> SNSClient: ...
+@overload
+def endpoint_client(
+    endpoint: str, service: Literal["sqs"], region: str = ..., **config: Any
+) -> SQSClient: ...
+@overload
+def endpoint_client(
+    endpoint: str, service: EndpointService, region: str = ..., **config: Any
+) -> EndpointClient: ...
+def endpoint_client(
+    endpoint: str, service: EndpointService, region: str = "us-east-1", **config: Any
+) -> EndpointClient:
+    """A typed boto3 client of the local endpoint (any credentials do); `config`: botocore
+    Config. A service name only known at run time gives the union of the clients."""
     return boto3.client(
         service,
         endpoint_url=endpoint,

@@ -41,7 +41,7 @@ def _ensure_identity(settings: FleetSettings, directory: Path) -> tuple[Path, Pa
     cert, key = directory / "observer.pem.crt", directory / "observer.pem.key"
     if cert.exists():
         return cert, key
-    iot = AwsClients(settings).client("iot")
+    iot = AwsClients(settings).iot
     document = {
         "Version": "2012-10-17",
         "Statement": [

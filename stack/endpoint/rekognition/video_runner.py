@@ -1,37 +1,18 @@
 """Local stream processing: a label detection session that really analyses the camera's video.
 
-``VideoSessionRunner`` implements the ``SessionRunner`` protocol. For each started session, in
-a thread of its own, it:
+``VideoSessionRunner`` implements the ``SessionRunner`` protocol: per started session, in a
+thread of its own, it reads the camera's video from the local fragment store (``video_source``),
+analyses a few frames a second (``detection``), writes each newly confirmed label's frame and
+crop to S3 and publishes ``LABEL_DETECTED`` (``notifications``), and at the end publishes
+``STREAM_PROCESSING_COMPLETE`` and ends the session ``STOPPED`` (``FAILED`` with the reason when
+the video cannot be decoded or the results cannot be written). A failure ends that session, never
+the endpoint.
 
-1. reads the camera's video from the local fragment store (``video_source``): the KVS stream's
-   name is the camera id, so ``<fragment root>/<stream name>/``, from the session's
-   ``ProducerTimestamp`` for ``MaxDurationInSeconds`` of video, waiting for live video up to the
-   end of that window plus a grace period;
-2. decodes it with OpenCV and analyses a few frames a second (``detection``: PERSON by its
-   face; PET and PACKAGE are not detected locally and never reported);
-3. the first time a label class is confirmed in the session, writes the frame and the cropped
-   object as JPEG to the processor's S3 output under ``<KeyPrefix>/<processor>/<session>/`` and
-   publishes a ``LABEL_DETECTED`` message to its SNS topic (``notifications``: the documented
-   format);
-4. at the end publishes ``STREAM_PROCESSING_COMPLETE`` with the processed duration, and ends the
-   session ``STOPPED`` (``FAILED`` with the reason when the video cannot be decoded or the
-   results cannot be written). A window without any video ends ``STOPPED`` with a status
-   message and a completion message that say so, and 0 ms processed.
-
-The processor's status stays ``STARTING`` meanwhile (the Rekognition model's business).
-``stop`` ends a session early (its completion message says so); a failure ends that session,
-never the endpoint.
-
-Results are written through the endpoint's own APIs, as Rekognition writes them on AWS: boto3
-against the endpoint URL, with credentials from assuming the processor's ``RoleArn`` (STS), so
-they are in the processor's account. So the writes take the path of every other request:
-botocore's validation, the endpoint's state lock, persistence, request log and fault
-injection; and SNS delivers to the topic's subscriptions (SQS among them) as it does for any
-publisher. In-process calls into moto's backends would skip all of that.
-
-Replaceable: an analyzer built on KVS ``GetImages`` and Rekognition ``DetectLabels`` (for
-accounts without streaming video) fits behind the same protocol; so does another detector
-(``detector_factory``) or another place for the results (``results``).
+Results go through the endpoint's own APIs as the processor's role (boto3 + STS), as Rekognition
+writes them on AWS: they take the path of every other request (validation, state lock,
+persistence, request log, faults) and SNS delivers them to its subscriptions. Another detector
+(``detector_factory``) or another place for the results (``results``) fits behind the same
+protocol.
 """
 
 from __future__ import annotations
@@ -47,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import boto3
 import cv2
@@ -131,16 +112,13 @@ class _Role:
 class EndpointResults:
     """Results written through the local endpoint as the processor's role (boto3 + STS).
 
-    One boto3 session makes every session's clients: a fresh boto3 session parses the service
-    models again (a few hundred ms of CPU). Making a client, or assuming a role through the
-    endpoint, still costs milliseconds of the endpoint's CPU under the GIL, which a hundred
-    sessions starting at once turn into a second of delay for every request to it (the starts
-    among them). So nothing is done at a session's start: a role's S3 and SNS clients are made
-    when one of its sessions first writes (most write nothing until they end), the role being
-    assumed then, once for both, and kept for its next sessions while the credentials they were
-    made with are valid (STS issues at least 15 minutes). A role that cannot be assumed fails
-    the session at its first write. Sessions are not thread-safe, so clients are made under a
-    lock; the clients themselves are.
+    One boto3 session makes every session's clients (a fresh one parses the service models
+    again). Making a client or assuming a role costs the endpoint's CPU, which many sessions
+    starting at once would take from the starts themselves, so nothing is done at a session's
+    start: a role is assumed when one of its sessions first writes, and its S3 and SNS clients are
+    kept for its next sessions while their credentials are valid. A role that cannot be assumed
+    fails the session at its first write. boto3 sessions are not thread-safe, so clients are made
+    under a lock; the clients themselves are.
     """
 
     def __init__(self, endpoint_url: Callable[[], str]) -> None:
@@ -151,17 +129,23 @@ class EndpointResults:
         self._sts: dict[str, Any] = {}
         self._roles: dict[str, _Role] = {}  # by role ARN
 
-    def _client(self, service: str, region: str, **credentials: str) -> Any:
+    def _client(
+        self, service: Literal["s3", "sns", "sts"], region: str, credentials: dict[str, str]
+    ) -> Any:
         with self._lock:
             return self._boto.client(
                 service,
                 endpoint_url=self._endpoint_url(),
                 region_name=region,
                 config=self._config,
-                **credentials,
+                aws_access_key_id=credentials["aws_access_key_id"],
+                aws_secret_access_key=credentials["aws_secret_access_key"],
+                aws_session_token=credentials.get("aws_session_token"),
             )
 
-    def _role_client(self, service: str, region: str, context: SessionContext) -> Any:
+    def _role_client(
+        self, service: Literal["s3", "sns"], region: str, context: SessionContext
+    ) -> Any:
         """The role's client for `service` in `region`; the role is assumed once for all its
         clients (a session with a detection writes to S3 and publishes to SNS)."""
         now = time.monotonic()
@@ -173,9 +157,7 @@ class EndpointResults:
                 self._roles[context.role_arn] = role
         client = role.clients.get((service, region))
         if client is None:  # two threads may both make one: either will do
-            client = role.clients[service, region] = self._client(
-                service, region, **role.credentials
-            )
+            client = role.clients[service, region] = self._client(service, region, role.credentials)
         return client
 
     def _assume(self, context: SessionContext) -> dict[str, str]:
@@ -197,8 +179,7 @@ class EndpointResults:
             self._sts[region] = self._client(
                 "sts",
                 region,
-                aws_access_key_id="rekognition",
-                aws_secret_access_key="rekognition",
+                {"aws_access_key_id": "rekognition", "aws_secret_access_key": "rekognition"},
             )
         return self._sts[region]
 
@@ -233,11 +214,10 @@ class _BotoSink:
 class _Detectors:
     """Loaded detectors, lent for one frame at a time.
 
-    Loading one (the Haar cascade) costs tens of milliseconds of CPU: a detector per session made
-    a hundred sessions starting at once hold up every request to the endpoint for seconds. A
-    cascade is not safe to share between threads, so each is lent to one frame at a time; at
-    most `max_parallel` frames are analysed at once, so at most that many are loaded per label
-    set, and a session that finds no video loads none.
+    Loading a Haar cascade costs CPU the endpoint's requests need, so detectors are not made per
+    session. A cascade is not safe to share between threads, so each is lent to one frame at a
+    time; at most `max_parallel` frames are analysed at once, so at most that many are loaded per
+    label set, and a session that finds no video loads none.
     """
 
     def __init__(self, factory: DetectorFactory, max_parallel: int) -> None:

@@ -1,3 +1,8 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
@@ -16,11 +21,19 @@ from cloud.errors import (
 from cloud.models import BoundingBox, Label, Point, ProcessorWiring, RegionOfInterest
 from cloud.rekognition import record_from_response, regions_request, wiring_differences
 
+if TYPE_CHECKING:
+    from types_boto3_rekognition.type_defs import DescribeStreamProcessorResponseTypeDef
+
 # DescribeStreamProcessor's documented response shape for a ConnectedHome processor.
-DESCRIBED = {
+DESCRIBED: DescribeStreamProcessorResponseTypeDef = {
     "Name": "camfleet-cam1",
     "StreamProcessorArn": "arn:aws:rekognition:us-east-1:123456789012:streamprocessor/camfleet-cam1",
     "Status": "STOPPED",
+    "StatusMessage": "",
+    "CreationTimestamp": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    "LastUpdateTimestamp": datetime(2026, 1, 2, 3, 4, 6, tzinfo=UTC),
+    "KmsKeyId": "",
+    "DataSharingPreference": {"OptIn": False},
     "Input": {
         "KinesisVideoStream": {"Arn": "arn:aws:kinesisvideo:us-east-1:123456789012:stream/cam1/1"}
     },
@@ -32,6 +45,12 @@ DESCRIBED = {
         {"BoundingBox": {"Left": 0.1, "Top": 0.2, "Width": 0.3, "Height": 0.4}},
         {"Polygon": [{"X": 0.0, "Y": 0.0}, {"X": 1.0, "Y": 0.0}, {"X": 1.0, "Y": 1.0}]},
     ],
+    "ResponseMetadata": {
+        "RequestId": "6f5a3d1e-0000-4000-8000-000000000001",
+        "HTTPStatusCode": 200,
+        "HTTPHeaders": {},
+        "RetryAttempts": 0,
+    },
 }
 
 
