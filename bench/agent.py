@@ -1,16 +1,12 @@
-"""Benchmark: the device agent on the local stack, against the bare pipeline (the seeds' way).
+"""Benchmark: the device agent on the local stack, against a bare hand-wired pipeline.
 
     .venv/bin/python bench/agent.py [--seconds 60]
 
-Runs, in one run on a fresh local stack with one registered camera and a 640x480 test pattern:
-- baseline: the seeds' `gst-launch-1.0` pipeline (test source, x264enc, Matroska fragments) alone,
-  for `--seconds`: its CPU;
-- the agent (`python -m device`, default settings: health every 30 s) for `--seconds`: its own
-  resident memory and CPU without the child, the child's CPU, and time from start to `online`;
-- pipeline recovery: SIGKILL the child, time until the agent reports the pipeline running again;
-- reconnect: kill the broker, start it again, time from the broker's first accepted connection
-  to the agent's reconnection (from the agent's log).
-Prints a table and writes bench/results/agent.json.
+One registered camera on a fresh local stack, a 640x480 test pattern. In one run: the bare
+`gst-launch-1.0` pipeline's CPU; the agent's own RSS and CPU, its child's CPU and its time to
+`online`; recovery after the child is SIGKILLed; reconnection after a broker restart. Prints a
+table and writes bench/results/agent.json. What it measures and the latest figures:
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -40,7 +36,7 @@ from tests.support.mqtt_observer import MqttObserver
 
 RESULTS = Path(__file__).parent / "results"
 CAMERA = "bench-cam"
-# The seeds' pipeline, with a local Matroska store in place of kvssink.
+# A hand-wired pipeline, with a local Matroska store in place of kvssink.
 SEED_PIPELINE = (
     "videotestsrc is-live=true pattern=smpte100 ! video/x-raw,width=640,height=480,framerate=15/1 "
     "! videoconvert ! video/x-raw,format=I420 ! x264enc bframes=0 key-int-max=30 bitrate=1000 "

@@ -6,70 +6,17 @@ against a naive bridge that writes the shadow and emits an event for every messa
         [--paths real naive] [--sample-every 20] [--drain-seconds 30] [--keep-going]
         [--isolate] [--profile-bridge]
 
-What runs: a fresh local stack (the AWS endpoint, mosquitto, the Prefect server, the served
-flows, the results consumer; the `fleet-status` schedule moved to once an hour so that it does
-not read 1,000 shadows a minute at the endpoint during a step). The stack's own bridge is
-stopped; the bridge under test runs in a process of its own pinned to one CPU (`taskset`), the
-real one (`services.bridge.service.run_bridge`, default settings but a heartbeat every 0.5 s) and then
-the baseline (`bench/naive_bridge.py`), each over the same message stream
-(`bench/ingest_bridge.py`). The broker is the stack's: it queues at most 1,000 messages for a
-subscriber that falls behind and drops the rest, which is where a slow bridge loses messages.
-
-The cameras: `--cameras` IoT things in the fleet's thing group with the fleet's attributes
-(`cloud.registry.thing_attributes`), as registration makes them, so the bridge, the shadows and
-`fleet-status` treat them as cameras; no streams, processors, roles or certificates (registering
-1,000 full cameras takes too long; bench/register.py measures registration). A publisher
-identity (an IoT policy allowing iot:Publish on `fleet/*`, a certificate from the endpoint's CA)
-publishes for all of them over `--publishers` MQTT5 connections (awsiotsdk, QoS 1), camera i
-always on connection i mod P, so each camera's messages stay in order. So what the broker checks
-per camera (each may publish only under its own topics, by its own certificate) is not what is
-measured here; bench/motion.py runs cameras on their own identities. These connections publish
-for hundreds of cameras each, so the SDK's client-side IoT Core limit (100 publishes a second per
-connection) is turned off on them. (IoT Core delivers at most 100 messages a second to one
-connection too: on AWS, 1,000 messages a second take at least 10 bridge replicas.)
-
-The stream (`bench/ingest_core.py`): per camera a warm-up (status online, health running;
-published in chunks the bridge is let to catch up with), then healths, with a status flap
-(offline, online) and a pipeline restart (restarting, running) every `--cycle` messages, spread
-evenly over cameras and time: 4 % of the messages change a camera's state at the default 100.
-Steps: per rate, open loop (message j at t0 + j/rate, round robin over the cameras) for
-`--seconds`, then up to `--drain-seconds` for the bridge to catch up. A path stops at its first
-failed step unless `--keep-going`. 33 a second is the fleet's everyday load (a health every
-30 s from each of 1,000 cameras); 1,000 a second is every camera reporting every second.
-
-Measures, per step:
-- loss: every message the broker acknowledged must have been processed by the bridge, by its
-  own record of (camera, sent_at_ms); a QoS 1 redelivery is a duplicate, counted apart. Over the
-  path, the bridge's counters (received, valid, invalid) must add up to what was published.
-- intake lag: publish (the payload's `sent_at_ms`, stamped just before the publish) to the end of
-  the bridge's processing of the message (every handler of its kind has run: state kept, events
-  decided; the naive: shadow written and event emitted), every message (`Instruments.on_message`).
-- publish to shadow up to date, for the state changes (presence, pipeline: the bridge writes
-  them at once): to the first moment the camera's shadow shows the camera's state again, from
-  the bridge's records of each message and each write (`Instruments`): when the write carrying
-  the change returned or, if the camera moved on first (a flap faster than a write), when the
-  shadow caught up with that (at once if the camera came back to what the shadow shows: counted
-  as `changes_never_shown`). One that had not happened when the step was read counts as at
-  least that long. Routine healths (last seen, a new health, same state) are written at most
-  every flush interval, 15 s by design, not a lag to beat: publish to the write of that health
-  or a newer one is reported apart (`routine_to_shadow`).
-- publish to Prefect event: to the server's `received` stamp on the event, for the messages of
-  every `--sample-every`th camera, read back from the server after the path; every change must
-  have its event (the naive: every message). The server persists events in batches: they are
-  readable a little later than `received`.
-- Prefect events per second: the bench cameras' `camera.*` events that occurred from the step's
-  first publish until it was drained, counted by the server, over that time.
-- the bridge process: CPU seconds while publishing (as a share of its one core), peak RSS over
-  the step (0.25 s samples) and over its life (VmHWM).
-- sustained: a step passes with zero loss and p99 intake, change-to-shadow and event lags under
-  1 s (and every sampled change's event there). Reported: the highest passing rate per path and
-  their ratio.
-Prints a table and writes bench/results/ingest.json; the stack's and the bridges' logs stay in
-the run's temporary directory (`settings.workdir`). The load average and the CPU pressure
-(`/proc/pressure/cpu`) are recorded per step: the stack, the publishers and whatever else runs
-share the machine's CPUs with the pinned bridge (`--isolate` keeps the stack and the publishers
-off its CPU, for machines with 3 CPUs or more). Also reported: the bridge's CPU per thread over
-its life and its garbage collector's pauses during the steps.
+A fresh local stack with its own bridge stopped; the bridge under test (`bench/ingest_bridge.py`:
+the real one, then `bench/naive_bridge.py`) in a process pinned to one CPU. `--cameras` IoT
+things in the fleet's group, published for by a few publisher identities (`--publishers` MQTT5
+connections, each camera always on the same one, so its messages stay in order; the SDK's
+client-side publish limit is off on them). The stream (`bench/ingest_core.py`) is stepped
+through `--rates`, open loop. Per step: loss (every acknowledged message must be in the bridge's
+own record), intake lag, publish to shadow for state changes, publish to Prefect event (every
+`--sample-every`th camera), events per second, the bridge's CPU and RSS; a step is sustained with
+no loss and p99 lags under 1 s. Prints a table and writes bench/results/ingest.json; the logs stay
+in the run's temporary directory (`settings.workdir`). Details and the latest figures:
+docs/benchmarks.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark: register N cameras through the register-cameras flow (concurrent, rate limited,
-one Prefect flow run) against the same cloud calls issued one after another with no orchestration
-(the seeds' way), in one run on the local stack.
+one Prefect flow run) against the same cloud calls issued one after another with no orchestration,
+in one run on the local stack.
 
     .venv/bin/python bench/register.py [--cameras 100] [--latency-ms 0 50]
 
@@ -66,7 +66,7 @@ def timed(action: Callable[[], Any]) -> tuple[float, float]:
 
 
 def sequential(settings: FleetSettings, specs: list[CameraSpec]) -> None:
-    """The seeds' way: the same calls, one camera after another, no orchestration."""
+    """The baseline: the same calls, one camera after another, no orchestration."""
     rt = runtime.configure(settings)
     context = RegistrationContext(
         clients=rt.clients,

@@ -1,16 +1,14 @@
 """Benchmark: tear down N registered cameras through the teardown-fleet flow (cameras
 concurrently, rate limited, one Prefect flow run, every service listed again at the end) against
-the same deletions issued one after another with no orchestration (the seeds' way), each on a
-fleet of its own registered the same way, in one run on the local stack.
+the same deletions issued one after another with no orchestration, each on a fleet of its own
+registered the same way, in one run on the local stack.
 
     .venv/bin/python bench/teardown.py [--cameras 200] [--latency-ms 0 50]
 
 The baseline does the same work in one thread: the same discovery, the same plan, each delete
 after the other, no retries, no artifacts and no second listing. `--latency-ms` adds a
-per-request delay at the local AWS endpoint (delay-only faults on every service) during the
-teardowns, to model a real AWS round trip; 0 measures the local emulator as it is, where the
-emulator, the Prefect server and both clients share the machine's cores. Prints a table and
-writes bench/results/teardown.json.
+per-request delay at the local AWS endpoint during the teardowns, to model a real AWS round trip.
+Prints a table and writes bench/results/teardown.json.
 """
 
 from __future__ import annotations
@@ -83,7 +81,7 @@ def through_flow(settings: FleetSettings) -> int:
 
 
 def sequential(settings: FleetSettings) -> int:
-    """The seeds' way: the same calls, one after another, in one thread."""
+    """The baseline: the same calls, one after another, in one thread."""
     rt = runtime.configure(settings)
     plan = build_plan(discover(rt.clients, rt.names))
     for step in plan.steps:

@@ -3,7 +3,7 @@
 import sys
 
 # Memory on a camera host: pydantic imports `secrets`, which loads Python's OpenSSL binding
-# (libcrypto, 3.4 MB resident) though the agent hashes nothing with it: awscrt brings its own
+# (libcrypto, megabytes resident) though the agent hashes nothing with it: awscrt brings its own
 # TLS. Without it, hashlib and hmac use the standard library's built-in hashes.
 sys.modules.setdefault("_hashlib", None)  # type: ignore[arg-type]
 

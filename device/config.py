@@ -3,8 +3,8 @@ environment (`FLEET_AGENT_<SECTION>__<FIELD>`). Written by the cloud side, read 
 this model is the contract between them. Relative paths are relative to the file's directory.
 
 The environment overlay is done here rather than with pydantic-settings, which the cloud side
-uses: on a camera host it cost 9 MB of the agent's 40 MB budget, for a twenty-line job. pydantic
-still validates everything, and an unknown FLEET_AGENT_ variable is an error, not ignored.
+uses: on a camera host that would cost megabytes for a twenty-line job. pydantic still validates
+everything, and an unknown FLEET_AGENT_ variable is an error, not ignored.
 """
 
 from __future__ import annotations

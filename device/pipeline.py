@@ -2,24 +2,11 @@
 
 The child runs `gst-launch-1.0 -m -v -e <tokens>` in the environment `child_env` gives, or, when
 an RTSP password must reach `rtspsrc`, `gst_child.py` fed the description and the password over
-stdin: no command line, environment or description ever holds a secret. Element names the
-agent relies on:
-
-- `src`: the source; `motion`: motioncells, whose bus messages mark motion;
-- `meter`: an `identity silent=false` just before the sink: with `-v` it prints one
-  `last-message = chain ...` line per encoded buffer (size, pts, keyframe flag), which gives
-  fps, bitrate, dropped frames and stalls for every sink;
-- `kvs` (kvssink) or `store` (splitmuxsink: numbered Matroska fragments in the run directory;
-  Matroska because a fragment cut short by SIGKILL still plays, an MP4 one does not).
-
-Raw sources (test, v4l2, file) are converted to I420 once and split before the encoder, so the
-motion branch scales raw frames and never decodes. RTSP passes the camera's H.264 through
-untouched; its motion branch decodes. Every motion branch starts with a leaky queue: a slow
-motion detector drops its own frames, never the recording's.
-
-A `file` source is a stand-in for a camera: decoded, scaled and re-encoded, paced in real time
-by `clocksync`. It plays once: at its end the pipeline reaches EOS and gst-launch exits 0, and
-the supervisor restarts it like a camera that went away, which loops the clip.
+stdin: no command line, environment or description holds a secret. Elements the agent relies on:
+`src`; `motion` (motioncells); `meter` (an `identity` just before the sink: one `last-message`
+line per encoded buffer, for fps, bitrate, dropped frames and stalls); `kvs` (kvssink) or `store`
+(splitmuxsink, Matroska: a fragment cut short by SIGKILL still plays). Every motion branch starts
+with a leaky queue, so a slow detector drops its own frames, never the recording's.
 """
 
 from __future__ import annotations

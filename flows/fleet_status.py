@@ -1,20 +1,12 @@
 """`fleet-status`: the state of every registered camera, published as Prefect artifacts.
 
-A run reads the registry (the fleet's IoT thing group), then four parts per camera, the parts
-concurrently: its status shadow (presence, last seen, last motion, health), its stream
-processor's status (one ListStreamProcessors for the fleet, a Describe for a FAILED one's
-message), its latest detection and its analysed video today (the detections table). It
-publishes the table artifact `fleet-status` (a row per camera) and the markdown artifact
-`fleet-status-summary` (counts, what needs attention; see `flows.fleet_status_report`), and
-returns the status.
-
-A task per part, not per camera: the flow runs every minute, and a task run per camera and
-minute would fill the Prefect database with runs that say nothing; inside a task the cameras are
-read by a few threads (boto3 clients are thread-safe). A part whose read is retryable (throttled,
-a transient fault) is read again (the project's retry conventions); one camera's other errors
-are kept for that camera, and a part that cannot be read at all is reported as not read for
-every camera: the status is still published, with what could not be read in "needs attention".
-Only an unreadable registry fails the run.
+A run reads the registry (the fleet's IoT thing group), then four parts per camera: its status
+shadow, its stream processor's status, its latest detection and its analysed video today. It
+publishes the artifacts `fleet-status` and `fleet-status-summary` (`flows.fleet_status_report`)
+and returns the status. A task per part, not per camera (the flow runs every minute; a task run
+per camera and minute would fill the Prefect database), the cameras read by a few threads inside
+each. One camera's errors stay with that camera, a part that cannot be read is reported as not
+read; only an unreadable registry fails the run.
 
 Served on a schedule by `flows.serve` (`deployment`): every `FLEET_STATUS_INTERVAL_SECONDS`.
 """

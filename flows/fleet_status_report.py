@@ -33,7 +33,7 @@ SILENT_AFTER = timedelta(minutes=2)
 _FAILING_PIPELINES = frozenset({PipelineState.FAILED, PipelineState.STALLED})
 _DETAIL_CHARS = 200
 
-# The table artifact's columns, as the issue names them.
+# The table artifact's columns.
 COLUMNS = (
     "camera",
     "online",
@@ -253,7 +253,7 @@ _ONLINE_CELL: Mapping[Presence, str] = {
 
 
 def table_rows(status: FleetStatus) -> list[dict[str, Any]]:
-    """The table artifact: one row per camera, the issue's columns, JSON values."""
+    """The table artifact: one row per camera, `COLUMNS`, JSON values."""
     rows = []
     for row in status.cameras:
         detection = (

@@ -62,10 +62,10 @@ async def ensure_rate_limits() -> None:
 async def acquire(families: Sequence[str], registrations: int = 1) -> None:
     """Block until every family's rate limit admits `registrations` more registrations.
 
-    Measured on the local (SQLite) Prefect server: an acquisition costs 15 to 300 ms and the
-    decaying limits deliver well below their configured rate when asked often (every attempt,
-    granted or denied, restarts the decay clock). So flows acquire rarely: one acquisition per
-    wave of `wave_size` registrations, against limits holding `BURST_SECONDS` of slots.
+    An acquisition is a round trip to the Prefect server, and the decaying limits deliver well
+    below their configured rate when asked often (every attempt, granted or denied, restarts the
+    decay clock). So flows acquire rarely: one acquisition per wave of `wave_size`
+    registrations, against limits holding `BURST_SECONDS` of slots.
     """
     names = [limit_name(f) for f in families if f in FAMILY_RATES]
     if names and registrations > 0:
@@ -82,8 +82,7 @@ async def waves(families: Sequence[str], total: int) -> AsyncIterator[int]:
 
     Waves after the burst are spaced by a wave's worth of the slowest rate before asking: the
     server decays a limit in whole slots counted from its last update, and every denied request
-    updates it and lengthens the next Retry-After, so asking early made the limits admit
-    teardowns at a third of their rate (measured: 100 cameras at 3.7/s against 10/s).
+    updates it and lengthens the next Retry-After, so asking early admits far below the rate.
     """
     size = wave_size(families)
     rate = min(FAMILY_RATES[f] for f in families if f in FAMILY_RATES)

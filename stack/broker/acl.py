@@ -3,39 +3,18 @@
 Pure: no I/O. The broker must run with ``use_identity_as_username true`` on
 its TLS listener so the client certificate's CN is the ACL username.
 
-Translation of each policy's ``Allow`` statements, per bound identity:
-
-- ``iot:Publish`` on ``arn:...:topic/X``          -> ``topic write X``
-- ``iot:Receive`` on ``arn:...:topic/X``          -> ``topic read X``
-- ``iot:Subscribe`` on ``arn:...:topicfilter/X``  -> no line (see below)
-- ``iot:*`` counts as all three; ``Resource: "*"`` as ``topic/*`` and
-  ``topicfilter/*``.
-
-Subscriptions (checked against mosquitto 2.0.11, see
-``tests/e2e/test_bridge.py``): its ``acl_file`` never checks a SUBSCRIBE,
-shared or not (every one is granted); it checks ``read`` against the real
-topic of each message it is about to deliver, so ``read`` stands for
-``iot:Receive``. A ``$share/...`` line would match no delivered topic. That
-leaves one hole IoT Core does not have: any client could join a shared
-subscription group and be dealt messages it may not receive, which mosquitto
-then drops, lost for the whole group. So ``shared_subscription_filters``
-lists the ``$share/...`` filters each identity may subscribe to, and
-``shared_subscriptions`` has the broker refuse every other one.
-
-Policy variables: ``${iot:Connection.Thing.ThingName}`` becomes each thing
-attached to the certificate (an identity with no thing gets no line using it);
-``${iot:Certificate.Subject.CommonName}`` becomes the identity. Lines with any
-other variable are left out (they cannot be resolved from IoT state).
-
-Wildcards: an IoT ``*`` forming a whole last level becomes ``#``, a whole
-middle level becomes ``+``; ``*`` inside a level and ``?`` have no MQTT
-equivalent, and such resources are left out (the ACL errs on denying).
-
-``Deny`` statements become ``topic deny X`` (mosquitto denies both directions,
-which is stricter than IoT's per-action deny). ``iot:Connect`` cannot be
-expressed in a mosquitto ACL (it has no client-id rule): the broker only
-checks that the certificate chains to the CA. Inactive or unattached
-certificates get no lines at all.
+Per bound identity: ``iot:Publish`` on ``topic/X`` becomes ``topic write X``,
+``iot:Receive`` on ``topic/X`` becomes ``topic read X`` (mosquitto checks
+``read`` against the topic of each message it delivers); ``iot:Subscribe``
+gives no line, since the ``acl_file`` never checks a SUBSCRIBE:
+``shared_subscription_filters`` feeds the broker's guard on ``$share/...``
+instead (``shared_subscriptions``). ``${iot:Connection.Thing.ThingName}``
+becomes each attached thing, ``${iot:Certificate.Subject.CommonName}`` the
+identity; a whole-level ``*`` becomes ``#`` (last) or ``+`` (middle); other
+variables and wildcards are left out (the ACL errs on denying). ``Deny``
+becomes ``topic deny X``. Not expressible: ``iot:Connect`` (the broker checks
+only that the certificate chains to the CA). Inactive or unattached
+certificates get no lines.
 """
 
 from __future__ import annotations

@@ -6,10 +6,8 @@ once for a burst of such calls (a registration makes several): it reads every
 IoT backend (all accounts and regions share one broker), renders the ACL with
 ``broker_acl``, writes it atomically (temp file + rename) if it changed, and
 sends SIGHUP to the broker whose pid is in the pid file, if that process is
-alive (mosquitto re-reads its ACL on SIGHUP). Regenerating on the request path
-made every IoT write cost O(certificates) under the state lock: a registration
-took 180 ms on an empty fleet and 344 ms at 150 cameras; off the path it stays
-flat (measured with 150 sequential registrations).
+alive (mosquitto re-reads its ACL on SIGHUP). Off the request path, so an IoT
+write does not cost O(certificates) under the state lock.
 
 With a broker admin identity configured, each sync also converges the broker's guard on shared
 subscriptions (``shared_subscriptions``: mosquitto's dynamic-security plugin, driven over MQTT as

@@ -1,24 +1,20 @@
 """Which identities may join a shared subscription: the broker's guard, as dynamic-security state.
 
-mosquitto 2.0.11's ``acl_file`` grants every SUBSCRIBE (see ``broker_acl``). A member of a
-``$share/<group>/...`` group is dealt its share of the group's messages whether or not it may
-receive them; one it may not is dropped, lost for the whole group. IoT Core refuses the SUBSCRIBE
-itself unless the policy allows ``topicfilter/$share/...``. The local broker does the same with
-mosquitto's dynamic-security plugin (Debian ships it with mosquitto), loaded in front of the
-``acl_file`` as an overlay:
+mosquitto's ``acl_file`` grants every SUBSCRIBE, and a ``$share/...`` member that may not receive
+a message drops it for the whole group; IoT Core refuses such a SUBSCRIBE unless the policy allows
+``topicfilter/$share/...``. mosquitto's dynamic-security plugin does the same here, in front of
+the ``acl_file``:
 
-- every default ACL access is ``false``, which that plugin answers with "defer": anything no
-  role decides falls through to the ``acl_file``, as before;
-- every certificate identity of the IoT registry is a client of the plugin with the role
-  ``fleet-no-shared-subscriptions`` (``$share/#`` denied), and an ACTIVE one whose policies allow
-  ``$share/...`` filters also has a role allowing exactly those (higher priority);
-- identities that left the registry (retired or deleted certificates: the local broker has no
-  revocation) keep the deny role: they are never removed from the plugin;
-- the stack's own admin identity drives the plugin over ``$CONTROL/dynamic-security/v1``.
+- every default access is ``false`` ("defer"): what no role decides falls through to the
+  ``acl_file``;
+- every certificate identity of the IoT registry has the role ``fleet-no-shared-subscriptions``
+  (``$share/#`` denied); an ACTIVE one whose policies allow ``$share/...`` filters also has a
+  higher-priority role allowing exactly those;
+- identities that left the registry keep the deny role (the local broker has no revocation).
 
 Pure: desired state from IoT state, the plugin's state from its replies, and the commands that
-turn one into the other. Not emulated: identities the registry never knew (only the CA's owner can
-issue those) are not clients of the plugin, so the ``acl_file`` decides for them.
+turn one into the other. Not emulated: identities the registry never knew are not clients of the
+plugin, so the ``acl_file`` decides for them.
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """Synthetic camera scenes: video files a simulated camera plays as its `file` source.
 
-Made from the sample photographs scikit-image ships (no download, no network), moving over a
-static background, so that a scene has real motion for the camera's motion detector and, in
-`person`, a real person for the stream processor's detector:
-
-- `person`: the astronaut portrait (`skimage.data.astronaut()`, a person's face and shoulders)
-  moving slowly to and fro across a blurred brick wall;
-- `empty`: a coffee cup (`coffee()`) and a rocket (`rocket()`) moving over the same wall: motion
-  all the time, no person;
-- `storm`: the astronaut crossing again and again at speed, with the cup and moving shapes:
-  lots of motion, in bursts of 2.5 s with 1.5 s of stillness between them (the picture
-  freezes). With the agent's default `motion.gap_seconds` (5) that is one long motion; with
-  `gap_seconds = 1` every burst is a motion event of its own, one every 4 s, so motion keeps
-  arriving while a session runs (coalescing).
+Made from scikit-image's sample photographs (no download) moving over a blurred wall: real
+motion for the motion detector and, in `person`, a real face for the local stream processor.
+`person`: the astronaut portrait moving to and fro; `empty`: a cup and a rocket, no person;
+`storm`: the astronaut crossing again and again, in bursts with stillness between them, so that
+with the agent's `motion.gap_seconds = 1` every burst is a motion event of its own.
 
 Frames are a pure function of the scene, the frame index and the size (`scene_frame`);
 `write_scene` encodes them as Motion JPEG in AVI with OpenCV, which GStreamer's `decodebin`

@@ -3,9 +3,8 @@
 `fleet camera simulate` runs `python -m device --config <bundle>/agent.toml` (what a camera host
 runs) with its source switched to a scene file from `stack/cameras/scenes.py`, which loops.
 Everything after that is the product's own path: the agent's motion detector, MQTT, the bridge,
-the stream
-processor, the results consumer. `storm` also shortens the agent's motion gap to 1 s, so each
-burst of motion is an event of its own.
+the stream processor, the results consumer. `storm` also shortens the agent's motion gap to 1 s,
+so each burst of motion is an event of its own.
 """
 
 from __future__ import annotations

@@ -104,7 +104,14 @@ class LocalEndpointApp:
         self.state_lock = state_lock
         self._mark_dirty = mark_dirty
         self._moto = DomainDispatcherApplication(create_backend_app)
-        self._admin = AdminApi(self.faults, self.log, health, self.reset, save)
+        self._admin = AdminApi(
+            self.faults, self.log, health, self.reset, save, self.set_processor_quota
+        )
+
+    def set_processor_quota(self, value: int) -> None:
+        """The stream processor quota from now until the endpoint restarts."""
+        self.rekognition.processor_quota = value
+        logger.info("stream processor quota set to %d", value)
 
     def reset(self) -> None:
         """Wipe moto's (process-global) state, ours, faults and the request log."""

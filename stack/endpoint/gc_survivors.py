@@ -1,12 +1,10 @@
 """Full garbage collections that do not grow with the endpoint's state.
 
-A full collection walks every object the collector tracks and stops every thread meanwhile:
-with the state of a hundred cameras and the SDK models loaded on first use, the endpoint
-stopped for 0.2 to 0.7 s, again and again, under a storm of motion (bench/motion.py), and
-every AWS request waited. What survives a full collection is the endpoint's long-lived state:
-moving it to the permanent generation leaves the next full collection only what is new. The
-price: a reference cycle among frozen objects is never collected (objects freed by their
-reference count still are), which a local emulator's deleted resources can afford.
+A full collection walks every object the collector tracks and stops every thread meanwhile, so
+its pause grows with the endpoint's state and every AWS request waits. What survives a full
+collection is long-lived state: moving it to the permanent generation leaves the next full
+collection only what is new. The price: a reference cycle among frozen objects is never collected
+(objects freed by their reference count still are), which a local emulator can afford.
 """
 
 from __future__ import annotations

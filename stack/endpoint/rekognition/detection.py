@@ -9,17 +9,11 @@ PET and PACKAGE are not detected locally: nothing that ships with OpenCV detects
 local session never reports them. A processor asking only for them analyses the video and
 finds nothing.
 
-What was tried and left out, on the synthetic scenes of ``stack/cameras/scenes.py``: the HOG people
-detector fires on the `empty` scene's rocket and on the `storm` scene's moving discs (SVM
-weights above 1.0, more than it gives the astronaut); the upper-body cascade finds nothing in
-the `person` scene.
-
 Confidence: the cascade's evidence for a face is the number of overlapping raw detections
 (OpenCV's "neighbours"); ``confidence = 100 * (1 - 2 ** (-neighbours / 6))``, so 6 neighbours
-is 50 (the ConnectedHome default MinConfidence), 16 is 84. On the scenes: the astronaut's face
-has 16 to 27, the `empty` scene at most 3 (29). A label is reported only after it is seen in
-two analysed frames in a row, and only inside the processor's regions of interest (the box's
-centre inside a region), as AWS reports only what is inside them.
+is 50 (the ConnectedHome default MinConfidence), 16 is 84. A label is reported only after it is
+seen in two analysed frames in a row, and only inside the processor's regions of interest (the
+box's centre inside a region), as AWS reports only what is inside them.
 """
 
 from __future__ import annotations

@@ -1,24 +1,12 @@
 """What a label detection (ConnectedHome) session publishes: SNS messages and S3 keys. Pure.
 
-The format is the Rekognition developer guide's, "Label detection operations for streaming
-video events", section "Analyzing label detection results": an SNS notification with the
-subject ``Rekognition Stream Processing Event`` whose ``Message`` is a JSON object:
-
-- ``LABEL_DETECTED``, the first time a label class is seen in a session: ``inputInformation
-  .kinesisVideo.streamArn``, ``eventNamespace.type``, ``labels`` (``id``, ``name``,
-  ``frameImageUri``, ``croppedImageUri``, ``videoMapping.kinesisVideoMapping`` with
-  ``fragmentNumber``, ``serverTimestamp``, ``producerTimestamp``, ``frameOffsetMillis``, and
-  ``boundingBox`` with ``left``, ``top``, ``height``, ``width`` as ratios of the frame),
-  ``eventId``, ``tags``, ``sessionId``, ``startStreamProcessorRequest``;
-- ``STREAM_PROCESSING_COMPLETE``, at the end: ``inputInformation.kinesisVideo.streamArn`` and
-  ``processedVideoDurationMillis``, ``streamProcessingResults.message``, and the same
-  ``eventId``, ``tags``, ``sessionId``, ``startStreamProcessorRequest``.
-
-Each label also carries ``confidence`` (0 to 100): the guide says a notification includes
-"the confidence", though its format listing leaves the field out. The guide documents neither
-``streamProcessorInformation`` nor an ``s3Destination`` object for these messages, so there are
-none. ``startStreamProcessorRequest`` holds the request's fields in camel case; the processor's
-name is its ``name``.
+The format is the Rekognition developer guide's ("Analyzing label detection results"): an SNS
+notification with the subject ``Rekognition Stream Processing Event`` whose ``Message`` is a JSON
+``LABEL_DETECTED`` (the first time a label class is seen in a session) or
+``STREAM_PROCESSING_COMPLETE`` (at the end). Each label also carries ``confidence`` (0 to 100):
+the guide's text mentions it, though its format listing leaves it out. Nothing the guide does not
+document is added (no ``streamProcessorInformation``, no ``s3Destination``);
+``startStreamProcessorRequest`` holds the request in camel case, the processor's name as ``name``.
 
 Frames go to ``<KeyPrefix>/<processor>/<session>/<service-determined path>``; the guide leaves
 the last part to the service, here ``<LABEL>-<label id>/frame.jpg`` and ``.../cropped.jpg``.
