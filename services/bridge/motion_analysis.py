@@ -1,22 +1,12 @@
 """The bridge's handler for motion: the fast path from an MQTT message to StartStreamProcessor.
 
-On the SDK's thread it only asks the motion gate (pure, in memory) what to do. A start goes to a
-small thread pool that does nothing else and calls StartStreamProcessor at once (botocore retries
-throttling with jitter). A storm's first second is bound by the requests the endpoint answers
-(measured: the delay grew with each camera while a start thread also described its session), so
-the started session is described (its LastUpdateTimestamp, one request) by two threads of their
-own, and only then watched and followed by the `analyze-motion` flow run, created on an event
-loop of its own to show the session in the UI, and only once no start has been in flight a moment:
-creating a flow run costs CPU in the bridge, the Prefect server and the endpoint, which a storm's
-starts need more (measured on 2 cores), so creating one never delays a start. Every other
-verdict is a Prefect event, emitted from a thread of its own so that a storm of coalesced motion
-never queues in front of a start. A watcher lists the processors once a second while sessions
-run (`services.bridge.session_watch`); when a camera's session has stopped, the gate may ask for its
-follow-up at once. A session's flow run ending frees its camera too, should the watcher miss it.
-
-Each camera's session length comes from its thing's attributes, all cameras in one call at start
-and every 5 minutes, so no lookup sits between a motion and its start; a camera registered since
-the last refresh is looked up on its first start.
+On the SDK's thread it only asks the motion gate what to do. A start runs on a thread pool that
+does nothing else; the started session is then described (its LastUpdateTimestamp), watched until
+it stops (`session_watch`), and mirrored by an `analyze-motion` flow run, created once starts
+pause. A stopped session frees its camera for the follow-up the gate may ask for. Every other
+verdict is a Prefect event. Each camera's session length is read from its thing's attributes in
+the background, never between a motion and its start. The decisions are the gate's, not this
+module's.
 """
 
 from __future__ import annotations
@@ -25,9 +15,11 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from typing import Protocol
 
 from prefect.exceptions import PrefectHTTPStatusError
 
@@ -36,6 +28,15 @@ from cloud.errors import ConflictError, FleetError
 from cloud.registry import FLEET_ATTRIBUTE, spec_from_attributes
 from device.messages import MotionEvent, now_ms
 from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
+from flows.events import (
+    ANALYSIS_COALESCED,
+    ANALYSIS_FAILED,
+    ANALYSIS_SKIPPED,
+    AnalysisFailedPayload,
+    CameraEventKind,
+    MotionVerdictPayload,
+    P,
+)
 from flows.runtime import Runtime
 from services.bridge.intake import CameraEvent
 from services.bridge.motion_gate import Decision, MotionGate, SessionPlan, Verdict
@@ -43,12 +44,12 @@ from services.bridge.session_watch import ActiveSessions, Session
 
 log = logging.getLogger(__name__)
 
-_EVENT_FOR = {
-    Verdict.COALESCED: "camera.analysis.coalesced",
-    Verdict.FOLLOW_UP: "camera.analysis.coalesced",
-    Verdict.COOLDOWN: "camera.analysis.skipped",
-    Verdict.BUDGET: "camera.analysis.skipped",
-    Verdict.STALE: "camera.analysis.skipped",
+_EVENT_FOR: dict[Verdict, CameraEventKind[MotionVerdictPayload]] = {
+    Verdict.COALESCED: ANALYSIS_COALESCED,
+    Verdict.FOLLOW_UP: ANALYSIS_COALESCED,
+    Verdict.COOLDOWN: ANALYSIS_SKIPPED,
+    Verdict.BUDGET: ANALYSIS_SKIPPED,
+    Verdict.STALE: ANALYSIS_SKIPPED,
 }
 # StartStreamProcessor waits on the network: 100 cameras seeing motion at once must not queue
 # behind 8 threads (botocore keeps 64 connections).
@@ -60,8 +61,8 @@ _SETTINGS_REFRESH_S = 300.0
 # One ListStreamProcessors (100 processors a page) a second while any session runs: well within
 # the API's rate for fleets of hundreds, and a follow-up starts within a second of the end.
 _WATCH_S = 1.0
-# analyze-motion runs at once per bridge: 100 at once had the SQLite-backed server answer 503 to
-# about half of the creations. A run that waits mirrors its session late, never wrongly.
+# analyze-motion runs created at once per bridge: a busy server answers 503 to creations beyond
+# what it sustains. A run that waits mirrors its session late, never wrongly.
 _FLOW_RUNS = 16
 # A flow run is created once no start has been in flight for this long, or after the longest
 # wait: in a large fleet, starts may never pause.
@@ -69,6 +70,47 @@ _STARTS_QUIET_S = 0.5
 _STARTS_QUIET_MAX_WAIT_S = 5.0
 _CREATE_ATTEMPTS = 3
 _CREATE_RETRY_S = 10.0
+
+RunAnalysis = Callable[[AnalysisRequest], Awaitable[object]]
+
+
+class EmitEvent(Protocol):
+    def __call__(self, kind: CameraEventKind[P], camera_id: str, payload: P) -> None: ...
+
+
+class Clock(Protocol):
+    """The motion path's times and waits: the system's, or a test's."""
+
+    def monotonic(self) -> float: ...
+
+    def now_ms(self) -> int:
+        """Wall-clock milliseconds, the unit of producer timestamps."""
+        ...
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        """Block for `seconds` or until `stop` is set; True if it is."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now_ms(self) -> int:
+        return now_ms()
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        return stop.wait(seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+async def create_analyze_run(request: AnalysisRequest) -> None:
+    """The `analyze-motion` flow run that mirrors a session the bridge started."""
+    await analyze_motion(request, return_state=True)
 
 
 def _session_length(camera_id: str, attributes: dict[str, str]) -> int | None:
@@ -82,9 +124,23 @@ def _session_length(camera_id: str, attributes: dict[str, str]) -> int | None:
 
 
 class MotionAnalysis:
-    def __init__(self, rt: Runtime, gate: MotionGate):
+    """A handler of motion events. The clock, the event emitter and the flow-run creator are the
+    system's, Prefect's and `analyze-motion`'s unless given (tests give fakes)."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        gate: MotionGate,
+        *,
+        clock: Clock | None = None,
+        emit: EmitEvent = emit_camera_event,
+        run_analysis: RunAnalysis = create_analyze_run,
+    ):
         self._rt = rt
         self._gate = gate
+        self._clock = clock or SystemClock()
+        self._emit = emit
+        self._run_analysis = run_analysis
         self._lock = threading.Lock()
         self._durations: dict[str, int] = {}  # each camera's own session length
         self._sessions = ActiveSessions()
@@ -96,8 +152,8 @@ class MotionAnalysis:
         self._closed = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._flow_runs = asyncio.Semaphore(_FLOW_RUNS)
-        # Made now, not by the first start: loading its service model (25 ms on an idle machine)
-        # delayed that start and the others behind the clients' lock (1 camera's start: 74 ms).
+        # Made now, not by the first start: loading its service model would delay that start and
+        # the others behind the clients' lock.
         rt.clients.rekognition  # noqa: B018
         threading.Thread(target=self._loop.run_forever, name="flow-runs", daemon=True).start()
         threading.Thread(target=self._refresh_settings, name="camera-settings", daemon=True).start()
@@ -108,23 +164,25 @@ class MotionAnalysis:
         if not isinstance(event, MotionEvent):
             return
         with self._lock:
-            decision = self._gate.decide(event, now_ms(), self._durations.get(event.camera_id))
+            decision = self._gate.decide(
+                event, self._clock.now_ms(), self._durations.get(event.camera_id)
+            )
         if decision.plan is not None:
             self._submit_start(decision.plan)
         else:
             self._events.submit(self._report, event, decision)
 
     def _report(self, event: MotionEvent, decision: Decision) -> None:
-        name = _EVENT_FOR.get(decision.verdict)
-        if name is not None:
-            emit_camera_event(
-                name,
+        kind = _EVENT_FOR.get(decision.verdict)
+        if kind is not None:
+            self._emit(
+                kind,
                 event.camera_id,
-                {
-                    "reason": decision.verdict.value,
-                    "sequence": event.sequence,
-                    "producer_timestamp_ms": event.producer_timestamp_ms,
-                },
+                MotionVerdictPayload(
+                    reason=decision.verdict.value,
+                    sequence=event.sequence,
+                    producer_timestamp_ms=event.producer_timestamp_ms,
+                ),
             )
 
     def _submit_start(self, plan: SessionPlan) -> None:
@@ -138,17 +196,17 @@ class MotionAnalysis:
         finally:
             with self._lock:
                 self._starts_in_flight -= 1
-                self._last_start_done = time.monotonic()
+                self._last_start_done = self._clock.monotonic()
 
     async def _starts_quiet(self) -> None:
-        give_up = time.monotonic() + _STARTS_QUIET_MAX_WAIT_S
-        while (now := time.monotonic()) < give_up:
+        give_up = self._clock.monotonic() + _STARTS_QUIET_MAX_WAIT_S
+        while (now := self._clock.monotonic()) < give_up:
             with self._lock:
                 quiet_for = now - self._last_start_done
                 wait = _STARTS_QUIET_S - quiet_for if self._starts_in_flight == 0 else 0.1
             if wait <= 0:
                 return
-            await asyncio.sleep(min(wait, give_up - now))
+            await self._clock.sleep(min(wait, give_up - now))
 
     def _start_session(self, plan: SessionPlan) -> None:
         processor = self._rt.names.processor(plan.camera_id)
@@ -159,24 +217,24 @@ class MotionAnalysis:
             )
         except ConflictError:  # a session started elsewhere (the UI) is running
             self._events.submit(
-                emit_camera_event,
-                "camera.analysis.coalesced",
+                self._emit,
+                ANALYSIS_COALESCED,
                 plan.camera_id,
-                {"reason": "session already running"},
+                MotionVerdictPayload(reason="session already running"),
             )
             self._free(plan.camera_id)
             return
         except FleetError as err:
             log.warning("camera %s: cannot start analysis: %s", plan.camera_id, err)
             self._events.submit(
-                emit_camera_event,
-                "camera.analysis.failed",
+                self._emit,
+                ANALYSIS_FAILED,
                 plan.camera_id,
-                {"message": str(err)},
+                AnalysisFailedPayload(message=str(err)),
             )
             self._free(plan.camera_id)
             return
-        started = Session(plan.camera_id, session, processor, time.monotonic())
+        started = Session(plan.camera_id, session, processor, self._clock.monotonic())
         self._describers.submit(self._describe_then_follow, plan, started)
 
     def _describe_then_follow(self, plan: SessionPlan, session: Session) -> None:
@@ -239,14 +297,14 @@ class MotionAnalysis:
             with self._lock:
                 self._durations.update(durations)
             log.info("session lengths of %d cameras loaded", len(durations))
-            self._closed.wait(_SETTINGS_REFRESH_S)
+            self._clock.wait(self._closed, _SETTINGS_REFRESH_S)
 
     def _watch_sessions(self) -> None:
-        while not self._closed.wait(_WATCH_S):
+        while not self._clock.wait(self._closed, _WATCH_S):
             with self._lock:
                 if not self._sessions:
                     continue
-            listed_at = time.monotonic()
+            listed_at = self._clock.monotonic()
             try:
                 statuses = rekognition.list_processors(self._rt.clients)
             except FleetError as err:  # the next listing, or the flow run's end, frees them
@@ -272,7 +330,7 @@ class MotionAnalysis:
         client's own retries) is tried again later: every session gets its run in the UI."""
         for attempt in range(1, _CREATE_ATTEMPTS + 1):
             try:
-                await analyze_motion(request, return_state=True)
+                await self._run_analysis(request)
                 return
             except PrefectHTTPStatusError as err:
                 if err.response.status_code != 503 or attempt == _CREATE_ATTEMPTS:
@@ -282,7 +340,7 @@ class MotionAnalysis:
                     request.camera_id,
                     attempt,
                 )
-                await asyncio.sleep(_CREATE_RETRY_S * attempt)
+                await self._clock.sleep(_CREATE_RETRY_S * attempt)
 
     def _session_ended(self, camera_id: str, session_id: str) -> None:
         """Told by the watcher or the flow run, whichever is first; the other is ignored."""
@@ -293,7 +351,7 @@ class MotionAnalysis:
 
     def _free(self, camera_id: str) -> None:
         with self._lock:
-            follow_up = self._gate.ended(camera_id, now_ms())
+            follow_up = self._gate.ended(camera_id, self._clock.now_ms())
         if follow_up is not None and follow_up.plan is not None:
             self._submit_start(follow_up.plan)
 

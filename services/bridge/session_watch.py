@@ -1,9 +1,6 @@
 """Which analysis sessions have ended, from one listing of the account's stream processors. Pure.
 
-The bridge learns a session's end from ListStreamProcessors, one call a second for the whole
-fleet, not from the session's flow run: under load a flow run ends seconds to minutes after its
-session, and until the bridge knows, the camera's motion is coalesced into a session that is
-over. A FAILED session is left to its flow run, which reports it and retries it once.
+A FAILED session is not ended here: its flow run reports it and retries it once.
 """
 
 from __future__ import annotations
