@@ -1,4 +1,7 @@
-"""`fleet agent run`: the camera-host agent in the foreground (systemd runs it this way)."""
+"""`fleet agent run`: the camera-host agent in the foreground (systemd runs it this way).
+
+It imports the agent and nothing else of the product: on a camera host it costs what
+`python -m device` costs, plus the command line."""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from typing import Annotated
 
 import typer
 
-from device.agent import run
-
-app = typer.Typer(help="The camera-host agent.", no_args_is_help=True)
+app = typer.Typer(
+    help="The camera-host agent.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.command("run")
@@ -22,6 +27,8 @@ def run_agent(
     Every setting in agent.toml can be overridden from the environment:
     FLEET_AGENT_<SECTION>__<FIELD>, e.g. FLEET_AGENT_SOURCE__PATTERN=ball.
     """
+    from device.agent import run
+
     root = logging.getLogger()
     if root.level > logging.INFO:
         root.setLevel(logging.INFO)

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from prefect.settings import temporary_settings
 
 from cli.errors import handled
-from cli.output import emit_json, emit_table
-from cli.prefect_context import prefect_settings
+from cli.options import JsonOption
 from cli.settings import current_settings
-from flows.automations.declaration import declaration_path, load_declaration
-from flows.automations.sync import source_text, sync_declared
 
 app = typer.Typer(
     help="The fleet's Prefect automations (camera offline, pipeline failed, analyses failing).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -29,12 +25,21 @@ def sync(
         Path | None,
         typer.Option(help="The declaration (default FLEET_AUTOMATIONS_FILE, else infra's)."),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Create or update the declared automations by name; `fleet up` does it by itself.
 
     An automation whose declaration did not change is left as it is, UI edits included.
     """
+    import asyncio
+
+    from prefect.settings import temporary_settings
+
+    from cli.output import emit_json, emit_table
+    from cli.prefect_context import prefect_settings
+    from flows.automations.declaration import declaration_path, load_declaration
+    from flows.automations.sync import source_text, sync_declared
+
     settings = current_settings()
     path = file or declaration_path(settings)
     declaration = load_declaration(path)  # a malformed one fails before Prefect is asked

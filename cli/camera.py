@@ -1,42 +1,35 @@
-"""`fleet camera ...`: register, list, show, status, events."""
+"""`fleet camera ...`: register, list, show, overview, events, simulate, remove.
+
+Each command imports what it uses when it runs: the read commands call AWS without Prefect, the
+commands that run a flow import Prefect, and only `simulate` reaches the local stack.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress
 
-from cli.camera_input import camera_spec, camera_specs_from_file
 from cli.errors import handled
-from cli.output import console, emit_json, emit_table, err_console
-from cli.prefect_context import control_plane, run_flow
+from cli.options import DryRun, JsonOption, KeepResults, Scenario, Yes
 from cli.settings import current_settings
-from cli.simulate import simulate
-from cli.teardown import DryRun, KeepResults, Yes, run_teardown
-from cloud import detections, iot
-from cloud.errors import InvalidInputError, NotFoundError
-from cloud.models import CameraRecord, CameraSpec
-from cloud.naming import validate_camera_id
-from cloud.registry import FLEET_ATTRIBUTE, list_camera_ids, show_camera
-from cloud.rekognition_messages import DetectionRecord, iso_ms
-from cloud.settings import FleetSettings
-from cloud.shadow import CameraStatus, read_status
-from flows.fleet_status import fleet_status_flow
-from flows.fleet_status_report import COLUMNS, summary_line, table_rows
-from flows.register import (
-    RegistrationOutcome,
-    progress_reporter,
-    register_camera_flow,
-    register_cameras_flow,
-)
+
+if TYPE_CHECKING:
+    from cloud.models import CameraRecord, CameraSpec
+    from cloud.rekognition_messages import DetectionRecord
+    from cloud.settings import FleetSettings
+    from cloud.shadow import CameraStatus
+    from flows.register import RegistrationOutcome
+    from flows.runtime import Runtime
+
+_READERS = 8  # cameras read at once by `camera list`
 
 app = typer.Typer(
-    help="Register, inspect and remove cameras, and list their detections.", no_args_is_help=True
+    help="Register, inspect and remove cameras, and list their detections.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @app.command()
@@ -62,6 +55,12 @@ def register(
     json_output: JsonOption = False,
 ) -> None:
     """Register a camera (or --many): provision its AWS resources and write its device bundle."""
+    from cli.camera_input import camera_spec, camera_specs_from_file
+    from cli.output import console, emit_json
+    from cli.prefect_context import run_flow
+    from cloud.errors import InvalidInputError
+    from flows.register import register_camera_flow
+
     settings = current_settings()
     if many is not None:
         if camera_id is not None:
@@ -77,17 +76,23 @@ def register(
     if json_output:
         emit_json(result)
         return
-    console.print(f"camera [bold]{result.camera_id}[/] registered")
+    console().print(f"camera [bold]{result.camera_id}[/] registered")
     for change in result.changed or ("nothing changed",):
-        console.print(f"  {change}")
-    console.print(f"  bundle: {result.bundle_dir}")
+        console().print(f"  {change}")
+    console().print(f"  bundle: {result.bundle_dir}")
 
 
 def _register_many(
     settings: FleetSettings, specs: list[CameraSpec], replace: bool, json_output: bool
 ) -> None:
+    from rich.progress import Progress
+
+    from cli.output import emit_json, err_console
+    from cli.prefect_context import run_flow
+    from flows.register import progress_reporter, register_cameras_flow
+
     outcomes: list[RegistrationOutcome] = []
-    with Progress(console=err_console) as progress:
+    with Progress(console=err_console()) as progress:
         bar = progress.add_task("registering", total=len(specs))
 
         def report(outcome: RegistrationOutcome) -> None:
@@ -102,31 +107,29 @@ def _register_many(
         finally:
             progress_reporter.reset(token)
             if json_output:
-                ordered: list[RegistrationOutcome] = sorted(outcomes, key=_camera_of)
-                emit_json(ordered)
-
-
-def _document(record: CameraRecord, status: CameraStatus) -> dict[str, Any]:
-    """The record and, beside it, the status the bridge keeps in the camera's shadow."""
-    return {**record.model_dump(mode="json"), **status.model_dump(mode="json", by_alias=True)}
-
-
-def _online(status: CameraStatus) -> str:
-    return {True: "online", False: "offline", None: "never seen"}[status.online]
+                emit_json(sorted(outcomes, key=_camera_of))
 
 
 @app.command("list")
 @handled
 def list_cameras(json_output: JsonOption = False) -> None:
     """List the fleet's cameras from the IoT thing registry, with whether each is online."""
+    from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
+
+    from cli.control_plane import control_plane
+    from cli.output import emit_json, emit_table
+    from cloud.registry import list_camera_ids
+
     rt = control_plane(current_settings())
-    records = [show_camera(rt.clients, rt.names, c) for c in list_camera_ids(rt.clients, rt.names)]
-    statuses = [read_status(rt.clients, r.thing_name) for r in records]
+    ids = list_camera_ids(rt.clients, rt.names)
+    with ThreadPoolExecutor(max_workers=_READERS) as pool:  # the time goes in waiting for AWS
+        cameras = list(pool.map(partial(_read_camera, rt), ids))
     if json_output:
-        emit_json([_document(r, s) for r, s in zip(records, statuses, strict=True)])
+        emit_json([_document(r, s) for r, s in cameras])
         return
     emit_table(
-        f"fleet {rt.names.fleet}: {len(records)} cameras",
+        f"fleet {rt.names.fleet}: {len(cameras)} cameras",
         ["camera", "status", "labels", "confidence", "processor", "stream"],
         [
             (
@@ -137,7 +140,7 @@ def list_cameras(json_output: JsonOption = False) -> None:
                 r.processor_status,
                 r.stream_arn,
             )
-            for r, s in zip(records, statuses, strict=True)
+            for r, s in cameras
         ],
     )
 
@@ -146,38 +149,28 @@ def list_cameras(json_output: JsonOption = False) -> None:
 @handled
 def show(camera_id: str, json_output: JsonOption = False) -> None:
     """Show one camera's settings, resources and status (online, last seen, latest health)."""
-    rt = control_plane(current_settings())
-    record = show_camera(rt.clients, rt.names, camera_id)
-    status = read_status(rt.clients, record.thing_name)
+    from cli.control_plane import control_plane
+    from cli.output import emit_json
+
+    record, status = _read_camera(control_plane(current_settings()), camera_id)
     if json_output:
         emit_json(_document(record, status))
         return
-    for key, value in record.model_dump(mode="json").items():
-        console.print(f"[bold]{key}[/]: {value}")
-    since = f" since {status.status_since.isoformat()}" if status.status_since else ""
-    reason = f" ({status.status_reason})" if status.status_reason else ""
-    console.print(f"[bold]online[/]: {_online(status)}{since}{reason}")
-    last_seen = status.last_seen.isoformat() if status.last_seen else None
-    console.print(f"[bold]last_seen[/]: {last_seen}")
-    last_motion = status.last_motion.isoformat() if status.last_motion else None
-    console.print(f"[bold]last_motion[/]: {last_motion}")
-    health = status.health
-    if health is None:
-        console.print("[bold]health[/]: None")
-        return
-    error = f", error: {health.pipeline_error}" if health.pipeline_error else ""
-    console.print(
-        f"[bold]health[/]: pipeline {health.pipeline.value}{error}; {health.fps:g} fps, "
-        f"{health.bitrate_kbps:g} kbps, {health.dropped_frames} dropped frames, "
-        f"{health.restarts} restarts, up {health.uptime_seconds:.0f} s, "
-        f"{health.motion_count} motions"
-    )
+    _print_camera(record, status)
 
 
-@app.command("status")
+@app.command()
 @handled
-def fleet_status(json_output: JsonOption = False) -> None:
-    """Every camera's status, as the fleet-status flow publishes it (the flow runs here, now)."""
+def overview(json_output: JsonOption = False) -> None:
+    """Every camera's status, as the fleet-status flow publishes it (the flow runs here, now).
+
+    For the local stack's own parts, see `fleet status`.
+    """
+    from cli.output import console, emit_json, emit_table
+    from cli.prefect_context import run_flow
+    from flows.fleet_status import fleet_status_flow
+    from flows.fleet_status_report import COLUMNS, summary_line, table_rows
+
     status = run_flow(current_settings(), fleet_status_flow())
     if json_output:
         emit_json(status)
@@ -188,9 +181,9 @@ def fleet_status(json_output: JsonOption = False) -> None:
         [list(row.values()) for row in table_rows(status)],
     )
     if status.attention:
-        console.print("[bold]needs attention[/]")
+        console().print("[bold]needs attention[/]")
         for line in status.attention:
-            console.print(f"  {line}", markup=False, highlight=False)
+            console().print(f"  {line}", markup=False, highlight=False)
 
 
 @app.command()
@@ -201,16 +194,17 @@ def events(
     json_output: JsonOption = False,
 ) -> None:
     """List the camera's detections, newest first (label, confidence, time, session, images)."""
+    from cli.control_plane import control_plane
+    from cli.output import emit_json, emit_table
+    from cloud import detections
+    from cloud.naming import validate_camera_id
+    from cloud.registry import require_member
+
     validate_camera_id(camera_id)
     rt = control_plane(current_settings())
     found = detections.list_detections(rt.clients, rt.names.detections_table, camera_id, limit)
     if not found:
-        thing = iot.describe_thing(rt.clients, rt.names.thing(camera_id))
-        if thing is None or thing.attributes.get(FLEET_ATTRIBUTE) != rt.names.fleet:
-            raise NotFoundError(
-                f"camera {camera_id} is not registered in fleet {rt.names.fleet} "
-                "and has no detections"
-            )
+        require_member(rt.clients, rt.names, camera_id)  # none yet, or no such camera
     if json_output:
         emit_json(found)
         return
@@ -221,7 +215,32 @@ def events(
     )
 
 
-app.command()(handled(simulate))
+@app.command()
+@handled
+def simulate(
+    camera_id: str,
+    scenario: Annotated[Scenario, typer.Option(help="What the camera sees.")],
+    seconds: Annotated[int, typer.Option(min=5, max=86_400, help="Run the agent this long.")] = 60,
+    wait_seconds: Annotated[
+        int, typer.Option(min=0, max=900, help="Then wait at most this long for the analyses.")
+    ] = 150,
+    json_output: JsonOption = False,
+) -> None:
+    """Run the camera's agent on a synthetic scene (person, empty or storm) and report the
+    motion it published, the analysis sessions it started and their detections."""
+    from cli.control_plane import control_plane
+    from cli.errors import fail
+    from cli.output import emit_json
+    from cli.simulate import print_report, run_simulation, scene_kind
+
+    rt = control_plane(current_settings(), whole_stack=True)
+    report = run_simulation(rt, camera_id, scene_kind(scenario), seconds, wait_seconds)
+    if json_output:
+        emit_json(report)
+    else:
+        print_report(report)
+    if report.agent_exit_code != 0:
+        fail(f"the agent exited with code {report.agent_exit_code} (its log is above)", 1)
 
 
 @app.command()
@@ -234,6 +253,8 @@ def remove(
     keep_results: KeepResults = False,
 ) -> None:
     """Remove one camera: everything of it, in order (the teardown-fleet flow for one camera)."""
+    from cli.teardown import run_teardown
+
     run_teardown(
         current_settings(),
         [camera_id],
@@ -244,7 +265,53 @@ def remove(
     )
 
 
+def _read_camera(rt: Runtime, camera_id: str) -> tuple[CameraRecord, CameraStatus]:
+    """The camera's record and the status the bridge keeps in its shadow."""
+    from cloud.registry import show_camera
+    from cloud.shadow import read_status
+
+    record = show_camera(rt.clients, rt.names, camera_id)
+    return record, read_status(rt.clients, record.thing_name)
+
+
+def _document(record: CameraRecord, status: CameraStatus) -> dict[str, Any]:
+    """The record and, beside it, the status the bridge keeps in the camera's shadow."""
+    return {**record.model_dump(mode="json"), **status.model_dump(mode="json", by_alias=True)}
+
+
+def _online(status: CameraStatus) -> str:
+    return {True: "online", False: "offline", None: "never seen"}[status.online]
+
+
+def _print_camera(record: CameraRecord, status: CameraStatus) -> None:
+    from cli.output import console
+
+    out = console()
+    for key, value in record.model_dump(mode="json").items():
+        out.print(f"[bold]{key}[/]: {value}")
+    since = f" since {status.status_since.isoformat()}" if status.status_since else ""
+    reason = f" ({status.status_reason})" if status.status_reason else ""
+    out.print(f"[bold]online[/]: {_online(status)}{since}{reason}")
+    last_seen = status.last_seen.isoformat() if status.last_seen else None
+    out.print(f"[bold]last_seen[/]: {last_seen}")
+    last_motion = status.last_motion.isoformat() if status.last_motion else None
+    out.print(f"[bold]last_motion[/]: {last_motion}")
+    health = status.health
+    if health is None:
+        out.print("[bold]health[/]: None")
+        return
+    error = f", error: {health.pipeline_error}" if health.pipeline_error else ""
+    out.print(
+        f"[bold]health[/]: pipeline {health.pipeline.value}{error}; {health.fps:g} fps, "
+        f"{health.bitrate_kbps:g} kbps, {health.dropped_frames} dropped frames, "
+        f"{health.restarts} restarts, up {health.uptime_seconds:.0f} s, "
+        f"{health.motion_count} motions"
+    )
+
+
 def _detection_row(record: DetectionRecord) -> tuple[object, ...]:
+    from cloud.rekognition_messages import iso_ms
+
     confidence = f"{record.confidence:.1f}%" if record.confidence is not None else None
     return (
         iso_ms(record.detected_at),

@@ -1,7 +1,7 @@
-"""`fleet demo`: the main job on the local stack. Starts the stack, registers a few cameras
-through the register-cameras flow, runs one camera's real agent on a scene with a person in it
-(motion, analysis, detection), shows what was created and where to look, then keeps every demo
-camera's agent running until Ctrl-C, so the fleet is live in the Prefect UI."""
+"""`fleet demo`: the stack up, a few cameras registered through the register-cameras flow, one
+camera's real agent on a scene with a person in it (motion, analysis, detection), what was
+created and where to look; then every demo camera's agent runs until Ctrl-C, so the fleet is
+live in the Prefect UI. Imported by the command when it runs."""
 
 from __future__ import annotations
 
@@ -40,17 +40,19 @@ _MILESTONES = ("connected", "pipeline running", "agent: motion", "WARNING", "ERR
 def _milestones(line: str) -> None:
     """The agent's log, without the pipeline's description."""
     if any(mark in line for mark in _MILESTONES):
-        console.print(f"   agent: {line}", markup=False, highlight=False, soft_wrap=True)
+        console().print(f"   agent: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 def run_demo(settings: FleetSettings) -> None:
-    console.print("[bold]1.[/] starting the local stack (AWS endpoint, MQTT broker, Prefect)...")
+    console().print("[bold]1.[/] starting the local stack (AWS endpoint, MQTT broker, Prefect)...")
     status = local_stack.up(settings)
-    console.print(f"[bold]2.[/] registering {len(DEMO_CAMERAS)} cameras through a Prefect flow...")
+    console().print(
+        f"[bold]2.[/] registering {len(DEMO_CAMERAS)} cameras through a Prefect flow..."
+    )
     outcomes = run_flow(settings, register_cameras_flow(cameras=list(DEMO_CAMERAS)))
     for outcome in outcomes:
         changes = outcome.result.changed if outcome.result else ()
-        console.print(f"   {outcome.camera_id}: {'; '.join(changes) or 'already registered'}")
+        console().print(f"   {outcome.camera_id}: {'; '.join(changes) or 'already registered'}")
     rt = runtime.configure(settings)
     records = [show_camera(rt.clients, rt.names, c) for c in list_camera_ids(rt.clients, rt.names)]
     emit_table(
@@ -67,7 +69,7 @@ def run_demo(settings: FleetSettings) -> None:
             for r in records
         ],
     )
-    console.print(
+    console().print(
         f"[bold]4.[/] {SIMULATED}: its agent sees a person for {SIMULATED_SECONDS} s "
         "(motion -> MQTT -> stream processor -> detection)..."
     )
@@ -76,19 +78,19 @@ def run_demo(settings: FleetSettings) -> None:
     )
     print_report(report)
     for detection in report.detections:
-        console.print(f"   {detection.label} frame: {detection.frame_uri}", soft_wrap=True)
-        console.print(f"   {detection.label} crop:  {detection.crop_uri}", soft_wrap=True)
-    console.print(f"device bundles: {settings.bundles_dir}")
-    console.print(
+        console().print(f"   {detection.label} frame: {detection.frame_uri}", soft_wrap=True)
+        console().print(f"   {detection.label} crop:  {detection.crop_uri}", soft_wrap=True)
+    console().print(f"device bundles: {settings.bundles_dir}")
+    console().print(
         f"Prefect UI:     [bold]{status.prefect_ui_url}[/] "
         "(flow runs: register-cameras, analyze-motion; events: camera.*)"
     )
-    console.print(f"detections:     `.venv/bin/fleet camera events {SIMULATED}`")
-    console.print(
+    console().print(f"detections:     `.venv/bin/fleet camera events {SIMULATED}`")
+    console().print(
         "more:           `.venv/bin/fleet camera simulate backyard --scenario storm|empty|person`"
     )
     _keep_cameras_online(settings)
-    console.print("the stack keeps running; stop it with `.venv/bin/fleet down`")
+    console().print("the stack keeps running; stop it with `.venv/bin/fleet down`")
 
 
 def _keep_cameras_online(settings: FleetSettings) -> None:
@@ -106,15 +108,15 @@ def _keep_cameras_online(settings: FleetSettings) -> None:
     ]
     for agent in agents:
         agent.start()
-    console.print(
+    console().print(
         f"[bold]5.[/] {', '.join(c.camera_id for c in cameras)} are online, their agents running "
         "(fleet-status every minute). [bold]Ctrl-C[/] stops the cameras."
     )
     while not stop.wait(1.0):
         if not any(agent.is_alive() for agent in agents):
-            console.print("the agents have exited")
+            console().print("the agents have exited")
             break
     stop.set()
     for agent in agents:
         agent.join()
-    console.print("cameras stopped (they go offline in the UI)")
+    console().print("cameras stopped (they go offline in the UI)")

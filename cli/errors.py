@@ -8,10 +8,6 @@ from collections.abc import Callable
 from typing import NoReturn, ParamSpec, TypeVar
 
 import typer
-from pydantic import ValidationError
-
-from cli.camera_input import describe_validation
-from cloud.errors import FleetError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -22,12 +18,30 @@ def handled(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except ValidationError as err:
-            fail(describe_validation(err, "input"), 2)
-        except FleetError as err:
-            fail(str(err), err.exit_code)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as err:
+            fail_if_ours(err)
+            raise
 
     return wrapper
+
+
+def fail_if_ours(err: Exception) -> None:
+    """Exit with one line for the project's errors and invalid input; return for anything else.
+
+    The error types are imported here, once something failed: a command that can raise them has
+    imported them already, and one that cannot does not pay for them.
+    """
+    from pydantic import ValidationError
+
+    from cli.camera_input import describe_validation
+    from cloud.errors import FleetError
+
+    if isinstance(err, ValidationError):
+        fail(describe_validation(err, "input"), 2)
+    if isinstance(err, FleetError):
+        fail(str(err), err.exit_code)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

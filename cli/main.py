@@ -1,4 +1,9 @@
-"""`fleet`: the command line of the camera fleet."""
+"""`fleet`: the command line of the camera fleet.
+
+Building the command line imports typer and the command modules, which import nothing heavy at
+the top: each command imports what it uses when it runs. The local-stack commands (`up`,
+`down`, `status`, `demo`) are the only ones here that reach `stack`.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,22 @@ from typing import Annotated
 import typer
 
 from cli import agent, automations, bridge, camera, results_consumer
-from cli import teardown as teardown_command
-from cli.demo import run_demo
 from cli.errors import handled
-from cli.output import console, emit_json
-from cli.prefect_context import control_plane
+from cli.options import DryRun, JsonOption, KeepResults, Yes
 from cli.settings import current_settings, set_overrides
-from cloud.fleet import ensure_fleet
-from stack.supervisor import local_stack
 
 app = typer.Typer(
     help="Run a fleet of security cameras on AWS (or the local stack), orchestrated with Prefect.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help and usage errors, on every sub-app too: rich's help formatter takes longer to
+    # import than the rest of the command line.
+    rich_markup_mode=None,
 )
 app.add_typer(camera.app, name="camera")
 app.add_typer(agent.app, name="agent")
 app.add_typer(bridge.app, name="bridge")
 app.add_typer(results_consumer.app, name="results")
-app.command("teardown")(handled(teardown_command.teardown))
 app.add_typer(automations.app, name="automations")
 
 
@@ -50,18 +52,22 @@ def up(
     processor_quota: Annotated[
         int | None, typer.Option(help="Local stack: Rekognition stream processor quota.")
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Start the local stack (AWS endpoint, MQTT broker, Prefect server, served flows)."""
+    from cli.output import console, emit_json
+    from stack.supervisor import local_stack
+
     extra = {} if processor_quota is None else {"processor_quota": processor_quota}
     status = local_stack.up(current_settings(**extra))
     if json_output:
         emit_json(status)
         return
-    console.print("local stack is up")
-    console.print(f"  Prefect UI:    {status.prefect_ui_url}")
-    console.print(f"  AWS endpoint:  {status.aws_endpoint}")
-    console.print(f"  MQTT (mTLS):   {status.mqtt.host}:{status.mqtt.port}")
+    out = console()
+    out.print("local stack is up")
+    out.print(f"  Prefect UI:    {status.prefect_ui_url}")
+    out.print(f"  AWS endpoint:  {status.aws_endpoint}")
+    out.print(f"  MQTT (mTLS):   {status.mqtt.host}:{status.mqtt.port}")
 
 
 @app.command()
@@ -70,38 +76,80 @@ def down(
     wipe: Annotated[bool, typer.Option(help="Also delete the stack's state.")] = False,
 ) -> None:
     """Stop the local stack (its state survives unless --wipe)."""
+    from cli.output import console
+    from stack.supervisor import local_stack
+
     local_stack.down(current_settings(), wipe=wipe)
-    console.print("local stack stopped" + (" and wiped" if wipe else ""))
+    console().print("local stack stopped" + (" and wiped" if wipe else ""))
 
 
 @app.command()
 @handled
-def status(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Where each part of the stack listens and whether it answers."""
+def status(json_output: JsonOption = False) -> None:
+    """The local stack's parts: where each listens and whether it answers.
+
+    For the cameras, see `fleet camera overview` (every camera) and `fleet camera show ID`.
+    """
+    from cli.output import console, emit_json
+    from stack.supervisor import local_stack
+
     current = local_stack.status(current_settings())
     if json_output:
         emit_json(current)
         return
+    out = console()
     for part in current.parts:
         mark = "[green]up[/]" if part.healthy else "[red]down[/]"
-        console.print(f"{part.name:10} {mark}")
-    console.print(f"Prefect UI: {current.prefect_ui_url}")
+        out.print(f"{part.name:10} {mark}")
+    out.print(f"Prefect UI: {current.prefect_ui_url}")
 
 
 @app.command()
 @handled
-def init(json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+def init(json_output: JsonOption = False) -> None:
     """Create the fleet-level resources (bucket, topic, IoT policy, role alias, thing group)."""
+    from cli.control_plane import control_plane
+    from cli.output import console, emit_json
+    from cloud.fleet import ensure_fleet
+
     record = ensure_fleet(control_plane(current_settings()).clients)
     if json_output:
         emit_json(record)
         return
     for key, value in record.model_dump(mode="json").items():
-        console.print(f"[bold]{key}[/]: {value}")
+        console().print(f"[bold]{key}[/]: {value}")
+
+
+@app.command()
+@handled
+def teardown(
+    camera: Annotated[
+        list[str] | None,
+        typer.Option("--camera", help="Only this camera (repeatable); none: the whole fleet."),
+    ] = None,
+    dry_run: DryRun = False,
+    yes: Yes = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    keep_results: KeepResults = False,
+) -> None:
+    """Delete the whole fleet (or --camera ...): everything it created, in order; then list
+    every service again and report what is left (nothing, or what and why)."""
+    from cli.teardown import run_teardown
+
+    run_teardown(
+        current_settings(),
+        camera or [],
+        dry_run=dry_run,
+        yes=yes,
+        json_output=json_output,
+        keep_results=keep_results,
+    )
 
 
 @app.command()
 @handled
 def demo() -> None:
     """Start the local stack, register demo cameras and show them (what `make demo` runs)."""
+    from cli.demo import run_demo
+
     run_demo(current_settings())

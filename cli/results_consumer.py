@@ -7,19 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from prefect.settings import temporary_settings
 
 from cli.errors import handled
-from cli.output import err_console
-from cli.prefect_context import control_plane, prefect_settings
 from cli.settings import current_settings
-from cloud.fleet import ensure_fleet
-from services.harness.process import stop_on_signals
-from services.results_consumer.service import ConsumerConfig, run_consumer
 
 app = typer.Typer(
     help="The results consumer: Rekognition's notifications into detections and notifications.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -43,13 +38,22 @@ def run(
     Run as many as needed: consumers share the queue. On the local stack `fleet up` already runs
     one. The webhook is FLEET_WEBHOOK_URL; the cooldown FLEET_NOTIFICATION_COOLDOWN_SECONDS.
     """
+    from prefect.settings import temporary_settings
+
+    from cli.control_plane import control_plane
+    from cli.output import err_console
+    from cli.prefect_context import prefect_settings
+    from cloud.fleet import ensure_fleet
+    from services.harness.process import stop_on_signals
+    from services.results_consumer.service import ConsumerConfig, run_consumer
+
     logging.getLogger().setLevel(log_level.upper())
     settings = current_settings()
-    rt = control_plane(settings)
+    rt = control_plane(settings, whole_stack=True)
     fleet = ensure_fleet(rt.clients)
     if fleet.results is not None:
-        err_console.print(f"results queue: {fleet.results.queue_url}")
-        err_console.print(f"notifications: {fleet.results.notifications_topic_arn}")
+        err_console().print(f"results queue: {fleet.results.queue_url}")
+        err_console().print(f"notifications: {fleet.results.notifications_topic_arn}")
     overrides: dict[str, object] = {"heartbeat_file": heartbeat_file, "wait_seconds": wait_seconds}
     if cooldown is not None:
         overrides["cooldown_seconds"] = cooldown

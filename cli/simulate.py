@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from prefect.settings import temporary_settings
 from pydantic import BaseModel
 
+from cli.options import Scenario
 from cli.output import console, emit_table, err_console
 from cli.prefect_context import prefect_settings
 from cloud import detections
@@ -38,6 +39,11 @@ class SimulationReport(BaseModel):
     session_ends: list[SessionEndRecord]
     failed_sessions: list[str]  # ended FAILED (the flow retries a failed session once)
     detections: list[DetectionRecord]  # of those sessions, newest first
+
+
+def scene_kind(scenario: Scenario) -> SceneKind:
+    """The local stack's scene for the command line's choice."""
+    return SceneKind(scenario.value)
 
 
 def run_simulation(

@@ -2,6 +2,7 @@
 
 Without --yes the plan comes first (a dry run: a flow run of its own, its plan an artifact in
 the UI), then a question on the terminal; with no terminal to ask in, the command refuses.
+Imported by those commands when they run.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import logging
 import sys
 from itertools import groupby
-from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,7 +17,6 @@ from rich.progress import Progress
 
 from cli.output import console, emit_json, emit_table, err_console
 from cli.prefect_context import run_flow
-from cli.settings import current_settings
 from cloud.errors import InvalidInputError
 from cloud.naming import validate_camera_id
 from cloud.settings import FleetSettings
@@ -25,35 +24,7 @@ from cloud.teardown.models import short_arn
 from flows.teardown import TeardownIncomplete, progress_reporter, teardown_fleet_flow
 from flows.teardown_report import StepOutcome, TeardownReport, plan_rows, proof_rows, summary_line
 
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the plan; change nothing.")]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting.")]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
-KeepResults = Annotated[
-    bool, typer.Option("--keep-results", help="Keep the result frames and detection records.")
-]
 _PLAN_COLUMNS = ("#", "resource", "name", "action", "detail")
-
-
-def teardown(
-    camera: Annotated[
-        list[str] | None,
-        typer.Option("--camera", help="Only this camera (repeatable); none: the whole fleet."),
-    ] = None,
-    dry_run: DryRun = False,
-    yes: Yes = False,
-    json_output: JsonOutput = False,
-    keep_results: KeepResults = False,
-) -> None:
-    """Delete the whole fleet (or --camera ...): everything it created, in order; then list
-    every service again and report what is left (nothing, or what and why)."""
-    run_teardown(
-        current_settings(),
-        camera or [],
-        dry_run=dry_run,
-        yes=yes,
-        json_output=json_output,
-        keep_results=keep_results,
-    )
 
 
 def run_teardown(
@@ -78,10 +49,10 @@ def run_teardown(
         if dry_run or planned.plan.empty:
             _show(planned, json_output)
             return
-        show_plan(planned, to=err_console if json_output else console)
+        show_plan(planned, to=err_console() if json_output else console())
         count = len(planned.plan.steps)
         if not typer.confirm(f"Delete these {count} resources?", err=True):
-            err_console.print("nothing was deleted")
+            err_console().print("nothing was deleted")
             raise typer.Exit(1)
     try:
         report = _run_with_progress(settings, ids, keep_results)
@@ -94,7 +65,7 @@ def run_teardown(
 def _run_with_progress(
     settings: FleetSettings, cameras: list[str] | None, keep_results: bool
 ) -> TeardownReport:
-    with Progress(console=err_console, transient=True) as progress:
+    with Progress(console=err_console(), transient=True) as progress:
         bar = progress.add_task("tearing down", total=None)
 
         class Bar:
@@ -125,9 +96,10 @@ def _no_traceback_when_incomplete(record: logging.LogRecord) -> bool:
     return True
 
 
-def show_plan(report: TeardownReport, *, to: Console = console) -> None:
+def show_plan(report: TeardownReport, *, to: Console | None = None) -> None:
     """The plan, a table per camera (in deletion order), then the fleet's, what is kept and
     what is left alone."""
+    to = to or console()
     rows = plan_rows(report.plan)
     for camera, group in groupby((r for r in rows if r["#"]), key=lambda r: r["camera"]):
         listed = [{**r, "name": short_arn(r["name"])} for r in group]
@@ -154,4 +126,4 @@ def _show(report: TeardownReport, json_output: bool) -> None:
     columns = ("service", "fleet resources left", "kept (--keep-results)", "what is left and why")
     rows = proof_rows(report)
     emit_table("every service listed again", columns, [[r[c] for c in columns] for r in rows])
-    console.print(summary_line(report), markup=False, highlight=False)
+    console().print(summary_line(report), markup=False, highlight=False)

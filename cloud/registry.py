@@ -6,7 +6,7 @@ from __future__ import annotations
 from cloud import iam, iot, kvs, rekognition
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError
-from cloud.models import CameraRecord, CameraSpec, Label
+from cloud.models import CameraRecord, CameraSpec, Label, ThingRecord
 from cloud.naming import FleetNames
 
 FLEET_ATTRIBUTE = "fleet"
@@ -41,10 +41,16 @@ def list_camera_ids(clients: AwsClients, names: FleetNames) -> list[str]:
     return iot.list_group_things(clients, names.thing_group)
 
 
-def show_camera(clients: AwsClients, names: FleetNames, camera_id: str) -> CameraRecord:
+def require_member(clients: AwsClients, names: FleetNames, camera_id: str) -> ThingRecord:
+    """The camera's thing if the camera is registered in this fleet; NotFoundError if not."""
     thing = iot.describe_thing(clients, names.thing(camera_id))
     if thing is None or thing.attributes.get(FLEET_ATTRIBUTE) != names.fleet:
         raise NotFoundError(f"camera {camera_id} is not registered in fleet {names.fleet}")
+    return thing
+
+
+def show_camera(clients: AwsClients, names: FleetNames, camera_id: str) -> CameraRecord:
+    thing = require_member(clients, names, camera_id)
     spec = spec_from_attributes(camera_id, thing.attributes)
     stream = kvs.describe_stream(clients, names.stream(camera_id))
     processor = rekognition.describe_processor(clients, names.processor(camera_id))

@@ -7,6 +7,7 @@ process has died, and on failure names the part and quotes the end of its log.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import ssl
@@ -16,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
-import httpx
 from pydantic import ValidationError
 
 from services.harness.heartbeat import Heartbeat
@@ -39,17 +40,28 @@ class Probe(Protocol):
 
 @dataclass(frozen=True)
 class HttpProbe:
-    """A GET that must answer 2xx: the AWS endpoint's `/_fleet/health`, Prefect's `/api/health`."""
+    """A GET that must answer 2xx: the AWS endpoint's `/_fleet/health`, Prefect's `/api/health`.
+
+    Plain HTTP on loopback, straight to the part (no proxy), with the standard library's client:
+    `fleet status` runs these and should not pay for a bigger one.
+    """
 
     url: str
 
     def check(self, timeout: float) -> None:
+        target = urlsplit(self.url)
+        if target.scheme != "http" or target.hostname is None:
+            raise ProbeFailedError(f"GET {self.url}: not a plain-HTTP URL")
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout)
         try:
-            response = httpx.get(self.url, timeout=timeout, trust_env=False)
-        except httpx.HTTPError as err:
+            conn.request("GET", target.path or "/")
+            code = conn.getresponse().status
+        except (OSError, http.client.HTTPException) as err:
             raise ProbeFailedError(f"GET {self.url}: {err}") from err
-        if not response.is_success:
-            raise ProbeFailedError(f"GET {self.url}: HTTP {response.status_code}")
+        finally:
+            conn.close()
+        if not 200 <= code < 300:
+            raise ProbeFailedError(f"GET {self.url}: HTTP {code}")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,14 @@
 """`fleet up` / `fleet down` / `fleet status`: the local stack on loopback.
 
 `up` is idempotent: a part whose process is running (checked by pid and command line) is left
-alone, a crashed one is started again. The Prefect server, the slowest part (about 12 to 16 s
-cold), is started first; the AWS endpoint and the broker start while it migrates its database,
-and then all are waited for together. The flows' serve process starts once Prefect answers. The
-MQTT bridge starts next, once its own IoT identity is ensured through the AWS endpoint, and `up`
-waits until it is connected and subscribed. The results consumer starts last, once the
-fleet-level resources (its queue among them) are ensured, and `up` waits until it polls. State
-(Prefect database, CA, AWS state, broker persistence, the bridge's bundle) lives under
-`settings.stack_dir` and survives `down` unless `wipe=True`. The serve process also syncs the
-fleet's Prefect automations from their declaration, which `up` checks before starting anything.
+alone, a crashed one is started again. The Prefect server, the slowest to start, goes first; the
+AWS endpoint and the broker start while it migrates its database. Then the served flows, the MQTT
+bridge (once its IoT identity is ensured) and the results consumer (once the fleet-level
+resources are ensured), each waited for. State lives under `settings.stack_dir` and survives
+`down` unless `wipe=True`.
+
+`status`, `down` and `prefect_env` serve the CLI's quick commands: what only `up` needs (the CA,
+the broker's files, AWS clients, the automations' declaration) is imported by `up`'s functions.
 """
 
 from __future__ import annotations
@@ -18,19 +17,16 @@ import logging
 import os
 import shutil
 import socket
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 from pydantic import ValidationError
 
-from cloud.bridge_identity import ensure_bridge_identity
-from cloud.clients import AwsClients
 from cloud.errors import ConflictError
-from cloud.fleet import ensure_fleet, fleet_names
 from cloud.settings import LOOPBACK, FleetSettings
-from flows.automations.declaration import declaration_path, load_declaration
-from stack.broker import mosquitto
-from stack.endpoint.ca import LocalCA, certificate_identity
 from stack.supervisor import processes
 from stack.supervisor.errors import PortInUseError, StackError
 from stack.supervisor.health import PartCheck, Probe, check_once, wait_until_healthy
@@ -38,6 +34,10 @@ from stack.supervisor.layout import PartName, StackLayout
 from stack.supervisor.models import PartStatus, StackRecord, StackStatus
 from stack.supervisor.parts import prefect_client_env, probes, process_specs
 from stack.supervisor.processes import ProcessSpec
+
+if TYPE_CHECKING:
+    from cloud.clients import AwsClients
+    from stack.endpoint.ca import LocalCA
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,10 @@ def _servers(settings: FleetSettings) -> tuple[PartName, ...]:
 
 def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     """Start every part that is not running and return once all of them answer."""
+    from cloud.clients import AwsClients
+    from flows.automations.declaration import declaration_path, load_declaration
+    from stack.endpoint.ca import LocalCA
+
     # The served flows sync the automations in the background: a malformed declaration is
     # refused here, before anything starts, rather than only in their log.
     load_declaration(declaration_path(settings))
@@ -139,15 +143,36 @@ def status(settings: FleetSettings) -> StackStatus:
     """Where the stack's endpoints are and whether each part answers, from any process."""
     layout = StackLayout(settings.stack_dir)
     record = _load_record(layout) or _record_from(settings, layout)
+    return StackStatus(
+        aws_endpoint=record.aws_endpoint,
+        mqtt=record.mqtt,
+        prefect_api_url=record.prefect_api_url,
+        prefect_ui_url=record.prefect_ui_url,
+        stack_dir=layout.root,
+        parts=_observe(settings, layout, record, tuple(PartName)),
+    )
+
+
+def check(settings: FleetSettings, parts: Sequence[PartName]) -> list[PartStatus]:
+    """Only these parts, as `status` sees them: what a command needs before it starts."""
+    layout = StackLayout(settings.stack_dir)
+    record = _load_record(layout) or _record_from(settings, layout)
+    return _observe(settings, layout, record, parts)
+
+
+def _observe(
+    settings: FleetSettings, layout: StackLayout, record: StackRecord, parts: Sequence[PartName]
+) -> list[PartStatus]:
     specs = _specs(record, layout)
     part_probes = probes(record, layout)
     used = {*_servers(settings), PartName.FLOWS}
     if settings.is_local:
         used.update((PartName.BRIDGE, PartName.RESULTS))
-    parts = [
-        _part_status(part, specs[part], part_probes.get(part))
-        if part in used
-        else PartStatus(
+
+    def observe(part: PartName) -> PartStatus:
+        if part in used:
+            return _part_status(part, specs[part], part_probes.get(part))
+        return PartStatus(
             name=part,
             healthy=False,
             running=False,
@@ -155,16 +180,10 @@ def status(settings: FleetSettings) -> StackStatus:
             skipped=True,
             detail="not used with the real AWS target" + _RUN_IT_YOURSELF.get(part, ""),
         )
-        for part in PartName
-    ]
-    return StackStatus(
-        aws_endpoint=record.aws_endpoint,
-        mqtt=record.mqtt,
-        prefect_api_url=record.prefect_api_url,
-        prefect_ui_url=record.prefect_ui_url,
-        stack_dir=layout.root,
-        parts=parts,
-    )
+
+    # Each probe waits on a socket or a file: asked together, the slowest one sets the time.
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return list(pool.map(observe, parts))
 
 
 def prefect_env(settings: FleetSettings) -> dict[str, str]:
@@ -287,6 +306,9 @@ def _ensure_admin_identity(layout: StackLayout, ca: LocalCA) -> None:
 
 def _prepare_broker(layout: StackLayout, record: StackRecord, ca: LocalCA) -> None:
     """The broker's certificate, the stack's own MQTT identity, the ACL, the guard, the config."""
+    from stack.broker import mosquitto
+    from stack.endpoint.ca import certificate_identity
+
     _make_private_dir(layout.mosquitto_dir)
     _make_private_dir(layout.mosquitto_data_dir)
     if not (layout.server_cert.exists() and layout.server_key.exists()):
@@ -333,6 +355,9 @@ def _start_bridge(
     """Ensure the bridge's own IoT identity (through the AWS endpoint), start the bridge, and
     wait until it is connected and subscribed. A running bridge is left alone: after a broker
     restart it reconnects and subscribes again by itself."""
+    from cloud.bridge_identity import ensure_bridge_identity
+    from cloud.fleet import fleet_names
+
     if processes.is_running(spec):
         logger.info("the bridge is already running")
         return
@@ -351,6 +376,8 @@ def _start_results(
     """Ensure the fleet-level resources (the results queue, its dead-letter queue, the detections
     table, the notification topic among them), start the results consumer and wait until it
     polls. A running consumer is left alone."""
+    from cloud.fleet import ensure_fleet
+
     if processes.is_running(spec):
         logger.info("the results consumer is already running")
         return

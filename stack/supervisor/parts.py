@@ -37,7 +37,7 @@ def prefect_client_env(record: StackRecord, layout: StackLayout) -> dict[str, st
     name Prefect Cloud and hold an API key) is not picked up. PREFECT_API_SSL_CERT_FILE names a
     one-certificate file: the Prefect client builds a TLS context for every client it creates
     (one per task run), even for this plain-http loopback URL, and parsing the whole certifi
-    bundle each time cost about 100 ms of CPU per task run.
+    bundle each time is CPU every task run pays.
     """
     return {
         "PREFECT_API_URL": record.prefect_api_url,

@@ -21,11 +21,11 @@ from device.messages import (
 from services.bridge.intake import (
     CameraEvent,
     Dispatcher,
-    LogLimiter,
     Rejected,
     Rejection,
     classify,
 )
+from services.harness.log_limit import LogLimiter
 from tests.support.messages import health_event
 
 CAM = "front-door"
