@@ -14,7 +14,7 @@ The baseline is checked out into a temporary `git worktree` and run as `python -
 with the same venv. Each version talks to a stack it started itself (`fleet up`), with 3 cameras it
 registered itself (`fleet camera register --many`, the register-cameras flow): a stack's supervisor
 knows its parts by their command lines, and the AWS endpoint's module differs between the two
-(`cloud.local` then, `stack.endpoint` now), so neither version would take the other's endpoint
+(`cloud.local` at the baseline, `stack.endpoint` here), so neither version would take the other's endpoint
 for a running part. Both stacks run for the whole measurement, on free ports in temporary homes,
 and are stopped and wiped at the end.
 

@@ -6,6 +6,10 @@
 - ``GET /_fleet/requests?since=<seq>`` -> ``{"requests": [...], "last_seq": n}``
 - ``POST /_fleet/reset`` wipes all state (moto's, Rekognition's, faults, log)
 - ``POST /_fleet/save`` saves the state now
+- ``PUT /_fleet/processor-quota`` with ``{"value": n}`` sets the Rekognition
+  stream processor quota (what Service Quotas reports and CreateStreamProcessor
+  enforces) until the endpoint restarts; a value below what is in use refuses
+  every new processor, as AWS does
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pydantic import ValidationError
 from werkzeug.wrappers import Request, Response
 
 from stack.endpoint.faults import FaultInjector, FaultSpec, RequestLog
+from stack.endpoint.servicequotas.models import QuotaSetting
 
 PREFIX = "/_fleet/"
 
@@ -34,12 +39,14 @@ class AdminApi:
         health: Callable[[], dict[str, Any]],
         reset: Callable[[], None],
         save: Callable[[], None],
+        set_processor_quota: Callable[[int], None],
     ) -> None:
         self._faults = faults
         self._log = log
         self._health = health
         self._reset = reset
         self._save = save
+        self._set_processor_quota = set_processor_quota
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         response = self._dispatch(Request(environ))
@@ -75,4 +82,11 @@ class AdminApi:
         if route == ("POST", "save"):
             self._save()
             return _json({"saved": True})
+        if route == ("PUT", "processor-quota"):
+            try:
+                setting = QuotaSetting.model_validate_json(request.get_data())
+            except ValidationError as err:
+                return _json({"error": json.loads(err.json())}, 400)
+            self._set_processor_quota(setting.value)
+            return _json({"processor_quota": setting.value})
         return _json({"error": f"no admin route {request.method} {request.path}"}, 404)

@@ -8,7 +8,9 @@ Patched on ``moto.iot.models.IoTBackend`` (process-wide, at endpoint start):
 - ``_generate_certificate_pem``: CA-signed too, for any other moto path;
 - ``describe_endpoint``: a stable address (moto makes a random host per
   call): the configured MQTT host for ``iot:Data-ATS``/``iot:Data``, a
-  fixed placeholder host for ``iot:CredentialProvider`` and ``iot:Jobs``.
+  fixed placeholder host for ``iot:CredentialProvider`` and ``iot:Jobs``;
+- ``delete_thing``: the thing leaves its thing groups too, as in AWS (moto's
+  keeps listing a deleted thing in its groups).
 
 moto's ``iot.use_valid_cert`` is switched on so certificate ids are the
 SHA-256 of the DER, as AWS computes them.
@@ -114,11 +116,19 @@ def _describe_endpoint(self: Any, endpoint_type: str) -> Any:
     return endpoint
 
 
+def _delete_thing(self: Any, thing_name: str) -> None:
+    arn = self.describe_thing(thing_name).arn
+    _ORIGINALS["delete_thing"](self, thing_name)
+    for group in self.thing_groups.values():
+        group.things.pop(arn, None)
+
+
 _PATCHES = {
     "create_keys_and_certificate": _create_keys_and_certificate,
     "create_certificate_from_csr": _create_certificate_from_csr,
     "_generate_certificate_pem": _generate_certificate_pem,
     "describe_endpoint": _describe_endpoint,
+    "delete_thing": _delete_thing,
 }
 
 

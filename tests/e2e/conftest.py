@@ -1,7 +1,10 @@
-"""The local stack, started once per test session on free loopback ports in a temporary home.
+"""The e2e fixtures: one local stack per test session (per xdist worker), lent to each module.
 
-`local_stack` yields `(settings, status)` and, for the session, puts `prefect_env(settings)`
-(PREFECT_API_URL, PREFECT_HOME, ...) in os.environ, so in-process Prefect clients talk to it.
+`local_stack` yields `(settings, status)` of the session's stack (tests/e2e/stacks.py), with its
+stream processor quota set to what is in use plus the module's `processors(n)` marker (0 without
+one), so a module finds the room it needs whatever ran before it. For the session, the stack's
+`prefect_env(settings)` (PREFECT_API_URL, PREFECT_HOME, ...) is in os.environ, so in-process
+Prefect clients talk to it.
 
 `prefect_ui` gives a test a Chromium page on the stack's Prefect UI (tests/support/browser.py);
 its screenshots go to `test-artifacts/<test>/`, with one more, `NN-failure.png`, and the
@@ -10,45 +13,16 @@ Playwright trace, `trace.zip`, when it fails.
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from cloud.settings import FleetSettings
-from stack.supervisor.local_stack import down, prefect_env, up
-from stack.supervisor.models import StackStatus
+from tests.e2e.stacks import Stack, make_room, prefect_environment, running_stack
 from tests.support.browser import PrefectUi, Screenshots, launch_chromium, ui_page
-from tests.support.ports import free_ports
 
-# test_register_cli fills whatever the modules before it left of the quota: test_agent registers
-# 7 cameras, test_analyze 2, test_automations 2, test_bridge 1, test_deployments 1,
-# test_fleet_status 2, test_monitoring_ui 1, test_motion_scenarios 3, and test_register_cli
-# itself 3 before it fills.
-E2E_PROCESSOR_QUOTA = 26
-# The stack's scheduled fleet-status runs read every camera's stores; once an hour keeps them out
-# of the tests that assert a command made no AWS call at all. test_fleet_status runs it itself.
-E2E_STATUS_INTERVAL_S = 3600
-# The stack's automations, declared disabled: the modules stop cameras all the time, and the
-# notifications that would follow must not land in another module's notification queue.
-# test_automations enables them, with short windows, while it runs.
-E2E_AUTOMATIONS = """
-version = 1
-[camera_offline]
-enabled = false
-offline_seconds = 600
-[pipeline_failed]
-enabled = false
-cooldown_seconds = 1800
-[analyses_failing]
-enabled = false
-failures = 3
-within_seconds = 900
-"""
 ARTIFACTS_DIR = "test-artifacts"
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 
@@ -63,6 +37,13 @@ def pytest_runtest_makereport(
     return report
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "processors(n): the stream processors an e2e module creates (local_stack makes room)",
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test here is `e2e` (`-m "not e2e"` runs without a stack)."""
     here = Path(__file__).parent
@@ -71,46 +52,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def _refresh_prefect_settings() -> None:
-    """Prefect reads the environment once, when `prefect.context` is imported: re-read it."""
-    if "prefect.context" in sys.modules:
-        from prefect.context import refresh_global_settings_context
-
-        refresh_global_settings_context()
-
-
 @pytest.fixture(scope="session")
-def local_stack(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[FleetSettings, StackStatus]]:
-    aws_port, mqtt_port, prefect_port = free_ports(3)
-    home = tmp_path_factory.mktemp("fleet-home")
-    automations = home / "automations.toml"
-    automations.write_text(E2E_AUTOMATIONS, encoding="utf-8")
-    settings = FleetSettings(
-        home=home,
-        aws_port=aws_port,
-        mqtt_port=mqtt_port,
-        prefect_port=prefect_port,
-        processor_quota=E2E_PROCESSOR_QUOTA,
-        status_interval_seconds=E2E_STATUS_INTERVAL_S,
-        automations_file=automations,
-    )
-    env = prefect_env(settings)
-    saved = {key: os.environ.get(key) for key in env}
-    try:
-        status = up(settings)
-        os.environ.update(env)
-        _refresh_prefect_settings()
-        yield settings, status
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        _refresh_prefect_settings()
-        down(settings, wipe=True)
+def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with (
+        running_stack(tmp_path_factory.mktemp("fleet-home")) as stack,
+        prefect_environment(stack[0]),
+    ):
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def local_stack(session_stack: Stack, request: pytest.FixtureRequest) -> Stack:
+    """The session's stack, with room for the stream processors the module creates."""
+    marker = request.node.get_closest_marker("processors")
+    make_room(session_stack, int(marker.args[0]) if marker else 0)
+    return session_stack
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +79,7 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture
 def prefect_ui(
-    local_stack: tuple[FleetSettings, StackStatus],
+    local_stack: Stack,
     chromium: Browser,
     request: pytest.FixtureRequest,
 ) -> Iterator[PrefectUi]:

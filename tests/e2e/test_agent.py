@@ -29,6 +29,7 @@ from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import wait_for_camera_events
 
 Stack = tuple[FleetSettings, StackStatus]
+pytestmark = pytest.mark.processors(7)
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +145,7 @@ def test_camera_show_and_events_follow_the_agent_online_health_and_killed(
     # The same story in the Prefect event feed of resource camera.<id>: online once, the health
     # (once: it did not change within the stack's interval), offline with the Will's reason.
     names = ["camera.online", "camera.offline", "camera.health"]
+    wait_for_camera_events(camera, ["camera.offline"], began, 1)  # the last of the story
     events = wait_for_camera_events(camera, names, began, 3)
     assert [e.event for e in events if e.event != "camera.health"] == [
         "camera.online",
@@ -251,6 +253,7 @@ def test_broker_restart_reconnects_resubscribes_and_delivers_queued_motion(
             _health(camera), lambda m: m["pipeline"] == "running" and m["restarts"] == 2, 20, asked
         )
     finally:
+        up(settings)  # the broker runs for the modules after this one, whatever failed here
         assert agent.stop() == 0, agent.log_tail()
         proxy.close()
 

@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from cloud import rekognition
 from cloud.models import ProcessorStatus
 from cloud.settings import FleetSettings
@@ -21,6 +23,7 @@ from tests.support.agent_process import RunningAgent
 from tests.support.waiting import wait_for_camera_events
 
 Stack = tuple[FleetSettings, StackStatus]
+pytestmark = pytest.mark.processors(2)
 CAMERA = "analyze-cam"
 
 

@@ -42,6 +42,7 @@ from tests.support.endpoint_admin import last_seq, requests_since
 from tests.support.waiting import wait_for_shadow
 
 Stack = tuple[FleetSettings, StackStatus]
+pytestmark = pytest.mark.processors(1)
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 20.0
 DELIVERED = {mqtt5.PubackReasonCode.SUCCESS, mqtt5.PubackReasonCode.NO_MATCHING_SUBSCRIBERS}
@@ -51,7 +52,7 @@ def _names(settings: FleetSettings) -> FleetNames:
     return FleetNames(settings.name, "000000000000", settings.region)
 
 
-CAMERA = "bridge-cam"  # one camera for the module: the e2e stack's processor quota is small
+CAMERA = "bridge-cam"
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from stack.supervisor.models import StackStatus
 from tests.support.endpoint_admin import last_seq, requests_since
 
 Stack = tuple[FleetSettings, StackStatus]
+pytestmark = pytest.mark.processors(1)
 CAMERA = "from-the-ui"
 _SERVED = {"register-camera", "register-cameras", "analyze-motion", "teardown-fleet"}
 _READ = ("Describe", "List", "Get", "Head")

@@ -1,10 +1,10 @@
 """The `fleet-status` flow on the whole local stack: its artifacts match the registry and what the
 cameras' shadows, the detections table and the stream processors hold.
 
-Two cameras, registered here (before test_register_cli fills the processor quota): `status-live`
-runs its real agent (a moving test pattern: online, pipeline running, motion that the bridge
-analyses), `status-quiet` never connects; the test writes its shadow as the bridge would (online,
-pipeline failed), one detection and the end of a 90 s session.
+Two cameras, registered here: `status-live` runs its real agent (a moving test pattern: online,
+pipeline running, motion that the bridge analyses), `status-quiet` never connects; the test writes
+its shadow as the bridge would (online, pipeline failed), one detection and the end of a 90 s
+session.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from tests.support.messages import health_event
 from tests.support.waiting import wait_for_shadow
 
 Stack = tuple[FleetSettings, StackStatus]
+pytestmark = pytest.mark.processors(2)
 LIVE, QUIET = "status-live", "status-quiet"
 QUIET_ERROR = "no element kvssink: install the KVS producer SDK"
 
@@ -208,14 +209,14 @@ def test_the_artifact_matches_the_registry_and_the_health_in_the_shadows(
     # The agent stops: the bridge writes offline, and the CLI's run of the flow says so.
     assert live_agent.stop(signal.SIGTERM) == 0, live_agent.log()
     wait_for_shadow(settings, LIVE, lambda s: s.online is False)
-    shown = fleet_json(settings, "camera", "status")
+    shown = fleet_json(settings, "camera", "overview")
     live_now = next(c for c in shown["cameras"] if c["camera"] == LIVE)
     assert live_now["presence"] == "offline"
     assert any(
         line.startswith(f"{LIVE}: offline for ") and line.endswith("(agent stopped)")
         for line in shown["attention"]
     ), shown["attention"]
-    text = fleet(settings, "camera", "status")
+    text = fleet(settings, "camera", "overview")
     assert text.returncode == 0, text.stderr
     assert "needs attention" in text.stdout and f"{QUIET}: pipeline failed" in text.stdout
 

@@ -5,9 +5,6 @@ registration's flow run completed, its page shows the flow and the run's log, an
 filtered to the camera shows the camera's events, and the `fleet-status` artifact shows its row
 online, then offline once its agent stops. `open_artifact` reads a table artifact as the UI
 renders it. Each step leaves a screenshot in `test-artifacts/<test>/`.
-
-This module registers a camera: it must sort before test_register_cli, which fills the stream
-processor quota.
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 from prefect import flow
 from prefect.artifacts import create_table_artifact
@@ -38,6 +36,7 @@ from tests.support.browser import (
 from tests.support.waiting import run_coroutine, wait_for_camera_events, wait_for_shadow
 
 Stack = tuple[FleetSettings, StackStatus]
+pytestmark = pytest.mark.processors(1)
 
 CAMERA = "ui-lobby"
 # The camera event the feed must show: the analysis that the agent's first motion starts.

@@ -38,6 +38,7 @@ from tests.e2e.cli import fleet, start_fleet
 from tests.support.endpoint_admin import requests_since
 
 Stack = tuple[FleetSettings, StackStatus]
+pytestmark = pytest.mark.processors(3)
 
 PERSON, EMPTY, STORM = "scene-person", "scene-empty", "scene-storm"
 # (scenario, camera, its session length, seconds the agent runs)

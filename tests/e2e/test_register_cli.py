@@ -21,9 +21,14 @@ from cloud.settings import FleetSettings
 from device.config import load_agent_config
 from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json, start_fleet
+from tests.e2e.stacks import make_room
 from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
 
 Stack = tuple[FleetSettings, StackStatus]
+# porch, carport and side-gate; the quota test makes the room it fills itself.
+pytestmark = pytest.mark.processors(3)
+# The cameras the quota test registers before the quota refuses the next one.
+FILL = 2
 
 
 async def _flow_run_states(name: str) -> list[str]:
@@ -182,17 +187,16 @@ def test_a_registered_bundle_connects_and_is_confined_to_its_own_topics(local_st
 
 
 def test_many_then_the_quota_refuses_the_next_camera(local_stack: Stack, tmp_path: Path) -> None:
+    """The quota leaves room for `FILL` cameras: one `--many` registers them, the next is refused
+    (which leaves the quota full)."""
     settings, status = local_stack
-    clients = AwsClients(settings)
-    in_use = len(clients.rekognition.list_stream_processors()["StreamProcessors"])
-    free = settings.processor_quota - in_use
-    assert free >= 1
+    make_room(local_stack, FILL)
     listing = tmp_path / "cameras.json"
     listing.write_text(
-        json.dumps([{"camera_id": f"bulk-{i}", "labels": ["PERSON"]} for i in range(free)])
+        json.dumps([{"camera_id": f"bulk-{i}", "labels": ["PERSON"]} for i in range(FILL)])
     )
     outcomes = fleet_json(settings, "camera", "register", "--many", str(listing))
-    assert sorted(o["camera_id"] for o in outcomes) == sorted(f"bulk-{i}" for i in range(free))
+    assert sorted(o["camera_id"] for o in outcomes) == sorted(f"bulk-{i}" for i in range(FILL))
     assert all(o["error"] is None for o in outcomes)
 
     before = last_seq(status.aws_endpoint)

@@ -3,8 +3,8 @@ real SNS topic reach the stack's `results` part (its own process), which stores 
 `fleet camera events` lists newest first, and emits `camera.detection` events that reach the
 stack's Prefect server.
 
-The camera is not registered: the e2e stack's processor quota is spent by the other modules, and
-the consumer needs no registration (the processor's name says which camera it is).
+The camera is not registered: the consumer needs no registration (the processor's name says which
+camera it is).
 """
 
 from __future__ import annotations

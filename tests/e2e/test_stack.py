@@ -1,5 +1,6 @@
 """The local stack end to end: parts answer, the broker enforces mutual TLS and its ACL, state
-survives a restart and a wipe removes it. The stack is started once per session (conftest)."""
+survives a restart and a wipe removes it. The module runs on a stack of its own, which its tests
+kill, restart and wipe, not on the session's, which the other modules share."""
 
 from __future__ import annotations
 
@@ -27,9 +28,19 @@ from stack.supervisor.layout import PartName, StackLayout
 from stack.supervisor.local_stack import down, status, up
 from stack.supervisor.models import StackStatus
 from stack.supervisor.processes import read_pid
+from tests.e2e.stacks import prefect_environment, running_stack
 
 Stack = tuple[FleetSettings, StackStatus]
 MQTT_TIMEOUT_S = 10.0
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with (
+        running_stack(tmp_path_factory.mktemp("own-stack-home")) as started,
+        prefect_environment(started[0]),
+    ):
+        yield started
 
 
 def _layout(settings: FleetSettings) -> StackLayout:
@@ -105,8 +116,8 @@ def _connected(stack_status: StackStatus, cert: Path, key: Path) -> Iterator[_Cl
         client.stopped.wait(MQTT_TIMEOUT_S)
 
 
-def test_up_returns_with_every_part_healthy(local_stack: Stack) -> None:
-    _, stack_status = local_stack
+def test_up_returns_with_every_part_healthy(stack: Stack) -> None:
+    _, stack_status = stack
     assert stack_status.healthy, stack_status.model_dump_json(indent=2)
     assert {p.name for p in stack_status.parts if not p.skipped} >= {
         PartName.AWS,
@@ -115,8 +126,8 @@ def test_up_returns_with_every_part_healthy(local_stack: Stack) -> None:
     }
 
 
-def test_status_json_has_what_clients_need(local_stack: Stack) -> None:
-    settings, _ = local_stack
+def test_status_json_has_what_clients_need(stack: Stack) -> None:
+    settings, _ = stack
     document = json.loads(status(settings).model_dump_json())
 
     assert document["aws_endpoint"] == f"http://127.0.0.1:{settings.aws_port}"
@@ -149,21 +160,21 @@ def _connect_without_certificate(stack_status: StackStatus) -> bytes:
     return reply
 
 
-def test_broker_refuses_a_client_without_a_certificate(local_stack: Stack) -> None:
-    _, stack_status = local_stack
+def test_broker_refuses_a_client_without_a_certificate(stack: Stack) -> None:
+    _, stack_status = stack
     with pytest.raises((ssl.SSLError, ConnectionError)):
         _connect_without_certificate(stack_status)
 
 
-def test_broker_accepts_a_certificate_the_ca_issued(local_stack: Stack, tmp_path: Path) -> None:
-    settings, stack_status = local_stack
+def test_broker_accepts_a_certificate_the_ca_issued(stack: Stack, tmp_path: Path) -> None:
+    settings, stack_status = stack
     cert, key, _ = _identity(settings, tmp_path)
     with _connected(stack_status, cert, key) as client:
         assert client.connected.is_set()
 
 
-def test_acl_lets_a_client_publish_only_on_its_topics(local_stack: Stack, tmp_path: Path) -> None:
-    settings, stack_status = local_stack
+def test_acl_lets_a_client_publish_only_on_its_topics(stack: Stack, tmp_path: Path) -> None:
+    settings, stack_status = stack
     layout = _layout(settings)
     cert, key, username = _identity(settings, tmp_path)
     camera = f"cam-{uuid.uuid4().hex[:6]}"
@@ -180,7 +191,7 @@ def test_acl_lets_a_client_publish_only_on_its_topics(local_stack: Stack, tmp_pa
         # would have arrived before the second.
         topics = client.wait_for(f"fleet/{camera}/motion")
 
-    # Other cameras' retained statuses (earlier tests') arrive too: only these two topics count.
+    # Any retained status of another camera arrives too: only these two topics count.
     assert [t for t in topics if t.endswith(f"{camera}/motion")] == [f"fleet/{camera}/motion"]
 
 
@@ -198,8 +209,8 @@ def _reload_broker(layout: StackLayout) -> None:
     time.sleep(0.2)
 
 
-def test_up_again_leaves_running_parts_alone(local_stack: Stack) -> None:
-    settings, _ = local_stack
+def test_up_again_leaves_running_parts_alone(stack: Stack) -> None:
+    settings, _ = stack
     before = _pids(settings)
 
     again = up(settings)
@@ -208,8 +219,8 @@ def test_up_again_leaves_running_parts_alone(local_stack: Stack) -> None:
     assert _pids(settings) == before
 
 
-def test_up_restarts_a_crashed_part(local_stack: Stack) -> None:
-    settings, _ = local_stack
+def test_up_restarts_a_crashed_part(stack: Stack) -> None:
+    settings, _ = stack
     before = _pids(settings)
     broker = psutil.Process(before[PartName.MOSQUITTO])
     broker.kill()
@@ -257,8 +268,8 @@ def _flow_run_exists(settings: FleetSettings, run_id: uuid.UUID) -> bool:
     return True
 
 
-def test_down_then_up_keeps_the_ca_and_the_prefect_database(local_stack: Stack) -> None:
-    settings, _ = local_stack
+def test_down_then_up_keeps_the_ca_and_the_prefect_database(stack: Stack) -> None:
+    settings, _ = stack
     ca_before = _layout(settings).ca_cert.read_text()
     run_id = _create_flow_run(settings)
 
@@ -271,14 +282,14 @@ def test_down_then_up_keeps_the_ca_and_the_prefect_database(local_stack: Stack) 
     assert _flow_run_exists(settings, run_id)
 
 
-def test_down_with_wipe_removes_the_state(local_stack: Stack) -> None:
-    settings, _ = local_stack
+def test_down_with_wipe_removes_the_state(stack: Stack) -> None:
+    settings, _ = stack
     ca_before = _layout(settings).ca_cert.read_text()
     run_id = _create_flow_run(settings)
 
     down(settings, wipe=True)
     assert not settings.stack_dir.exists()
-    # Leave a running stack for the tests that follow, from scratch.
+    # Leave a running stack for the tests that follow (and the fixture's down), from scratch.
     fresh = up(settings)
 
     assert fresh.healthy

@@ -46,9 +46,9 @@ from tests.support.endpoint_admin import clear_faults, inject_fault, requests_si
 from tests.support.lookalikes import make_lookalikes, surviving
 
 Stack = tuple[FleetSettings, StackStatus]
-# The processors this module has at once: tdall's 2 and its look-alike, then tdfail's 3, and the
-# stack fleet's 2 (each test removes its own cameras, but the look-alike stays).
-PROCESSORS_NEEDED = 6
+# Each test's own, so that one that fails with its cameras still there does not starve the next:
+# tdall's 2 and a look-alike, the stack fleet's rm-a and rm-b, tdfail's 3.
+pytestmark = pytest.mark.processors(8)
 # The stack's own background traffic: the bridge writes shadows, the results consumer polls.
 _BACKGROUND = {"iot-data", "sqs"}
 _READ = ("Describe", "List", "Get", "Head")
@@ -155,20 +155,6 @@ def _only_run(name: str) -> UUID:
     return run[0]
 
 
-@pytest.fixture(scope="module")
-def stack(local_stack: Stack) -> Stack:
-    settings, _ = local_stack
-    clients = AwsClients(settings)
-    in_use = len(rekognition.list_processor_names(clients))
-    if settings.processor_quota - in_use < PROCESSORS_NEEDED:
-        pytest.fail(
-            f"the e2e stack has {settings.processor_quota - in_use} free stream processors, this "
-            f"module needs {PROCESSORS_NEEDED}: run it alone, or after test_stack (whose wipe "
-            "frees what test_register_cli fills)"
-        )
-    return local_stack
-
-
 def _tdall(base: FleetSettings, endpoint: str, tmp_path: Path) -> dict[str, str]:
     """Fleet `tdall`: two cameras (one with results and a subscription, one analysing), a third
     whose registration failed half-way, the bridge's identity; and look-alikes of everything."""
@@ -196,14 +182,15 @@ def _tdall(base: FleetSettings, endpoint: str, tmp_path: Path) -> dict[str, str]
     assert code == 7 and "rollback left" in stderr, stderr
     ca_pem = StackLayout(base.stack_dir).ca_cert.read_text()
     ensure_bridge_identity(clients, names, tmp_path / "tdall-bridge", ca_pem)
-    # A session waiting for its video (the camera streams nothing): STARTING for a minute.
-    rekognition.start_session(clients, names.processor("tdall-b"), int(time.time() * 1000), 60)
+    # A session waiting for its video (the camera streams nothing): STARTING for the longest a
+    # session may last, so that the dry run and the teardown after it both find it.
+    rekognition.start_session(clients, names.processor("tdall-b"), int(time.time() * 1000), 120)
     return make_lookalikes(clients, names)
 
 
 @pytest.mark.timeout(900)
-def test_the_whole_fleet_goes_and_nothing_else(stack: Stack, tmp_path: Path) -> None:
-    base, status = stack
+def test_the_whole_fleet_goes_and_nothing_else(local_stack: Stack, tmp_path: Path) -> None:
+    base, status = local_stack
     settings, clients, names = _named(base, "tdall")
     endpoint = status.aws_endpoint
     stack_fleet = AwsClients(base)
@@ -292,13 +279,12 @@ def test_the_whole_fleet_goes_and_nothing_else(stack: Stack, tmp_path: Path) -> 
     assert again["plan"]["cameras"] == [] and again["plan"]["fleet_steps"] == []
     assert again["outcomes"] == [] and again["left"] == []
 
-    # The look-alike processor holds a slot of the small e2e quota: give it back.
-    clients.rekognition.delete_stream_processor(Name=lookalikes["processor"])
-
 
 @pytest.mark.timeout(600)
-def test_one_camera_goes_and_the_rest_of_the_fleet_stays(stack: Stack, tmp_path: Path) -> None:
-    settings, _ = stack
+def test_one_camera_goes_and_the_rest_of_the_fleet_stays(
+    local_stack: Stack, tmp_path: Path
+) -> None:
+    settings, _ = local_stack
     clients = AwsClients(settings)
     names = fleet_names(clients)
     _register(settings, tmp_path, "rm-a", "rm-b")
@@ -343,9 +329,9 @@ def test_one_camera_goes_and_the_rest_of_the_fleet_stays(stack: Stack, tmp_path:
 
 @pytest.mark.timeout(900)
 def test_a_failure_in_the_middle_is_reported_and_a_rerun_finishes(
-    stack: Stack, tmp_path: Path
+    local_stack: Stack, tmp_path: Path
 ) -> None:
-    base, status = stack
+    base, status = local_stack
     settings, clients, names = _named(base, "tdfail")
     endpoint = status.aws_endpoint
     cameras = ("tdfail-a", "tdfail-b", "tdfail-c")

@@ -7,6 +7,7 @@ more per service; `surviving` says which of them still exist.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -99,7 +100,7 @@ def make_lookalikes(clients: AwsClients, names: FleetNames) -> dict[str, str]:
 
 
 def _exists(clients: AwsClients, what: str, name: str) -> bool:
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "thing": lambda: clients.iot.describe_thing(thingName=name),
         "other-fleet-thing": lambda: clients.iot.describe_thing(thingName=name),
         "stream": lambda: clients.kvs.describe_stream(StreamName=name),

@@ -1,17 +1,20 @@
 """Service Quotas for ``ServiceCode=rekognition``: the stream processor quota.
 
 moto's Service Quotas knows only ``vpc``; other service codes fall through to
-it. The quota reported is the endpoint's configured processor quota, both as
-the applied and the AWS default value (the local account never had an
-increase). The QuotaCode is AWS-shaped but not verified against AWS's real
-one: look quotas up by ``QuotaName`` when it matters. Not emulated: quota
-increase requests, usage metrics, templates.
+it. The quota reported is the endpoint's processor quota (its configured
+value, or what the admin API set since: ``QuotaSetting``), both as the applied
+and the AWS default value (the local account never had an increase). The
+QuotaCode is AWS-shaped but not verified against AWS's real one: look quotas
+up by ``QuotaName`` when it matters. Not emulated: quota increase requests,
+usage metrics, templates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from stack.endpoint.exceptions import NoSuchResourceException
 
@@ -21,6 +24,14 @@ STREAM_PROCESSOR_QUOTA_CODE = "L-7B5C7D0A"
 STREAM_PROCESSOR_QUOTA_NAME = "Stream processors per account"
 
 QuotaValue = Callable[[], int]
+
+
+class QuotaSetting(BaseModel):
+    """A quota's new value, as the admin API (``PUT /_fleet/processor-quota``) takes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: int = Field(ge=0)
 
 
 class ServiceQuotasBackend:
