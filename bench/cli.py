@@ -21,7 +21,8 @@ and are stopped and wiped at the end.
 Peak RSS is the command's own (`wait4`), measured from this process, which imports nothing of the
 product and stays small: a child's peak also counts what it shared with its parent before `exec`.
 Bytecode is cached for every command (in a temporary PYTHONPYCACHEPREFIX, warmed by one run of
-each command first), as it is on a user's machine after the first run. Prints a markdown table
+each command first), as it is on a user's machine after the first run; `--cold` writes none, so
+every run compiles what it imports, as on a host that writes no bytecode. Prints a markdown table
 and writes bench/results/cli.json.
 """
 
@@ -109,15 +110,18 @@ def summary(samples: Sequence[Sample]) -> dict[str, float]:
     }
 
 
-def base_env(pycache: Path) -> dict[str, str]:
-    """The caller's environment, with bytecode cached and no Prefect or fleet settings of its
-    own: each version gets its stack's FLEET_* variables and finds its Prefect server itself."""
+def base_env(pycache: Path, *, cold: bool) -> dict[str, str]:
+    """The caller's environment, with no Prefect or fleet settings of its own: each version gets
+    its stack's FLEET_* variables and finds its Prefect server itself. Bytecode is cached in
+    `pycache`, or with `cold` never written there, so every command compiles what it imports."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PREFECT_", "FLEET_")) and key != "PYTHONDONTWRITEBYTECODE"
     }
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    if cold:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
@@ -307,9 +311,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--baseline", default=BASELINE, help="the commit to compare against")
+    parser.add_argument(
+        "--cold", action="store_true", help="no bytecode cache: every run compiles its imports"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-cli-"))
-    env = base_env(root / "pycache")
+    env = base_env(root / "pycache", cold=args.cold)
     env["PREFECT_HOME"] = str(root / "prefect-home")  # what importing Prefect may write
     listing = root / "cameras.txt"
     listing.write_text("\n".join(CAMERAS) + "\n")
@@ -336,11 +343,14 @@ def main() -> None:
             commands = measure_commands(versions, args.runs, scratch)
             agent = measure_agent(versions, args.runs, scratch, env)
         result = report(commands, agent, versions, args.baseline, args.runs)
+        result["bytecode"] = "none (cold)" if args.cold else "cached"
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    print(f"bytecode: {result['bytecode']}")
     print(table(result))
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cli.json").write_text(json.dumps(result, indent=2) + "\n")
+    name = "cli-cold.json" if args.cold else "cli.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
