@@ -38,7 +38,6 @@ from services.bridge.motion_gate import GateSettings, MotionGate
 from services.bridge.presence_emitter import PresenceEventEmitter
 from services.bridge.presence_events import PresenceEvents
 from services.harness.config import ServiceConfig
-from services.harness.log_limit import LimitedLog, LogLimiter
 from services.harness.loop import run_loop
 from services.harness.process import run_service
 from services.harness.stats import Reporter, Status
@@ -111,7 +110,7 @@ class Bridge:
         self._config = config
         self.state = FleetState(min_interval_s=config.flush_interval_seconds)
         self._lock = threading.Lock()  # the state: the SDK's thread and the flush loop
-        self._warn = LimitedLog(log, LogLimiter(per_window=config.warnings_per_minute))
+        self._warn = config.limited_log(log)
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._stopped = threading.Event()
@@ -124,7 +123,7 @@ class Bridge:
         }
         for kind, extra in (handlers or {}).items():
             routes.setdefault(kind, [self._observe]).extend(extra)
-        self.dispatcher = Dispatcher(routes, LogLimiter(per_window=config.warnings_per_minute))
+        self.dispatcher = Dispatcher(routes, config.limiter())
         self.counters = self.dispatcher.counters
         self._writers = ThreadPoolExecutor(config.shadow_writers, thread_name_prefix="shadow")
         self._writing = 0  # writes handed to the writers and not settled yet (under the lock)

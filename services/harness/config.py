@@ -3,9 +3,12 @@ many warnings of a kind it logs a minute. Each service's own config extends `Ser
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from services.harness.log_limit import LimitedLog, LogLimiter
 
 
 class ServiceConfig(BaseModel):
@@ -21,3 +24,11 @@ class ServiceConfig(BaseModel):
     warnings_per_minute: int = Field(
         5, ge=0, le=1000, description="Lines per kind of warning and minute; the rest are counted."
     )
+
+    def limiter(self) -> LogLimiter:
+        """A fresh limit of `warnings_per_minute` lines per kind of warning."""
+        return LogLimiter(per_window=self.warnings_per_minute)
+
+    def limited_log(self, logger: logging.Logger) -> LimitedLog:
+        """`logger`'s warnings, at most `warnings_per_minute` per kind."""
+        return LimitedLog(logger, self.limiter())

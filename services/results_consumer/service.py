@@ -38,7 +38,6 @@ from cloud.rekognition_messages import (
 from cloud.settings import FleetSettings
 from flows.events import DETECTION, DetectionPayload, camera_resource, fleet_related
 from services.harness.config import ServiceConfig
-from services.harness.log_limit import LimitedLog, LogLimiter
 from services.harness.loop import run_loop
 from services.harness.process import run_service
 from services.harness.stats import Counters, Reporter, Status
@@ -183,7 +182,7 @@ class ResultsConsumer:
         self._events = events
         self._webhook = webhook
         self._clock = clock
-        self._warn = LimitedLog(log, LogLimiter(per_window=config.warnings_per_minute))
+        self._warn = config.limited_log(log)
         self.counters = ConsumerCounters()
 
     def poll_once(self, wait_seconds: int | None = None) -> list[Outcome]:
@@ -359,7 +358,7 @@ class ConsumerRunner:
         self.consumer: ResultsConsumer | None = None
         self._ready = False
         self._problem = "starting"
-        self._warn = LimitedLog(log, LogLimiter(per_window=config.warnings_per_minute))
+        self._warn = config.limited_log(log)
         self._handling = threading.Lock()  # held while a received batch is being handled
         self._reporter = Reporter("results consumer", config, self._status)
 
