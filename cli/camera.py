@@ -267,11 +267,15 @@ def remove(
 
 def _read_camera(rt: Runtime, camera_id: str) -> tuple[CameraRecord, CameraStatus]:
     """The camera's record and the status the bridge keeps in its shadow."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from cloud.registry import show_camera
     from cloud.shadow import read_status
 
-    record = show_camera(rt.clients, rt.names, camera_id)
-    return record, read_status(rt.clients, record.thing_name)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the shadow is read beside the registry
+        status = pool.submit(read_status, rt.clients, rt.names.thing(camera_id))
+        record = show_camera(rt.clients, rt.names, camera_id)
+    return record, status.result()
 
 
 def _document(record: CameraRecord, status: CameraStatus) -> dict[str, Any]:

@@ -7,6 +7,8 @@ the top: each command imports what it uses when it runs. The local-stack command
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 from typing import Annotated
 
@@ -153,3 +155,16 @@ def demo() -> None:
     from cli.demo import run_demo
 
     run_demo(current_settings())
+
+
+def run() -> None:
+    """The `fleet` console script: the app, with the garbage collector set for a short command.
+
+    A command's imports create several hundred thousand long-lived objects (modules, models,
+    botocore's service models). Collecting while they are created, and walking them all again at
+    exit, is a fifth of a read command's time: collect less often, and not at exit. A long-running
+    command (an agent, a service) still collects, every 10,000 new objects instead of 700.
+    """
+    gc.set_threshold(10_000, 10, 10)
+    atexit.register(gc.freeze)  # runs before the interpreter's final collections
+    app(prog_name="fleet")

@@ -21,7 +21,9 @@ PRODUCER_POLICY = "kvs-put-media"
 
 def fleet_names(clients: AwsClients) -> FleetNames:
     settings = clients.settings
-    return FleetNames(settings.name, clients.account_id, settings.region, settings.results_bucket)
+    return FleetNames(
+        settings.name, lambda: clients.account_id, settings.region, settings.results_bucket
+    )
 
 
 def mqtt_endpoint(clients: AwsClients, settings: FleetSettings) -> tuple[str, int]:

@@ -7,6 +7,8 @@ must satisfy every one of those name patterns at once, plus the IAM role name th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import cached_property
 
 from cloud.errors import InvalidInputError
 
@@ -54,11 +56,23 @@ def validate_fleet_name(value: str) -> str:
 class FleetNames:
     """Every name the fleet gives a resource: one place, so discovery and teardown agree."""
 
-    def __init__(self, fleet: str, account_id: str, region: str, results_bucket: str | None = None):
+    def __init__(
+        self,
+        fleet: str,
+        account_id: str | Callable[[], str],
+        region: str,
+        results_bucket: str | None = None,
+    ):
+        """`account_id` may be a function, asked on the first name that embeds the account (an
+        ARN, the default results bucket): the names of a camera's resources need no AWS call."""
         self.fleet = validate_fleet_name(fleet)
-        self.account_id = account_id
+        self._account_id = account_id
         self.region = region
         self._results_bucket = results_bucket
+
+    @cached_property
+    def account_id(self) -> str:
+        return self._account_id if isinstance(self._account_id, str) else self._account_id()
 
     # Fleet-level resources.
     @property

@@ -3,6 +3,8 @@ settings as thing attributes. No side file: what AWS holds is the truth."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from cloud import iam, iot, kvs, rekognition
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError
@@ -52,13 +54,17 @@ def require_member(clients: AwsClients, names: FleetNames, camera_id: str) -> Th
 def show_camera(clients: AwsClients, names: FleetNames, camera_id: str) -> CameraRecord:
     thing = require_member(clients, names, camera_id)
     spec = spec_from_attributes(camera_id, thing.attributes)
-    stream = kvs.describe_stream(clients, names.stream(camera_id))
-    processor = rekognition.describe_processor(clients, names.processor(camera_id))
+    with ThreadPoolExecutor(max_workers=3) as pool:  # three services, each a round trip
+        stream_read = pool.submit(kvs.describe_stream, clients, names.stream(camera_id))
+        processor_read = pool.submit(
+            rekognition.describe_processor, clients, names.processor(camera_id)
+        )
+        role_read = pool.submit(iam.get_role, clients, names.rekognition_role(camera_id))
+    stream, processor, role = stream_read.result(), processor_read.result(), role_read.result()
     if processor is not None:
         spec = spec.model_copy(
             update={"regions_of_interest": processor.settings.regions_of_interest}
         )
-    role = iam.get_role(clients, names.rekognition_role(camera_id))
     certs = [p for p in thing.principals if ":cert/" in p]
     return CameraRecord(
         camera_id=camera_id,

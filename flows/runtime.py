@@ -19,7 +19,7 @@ class Runtime:
 
     @cached_property
     def names(self) -> FleetNames:
-        return fleet_names(self.clients)  # asks STS for the account id, once
+        return fleet_names(self.clients)  # asks STS for the account id once, when a name needs it
 
     @property
     def broker_ca_file(self) -> Path:

@@ -66,3 +66,19 @@ def test_fleet_names_fit_their_services() -> None:
 def test_bad_fleet_names(value: str) -> None:
     with pytest.raises(InvalidInputError, match="fleet name"):
         validate_fleet_name(value)
+
+
+def test_the_account_is_asked_once_and_only_for_a_name_that_embeds_it() -> None:
+    asked: list[int] = []
+
+    def account() -> str:
+        asked.append(1)
+        return "123456789012"
+
+    names = FleetNames("fleet", account, "eu-west-1")
+    camera_names = [names.thing("cam1"), names.stream("cam1"), names.processor("cam1")]
+    assert all("cam1" in name for name in [*camera_names, names.rekognition_role("cam1")])
+    assert asked == []
+    assert names.results_bucket == "fleet-results-123456789012-eu-west-1"
+    assert names.role_arn("r") == "arn:aws:iam::123456789012:role/r"
+    assert asked == [1]
