@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from cli import agent, automations, bridge, camera, results_consumer
+from cli import agent, analyzer, automations, bridge, camera, results_consumer
 from cli.errors import handled
-from cli.options import DryRun, JsonOption, KeepResults, Yes
+from cli.options import AnalyzerChoice, DryRun, JsonOption, KeepResults, Yes
 from cli.settings import current_settings, set_overrides
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(agent.app, name="agent")
 app.add_typer(bridge.app, name="bridge")
 app.add_typer(results_consumer.app, name="results")
 app.add_typer(automations.app, name="automations")
+app.add_typer(analyzer.app, name="analyzer")
 
 
 @app.callback()
@@ -108,13 +109,29 @@ def status(json_output: JsonOption = False) -> None:
 
 @app.command()
 @handled
-def init(json_output: JsonOption = False) -> None:
-    """Create the fleet-level resources (bucket, topic, IoT policy, role alias, thing group)."""
+def init(
+    analyzer: Annotated[
+        AnalyzerChoice | None,
+        typer.Option(
+            help="A new fleet's analyzer (FLEET_ANALYZER; default stream-processor). New AWS "
+            "accounts get no stream processors: use frames. An existing fleet keeps its own: "
+            "switch with `fleet analyzer use`.",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Create the fleet-level resources (bucket, topic, IoT policy, role alias, thing group, and
+    the analyzer's)."""
     from cli.control_plane import control_plane
     from cli.output import console, emit_json
     from cloud.fleet import ensure_fleet
 
-    record = ensure_fleet(control_plane(current_settings()).clients)
+    from cloud.models import Analyzer
+
+    settings = current_settings()
+    if analyzer is not None:
+        settings = settings.model_copy(update={"analyzer": Analyzer(analyzer.value)})
+    record = ensure_fleet(control_plane(settings).clients)
     if json_output:
         emit_json(record)
         return

@@ -23,3 +23,10 @@ class Scenario(StrEnum):
     PERSON = "person"
     EMPTY = "empty"
     STORM = "storm"
+
+
+class AnalyzerChoice(StrEnum):
+    """The fleet's analyzers (`cloud.models.Analyzer`), named here for the same reason."""
+
+    STREAM_PROCESSOR = "stream-processor"
+    FRAMES = "frames"

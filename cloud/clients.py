@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from types_boto3_iam import IAMClient
     from types_boto3_iot import IoTClient
     from types_boto3_iot_data import IoTDataPlaneClient
+    from types_boto3_kinesis_video_archived_media import KinesisVideoArchivedMediaClient
     from types_boto3_kinesisvideo import KinesisVideoClient
     from types_boto3_rekognition import RekognitionClient
     from types_boto3_s3 import S3Client
@@ -97,6 +98,9 @@ class AwsClients:
         self._dynamodb = _Once(
             lock, lambda: session.client("dynamodb", endpoint_url=url, config=_CONFIG)
         )
+        self._lock = lock
+        self._session = session
+        self._archived_media: dict[str, KinesisVideoArchivedMediaClient] = {}
         self._quotas = _Once(
             lock, lambda: session.client("service-quotas", endpoint_url=url, config=_CONFIG)
         )
@@ -159,6 +163,18 @@ class AwsClients:
     @property
     def dynamodb(self) -> DynamoDBClient:
         return self._dynamodb.get()
+
+    def archived_media(self, data_endpoint: str) -> KinesisVideoArchivedMediaClient:
+        """KVS archived media (GetImages, GetClip, ...) at a stream's data endpoint (from
+        GetDataEndpoint): one client per endpoint."""
+        with self._lock:
+            client = self._archived_media.get(data_endpoint)
+            if client is None:
+                client = self._session.client(
+                    "kinesis-video-archived-media", endpoint_url=data_endpoint, config=_CONFIG
+                )
+                self._archived_media[data_endpoint] = client
+            return client
 
     @property
     def quotas(self) -> ServiceQuotasClient:

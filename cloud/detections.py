@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, TypeAlias
 
+from cloud import tables
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, RetryableError, aws_call
 from cloud.paging import listed
@@ -25,7 +26,6 @@ from cloud.rekognition_messages import (
     SessionEndRecord,
     iso_ms,
 )
-from cloud.tags import as_key_value_list
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb.type_defs import (
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
         PutTypeDef,
         QueryInputTypeDef,
         UpdateTypeDef,
-        WaiterConfigTypeDef,
         WriteRequestOutputTypeDef,
         WriteRequestTypeDef,
     )
@@ -49,37 +48,10 @@ DETECTION_PREFIX = "detection#"
 SESSION_PREFIX = "session#"
 USAGE_PREFIX = "usage#"
 COOLDOWN_KEY = "cooldown"
-_TABLE_WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 60}
 
 
 def ensure_table(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
-    """Create the table if it is missing and wait until it is usable; returns its ARN."""
-    try:
-        with aws_call(f"describe DynamoDB table {name}"):
-            return str(clients.dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
-    except NotFoundError:
-        pass
-    try:
-        with aws_call(f"create DynamoDB table {name}"):
-            clients.dynamodb.create_table(
-                TableName=name,
-                KeySchema=[
-                    {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-                    {"AttributeName": SORT_KEY, "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-                Tags=as_key_value_list(tags),
-            )
-        log.info("created DynamoDB table %s", name)
-    except ConflictError:
-        pass  # created concurrently
-    with aws_call(f"wait for DynamoDB table {name}"):
-        clients.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=_TABLE_WAIT)
-        return str(clients.dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
+    return tables.ensure_table(clients, name, tags, partition_key=PARTITION_KEY, sort_key=SORT_KEY)
 
 
 # Item <-> record.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 
 from cloud import iam, iot, notify, storage
+from cloud.analysis import choice
+from cloud.analysis.frames_queue import ensure_frames_resources
 from cloud.clients import AwsClients
-from cloud.models import FleetRecord
+from cloud.models import Analyzer, FleetRecord
 from cloud.naming import FleetNames
 from cloud.policies import PolicyName, render
 from cloud.results_queue import ensure_results
@@ -42,6 +44,8 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
     topic_arn = notify.ensure_topic(clients, names.notification_topic, names.topic_arn(), tags)
     results = ensure_results(clients, names, topic_arn, tags)
     group_arn = iot.ensure_thing_group(clients, names.thing_group, tags)
+    analyzer = _ensure_analyzer(clients, names, settings.analyzer)
+    frames = ensure_frames_resources(clients, names, tags) if analyzer is Analyzer.FRAMES else None
     producer_role, _ = iam.ensure_role(
         clients,
         names.producer_role,
@@ -75,4 +79,16 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
         mqtt_port=port,
         credentials_endpoint=iot.describe_endpoint(clients, "iot:CredentialProvider"),
         results=results,
+        analyzer=analyzer,
+        frames=frames,
     )
+
+
+def _ensure_analyzer(clients: AwsClients, names: FleetNames, asked: Analyzer | None) -> Analyzer:
+    """A new fleet records the analyzer asked for (or the default); an existing fleet keeps its
+    own, and a different one asked for is refused: switching is `fleet analyzer use`."""
+    recorded = choice.recorded_analyzer(clients, names)
+    analyzer = choice.effective(asked, recorded, names.fleet)
+    if recorded is None:
+        choice.record_analyzer(clients, names, analyzer)
+    return analyzer

@@ -41,6 +41,13 @@ class Label(StrEnum):
     ALL = "ALL"
 
 
+class Analyzer(StrEnum):
+    """What analyses a camera's video after motion, fleet-wide."""
+
+    STREAM_PROCESSOR = "stream-processor"  # Rekognition ConnectedHome stream processors
+    FRAMES = "frames"  # analysis workers: KVS GetImages + Rekognition DetectLabels
+
+
 class Point(Model):
     x: float = Field(ge=0, le=1)
     y: float = Field(ge=0, le=1)
@@ -184,6 +191,16 @@ class ResultsRecord(Model):
     notifications_topic_arn: Arn
 
 
+class FramesRecord(Model):
+    """The frames analyzer's fleet-level resources."""
+
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    table_arn: str
+
+
 class FleetRecord(Model):
     """The fleet-level resources every camera shares."""
 
@@ -201,6 +218,8 @@ class FleetRecord(Model):
     mqtt_port: int
     credentials_endpoint: str
     results: ResultsRecord | None = None
+    analyzer: Analyzer = Analyzer.STREAM_PROCESSOR
+    frames: FramesRecord | None = None
 
 
 class CameraRecord(Model):
@@ -221,8 +240,8 @@ class RegistrationResult(Model):
     camera_id: str
     thing_name: str
     stream_arn: Arn
-    processor_arn: Arn
-    role_arn: Arn
+    processor_arn: Arn | None = Field(description="None on a frames fleet.")
+    role_arn: Arn | None = Field(description="None on a frames fleet.")
     certificate_arn: Arn
     bundle_dir: Path
     changed: tuple[str, ...] = Field(description="What this registration created or updated.")

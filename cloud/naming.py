@@ -153,6 +153,20 @@ class FleetNames:
     def detections_table(self) -> str:
         return f"{self.fleet}-detections"
 
+    # The frames analyzer: sessions queued for the analysis workers (+ dead letters), and one
+    # item per camera holding its regions of interest and its current session.
+    @property
+    def analysis_queue(self) -> str:
+        return f"{self.fleet}-analysis"
+
+    @property
+    def analysis_dlq(self) -> str:
+        return f"{self.fleet}-analysis-dlq"
+
+    @property
+    def analysis_table(self) -> str:
+        return f"{self.fleet}-analysis"
+
     @property
     def user_notifications_topic(self) -> str:
         return f"{self.fleet}-notifications"

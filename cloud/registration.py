@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloud import iam, iot, kvs, rekognition
+from cloud.analysis import frames_table
 from cloud.bundle import Bundle
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, FleetError, QuotaExceededError
 from cloud.identity import ensure_certificate
-from cloud.models import CameraSpec as Spec
 from cloud.models import (
+    Analyzer,
     Change,
     FleetRecord,
     ProcessorRecord,
@@ -26,6 +27,7 @@ from cloud.models import (
     ProcessorWiring,
     RegistrationResult,
 )
+from cloud.models import CameraSpec as Spec
 from cloud.naming import FleetNames
 from cloud.policies import PolicyName, render
 from cloud.quotas import processor_quota
@@ -112,6 +114,8 @@ def preflight(ctx: RegistrationContext, spec: Spec, *, replace: bool) -> Preflig
     clients, names, camera = ctx.clients, ctx.names, spec.camera_id
     names.thing(camera)  # refuses the bridge's thing name before anything is read or written
     _refuse_foreign_resources(ctx, camera)
+    if ctx.fleet.analyzer is Analyzer.FRAMES:  # no processor, no quota
+        return Preflight(existing_processor=None, recreate_processor=False)
     existing = rekognition.describe_processor(clients, names.processor(camera))
     if existing is None:
         quota = processor_quota(clients)
@@ -193,6 +197,36 @@ def _register(
     stream, change = kvs.ensure_stream(clients, names.stream(camera), spec.retention_hours, tags)
     _note(journal, change, "KVS stream", lambda: kvs.delete_stream(clients, stream.name))
 
+    if ctx.fleet.analyzer is Analyzer.FRAMES:
+        role_arn = processor_arn = None
+        frames_table.put_regions(clients, names.analysis_table, camera, spec.regions_of_interest)
+    else:
+        role_arn, processor_arn = _ensure_analysis_by_processor(
+            ctx, spec, check, stream.arn, journal
+        )
+
+    cert_arn = _ensure_certificate(ctx, camera, thing.name, set(thing.principals), journal)
+
+    _write_bundle(ctx, spec, journal)
+    log.info("camera %s: registered (%s)", camera, "; ".join(journal.changed) or "no change")
+    return RegistrationResult(
+        camera_id=camera,
+        thing_name=thing.name,
+        stream_arn=stream.arn,
+        processor_arn=processor_arn,
+        role_arn=role_arn,
+        certificate_arn=cert_arn,
+        bundle_dir=Bundle(ctx.bundle_root / camera).dir,
+        changed=tuple(journal.changed),
+    )
+
+
+def _ensure_analysis_by_processor(
+    ctx: RegistrationContext, spec: Spec, check: Preflight, stream_arn: str, journal: Journal
+) -> tuple[str, str]:
+    """The camera's Rekognition role and stream processor: their ARNs."""
+    clients, names, camera = ctx.clients, ctx.names, spec.camera_id
+    tags = fleet_tags(names.fleet, camera)
     role_name = names.rekognition_role(camera)
     role, change = iam.ensure_role(
         clients,
@@ -209,7 +243,7 @@ def _register(
     permissions = render(
         PolicyName.REKOGNITION_PERMISSIONS,
         Partition=names.partition,
-        StreamArn=stream.arn,
+        StreamArn=stream_arn,
         Bucket=ctx.fleet.bucket,
         KeyPrefix=names.results_prefix(camera),
         TopicArn=ctx.fleet.topic_arn,
@@ -218,22 +252,9 @@ def _register(
     if change is Change.UPDATED:  # a new inline policy goes with the role it was put on
         journal.updated("Rekognition role permissions")
 
-    processor = _ensure_processor(ctx, spec, check, stream.arn, role.arn, tags, journal)
+    processor = _ensure_processor(ctx, spec, check, stream_arn, role.arn, tags, journal)
 
-    cert_arn = _ensure_certificate(ctx, camera, thing.name, set(thing.principals), journal)
-
-    _write_bundle(ctx, spec, journal)
-    log.info("camera %s: registered (%s)", camera, "; ".join(journal.changed) or "no change")
-    return RegistrationResult(
-        camera_id=camera,
-        thing_name=thing.name,
-        stream_arn=stream.arn,
-        processor_arn=processor.arn,
-        role_arn=role.arn,
-        certificate_arn=cert_arn,
-        bundle_dir=Bundle(ctx.bundle_root / camera).dir,
-        changed=tuple(journal.changed),
-    )
+    return role.arn, processor.arn
 
 
 def _note(journal: Journal, change: Change, what: str, undo: Callable[[], object]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cloud.clients import AwsClients
-from cloud.errors import ConflictError, NotFoundError, aws_call
+from cloud.errors import AccessDeniedError, ConflictError, NotFoundError, aws_call
 from cloud.models import (
     BoundingBox,
     Label,
@@ -176,8 +176,16 @@ def create_processor(
     }
     if settings.regions_of_interest:
         request["RegionsOfInterest"] = regions_request(settings.regions_of_interest)
-    with aws_call(f"create stream processor {name}"):
-        clients.rekognition.create_stream_processor(**request)
+    try:
+        with aws_call(f"create stream processor {name}"):
+            clients.rekognition.create_stream_processor(**request)
+    except AccessDeniedError as err:
+        raise AccessDeniedError(
+            f"AWS refused stream processor {name} ({err}). Rekognition Streaming Video is closed "
+            "to accounts that have not used it within 12 months (since 2026-04-30): use the "
+            "frames analyzer, `fleet analyzer use frames` (a new fleet: `fleet init --analyzer "
+            "frames`)"
+        ) from err
     log.info("created stream processor %s", name)
     created = describe_processor(clients, name)
     if created is None:

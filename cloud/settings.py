@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.models import Analyzer
 from cloud.naming import validate_fleet_name
 from cloud.policies import INFRA_DIR
 
@@ -53,6 +54,44 @@ class FleetSettings(BaseSettings):
     )
     analysis_daily_budget_minutes: int = Field(
         30, ge=1, le=1440, description="Per camera: analysed minutes a day (sessions cost money)."
+    )
+    analyzer: Analyzer | None = Field(
+        None,
+        description="The analyzer `fleet init` records with the fleet (default: the recorded one; "
+        "stream-processor for a new fleet). Every part follows the recorded one.",
+    )
+    frames_sampling_ms: int = Field(
+        1000, ge=200, le=10_000, description="Frames analyzer: one image per this, per session."
+    )
+    frames_confirmations: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="Frames analyzer: a class counts once seen in this many "
+        "sampled images in a row.",
+    )
+    frames_image_width: int = Field(
+        1280,
+        ge=80,
+        le=3840,
+        description="Frames analyzer: width of the JPEGs sent to DetectLabels.",
+    )
+    frames_detect_rate: float = Field(
+        5.0,
+        gt=0,
+        le=100,
+        description="Frames analyzer: DetectLabels calls a second, all workers "
+        "together (the account's quota is shared with everything else that calls it).",
+    )
+    frames_ingest_grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=120,
+        description="Frames analyzer: how long past a window's end images "
+        "not yet ingested are waited for.",
+    )
+    analyzer_sessions: int = Field(
+        8, ge=1, le=64, description="Frames analyzer: sessions one worker analyses at once."
     )
     health_event_interval_seconds: float = Field(
         300.0,

@@ -1,8 +1,9 @@
 """`analyze-motion`: one analysis session of one camera, as a Prefect flow run.
 
-A run starts the camera's stream processor at a producer timestamp (ms) for a duration, or only
-follows a session the bridge's fast path already started; it waits for the session to end and
-retries a FAILED session once, emitting `flows.events`' analysis events.
+A run starts a session of the camera's video at a producer timestamp (ms) for a duration (with
+the fleet's analyzer: its stream processor, or the frames analyzer's workers), or only follows a
+session the bridge's fast path already started; it waits for the session to end and retries a
+FAILED session once, emitting `flows.events`' analysis events.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 from pydantic import BaseModel, ConfigDict, Field
 
-from cloud import rekognition
 from cloud.models import CameraId, ProcessorStatus
 from device.messages import MIN_MILLISECONDS
 from flows.events import (
@@ -71,41 +71,41 @@ def emit_camera_event(kind: CameraEventKind[P], camera_id: str, payload: P) -> N
 
 
 @task(
-    name="start-stream-processor",
+    name="start-analysis-session",
     task_run_name="start {camera_id}",
     **AWS_RETRY,
 )
 def start_analysis(camera_id: str, start_ms: int, duration_s: int) -> str:
-    rt = runtime()
-    return rekognition.start_session(
-        rt.clients, rt.names.processor(camera_id), start_ms, duration_s
-    )
+    return runtime().sessions().start(camera_id, start_ms, duration_s)
 
 
 @task(name="await-session-end", task_run_name="await {camera_id}")
 async def await_session_end(
-    camera_id: str, duration_s: int, updated_at: datetime | None = None
+    camera_id: str, session_id: str, duration_s: int, updated_at: datetime | None = None
 ) -> tuple[ProcessorStatus, str | None]:
-    """Poll the processor's status: often at first (a session that cannot start fails at once)
+    """Poll the session's status: often at first (a session that cannot start fails at once)
     and near its expected end, rarely in between: a bridge follows hundreds of sessions at once.
     The blocking call runs in a thread, so one slow answer holds up no other session.
 
     The bridge starts a camera's follow-up as soon as this session stops, perhaps before this
     poll sees STOPPED (a run may even begin after its session ended, the server being busy): a
-    processor STARTING with a LastUpdateTimestamp later than `updated_at` (the session's own;
-    else the first one seen) is running a later session, so this one stopped."""
-    rt = runtime()
-    name = rt.names.processor(camera_id)
+    session with another id, or a processor STARTING with a LastUpdateTimestamp later than
+    `updated_at` (the session's own; else the first one seen), is a later session, so this one
+    stopped."""
+    sessions = runtime().sessions()
     started = time.monotonic()
     expected_end, deadline = started + duration_s, started + duration_s + _END_GRACE_S
     while (now := time.monotonic()) < deadline:
-        record = await asyncio.to_thread(rekognition.describe_processor, rt.clients, name)
-        if record is None:
-            return ProcessorStatus.FAILED, f"stream processor {name} no longer exists"
-        if record.status not in (ProcessorStatus.STARTING, ProcessorStatus.RUNNING):
-            return record.status, record.status_message
-        updated_at = updated_at or record.last_update
-        if record.last_update and updated_at and record.last_update > updated_at:
+        state = await asyncio.to_thread(sessions.describe, camera_id)
+        if state is None:
+            return ProcessorStatus.FAILED, f"camera {camera_id} has no analyzer any more"
+        later = state.session_id is not None and state.session_id != session_id
+        if later:
+            return ProcessorStatus.STOPPED, "ended; a later session has started"
+        if state.status not in (ProcessorStatus.STARTING, ProcessorStatus.RUNNING):
+            return state.status, state.message
+        updated_at = updated_at or state.updated_at
+        if state.updated_at and updated_at and state.updated_at > updated_at:
             return ProcessorStatus.STOPPED, "ended; a later session has started"
         early = now - started < _EARLY_S
         await asyncio.sleep(
@@ -136,7 +136,10 @@ async def analyze_motion(request: AnalysisRequest) -> AnalysisOutcome:
             ),
         )
         status, message = await await_session_end(
-            camera, request.duration_s, request.session_updated_at if attempt == 1 else None
+            camera,
+            session,
+            request.duration_s,
+            request.session_updated_at if attempt == 1 else None,
         )
         if status is not ProcessorStatus.FAILED:
             return AnalysisOutcome(camera_id=camera, sessions=sessions, status=status)

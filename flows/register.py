@@ -17,7 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from cloud import rekognition
 from cloud.errors import FleetError, QuotaExceededError
 from cloud.fleet import ensure_fleet
-from cloud.models import CameraSpec, FleetRecord, Model, RegistrationResult
+from cloud.models import Analyzer, CameraSpec, FleetRecord, Model, RegistrationResult
 from cloud.quotas import processor_quota
 from cloud.registration import WRITE_FAMILIES, RegistrationContext, register_camera
 from flows.rate_limits import acquire, ensure_rate_limits, wave_size
@@ -81,8 +81,11 @@ async def register_camera_flow(camera: CameraSpec, replace: bool = False) -> Reg
 
 
 def check_batch_quota(cameras: list[CameraSpec]) -> None:
-    """Refuse a batch that cannot fit in the processor quota before creating anything."""
+    """Refuse a batch that cannot fit in the processor quota before creating anything (a
+    frames fleet has no processors)."""
     rt = runtime()
+    if rt.analyzer is Analyzer.FRAMES:
+        return
     existing = set(rekognition.list_processor_names(rt.clients))
     new = [c for c in cameras if rt.names.processor(c.camera_id) not in existing]
     quota = processor_quota(rt.clients)

@@ -3,19 +3,46 @@
 from __future__ import annotations
 
 import threading
+import time
 from functools import cached_property
 from pathlib import Path
 
+from cloud.analysis import choice
+from cloud.analysis.control import SessionControl, session_control
 from cloud.clients import AwsClients
 from cloud.fleet import fleet_names
+from cloud.models import Analyzer
 from cloud.naming import FleetNames
 from cloud.settings import FleetSettings
+
+# A running part follows a switch of the fleet's analyzer within this long.
+ANALYZER_REREAD_S = 30.0
 
 
 class Runtime:
     def __init__(self, settings: FleetSettings):
         self.settings = settings
         self.clients = AwsClients(settings)
+        self._sessions: tuple[float, SessionControl] | None = None
+        self._sessions_lock = threading.Lock()
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The fleet's recorded analyzer (InvalidInputError if FLEET_ANALYZER disagrees)."""
+        return self.sessions().analyzer
+
+    def sessions(self) -> SessionControl:
+        """How this fleet starts and follows analysis sessions, re-read every 30 s."""
+        with self._sessions_lock:
+            now = time.monotonic()
+            if self._sessions is None or now - self._sessions[0] > ANALYZER_REREAD_S:
+                recorded = choice.recorded_analyzer(self.clients, self.names)
+                analyzer = choice.effective(self.settings.analyzer, recorded, self.names.fleet)
+                control = session_control(
+                    self.clients, self.names, analyzer, self.settings.frames_ingest_grace_seconds
+                )
+                self._sessions = (now, control)
+            return self._sessions[1]
 
     @cached_property
     def names(self) -> FleetNames:

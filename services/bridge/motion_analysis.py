@@ -1,7 +1,8 @@
-"""The bridge's handler for motion: the fast path from an MQTT message to StartStreamProcessor.
+"""The bridge's handler for motion: the fast path from an MQTT message to a started analysis
+session (StartStreamProcessor, or a frames session queued for the analysis workers).
 
 On the SDK's thread it only asks the motion gate what to do. A start runs on a thread pool that
-does nothing else; the started session is then described (its LastUpdateTimestamp), watched until
+does nothing else; the started session is then described (when it last changed), watched until
 it stops (`session_watch`), and mirrored by an `analyze-motion` flow run, created once starts
 pause. A stopped session frees its camera for the follow-up the gate may ask for. Every other
 verdict is a Prefect event. Each camera's session length is read from its thing's attributes in
@@ -23,8 +24,9 @@ from typing import Protocol
 
 from prefect.exceptions import PrefectHTTPStatusError
 
-from cloud import iot, rekognition
+from cloud import iot
 from cloud.errors import ConflictError, FleetError
+from cloud.models import Analyzer
 from cloud.registry import FLEET_ATTRIBUTE, spec_from_attributes
 from device.messages import MotionEvent, now_ms
 from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
@@ -152,9 +154,12 @@ class MotionAnalysis:
         self._closed = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._flow_runs = asyncio.Semaphore(_FLOW_RUNS)
-        # Made now, not by the first start: loading its service model would delay that start and
-        # the others behind the clients' lock.
-        rt.clients.rekognition  # noqa: B018
+        # Made now, not by the first start: loading the clients' service models would delay
+        # that start and the others behind the clients' lock.
+        if rt.analyzer is Analyzer.FRAMES:
+            rt.clients.dynamodb, rt.clients.sqs  # noqa: B018
+        else:
+            rt.clients.rekognition  # noqa: B018
         threading.Thread(target=self._loop.run_forever, name="flow-runs", daemon=True).start()
         threading.Thread(target=self._refresh_settings, name="camera-settings", daemon=True).start()
         threading.Thread(target=self._watch_sessions, name="session-watch", daemon=True).start()
@@ -209,12 +214,9 @@ class MotionAnalysis:
             await self._clock.sleep(min(wait, give_up - now))
 
     def _start_session(self, plan: SessionPlan) -> None:
-        processor = self._rt.names.processor(plan.camera_id)
         try:
             plan = self._within_camera_limit(plan)
-            session = rekognition.start_session(
-                self._rt.clients, processor, plan.start_ms, plan.duration_s
-            )
+            session = self._rt.sessions().start(plan.camera_id, plan.start_ms, plan.duration_s)
         except ConflictError:  # a session started elsewhere (the UI) is running
             self._events.submit(
                 self._emit,
@@ -234,14 +236,14 @@ class MotionAnalysis:
             )
             self._free(plan.camera_id)
             return
-        started = Session(plan.camera_id, session, processor, self._clock.monotonic())
+        started = Session(plan.camera_id, session, self._clock.monotonic())
         self._describers.submit(self._describe_then_follow, plan, started)
 
     def _describe_then_follow(self, plan: SessionPlan, session: Session) -> None:
         """A describer's thread: the session's LastUpdateTimestamp first, so that the watcher,
         which may start the camera's follow-up, only sees the session once its flow run can tell
         it from the next; then the flow run."""
-        updated_at = self._updated_at(session.processor)
+        updated_at = self._updated_at(session.camera_id)
         with self._lock:
             self._sessions.add(session)
         request = AnalysisRequest(
@@ -254,15 +256,15 @@ class MotionAnalysis:
         )
         asyncio.run_coroutine_threadsafe(self._follow(request), self._loop)
 
-    def _updated_at(self, processor: str) -> datetime | None:
-        """The started session's LastUpdateTimestamp, so that its flow run, however late it
-        begins, tells this session from the next (None: the run takes the first it sees)."""
+    def _updated_at(self, camera_id: str) -> datetime | None:
+        """When the started session last changed, so that its flow run, however late it begins,
+        tells this session from the next (None: the run takes the first it sees)."""
         try:
-            record = rekognition.describe_processor(self._rt.clients, processor)
+            state = self._rt.sessions().describe(camera_id)
         except FleetError as err:
-            log.warning("cannot describe %s: %s", processor, err)
+            log.warning("cannot describe the session of %s: %s", camera_id, err)
             return None
-        return record.last_update if record else None
+        return state.updated_at if state else None
 
     def _within_camera_limit(self, plan: SessionPlan) -> SessionPlan:
         """A camera registered since the last refresh had its session planned with the default
@@ -306,9 +308,9 @@ class MotionAnalysis:
                     continue
             listed_at = self._clock.monotonic()
             try:
-                statuses = rekognition.list_processors(self._rt.clients)
+                statuses = self._rt.sessions().statuses()
             except FleetError as err:  # the next listing, or the flow run's end, frees them
-                log.warning("cannot list the stream processors: %s", err)
+                log.warning("cannot list the analysis sessions: %s", err)
                 continue
             with self._lock:
                 ended = self._sessions.ended(statuses, listed_at)

@@ -1,4 +1,4 @@
-"""Which analysis sessions have ended, from one listing of the account's stream processors. Pure.
+"""Which analysis sessions have ended, from one listing of every camera's session status. Pure.
 
 A FAILED session is not ended here: its flow run reports it and retries it once.
 """
@@ -15,8 +15,7 @@ from cloud.models import ProcessorStatus
 class Session:
     camera_id: str
     session_id: str
-    processor: str
-    started: float  # monotonic seconds, when StartStreamProcessor answered
+    started: float  # monotonic seconds, when the start answered
 
 
 class ActiveSessions:
@@ -46,5 +45,5 @@ class ActiveSessions:
         return [
             s
             for s in self._by_camera.values()
-            if s.started < listed_at and statuses.get(s.processor) is ProcessorStatus.STOPPED
+            if s.started < listed_at and statuses.get(s.camera_id) is ProcessorStatus.STOPPED
         ]

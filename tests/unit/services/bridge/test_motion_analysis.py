@@ -20,7 +20,8 @@ import pytest
 from botocore.exceptions import ClientError
 from prefect.exceptions import PrefectHTTPStatusError
 
-from cloud.models import CameraSpec, ProcessorStatus
+from cloud.analysis.control import StreamProcessorSessions
+from cloud.models import Analyzer, CameraSpec, ProcessorStatus
 from cloud.naming import FleetNames
 from cloud.registry import thing_attributes
 from device.messages import MotionEvent
@@ -322,9 +323,17 @@ class FakeClients:
 
 
 class FakeRuntime:
+    """A stream-processor fleet's runtime, its calls made through the fake clients."""
+
+    analyzer = Analyzer.STREAM_PROCESSOR
+
     def __init__(self, clients: FakeClients) -> None:
         self.clients = clients
         self.names = NAMES
+        self._sessions = StreamProcessorSessions(clients, NAMES)  # type: ignore[arg-type]
+
+    def sessions(self) -> StreamProcessorSessions:
+        return self._sessions
 
 
 class Events:

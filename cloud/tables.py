@@ -1,0 +1,60 @@
+"""DynamoDB tables the fleet owns: created on demand, tagged, waited for."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from cloud.clients import AwsClients
+from cloud.errors import ConflictError, NotFoundError, aws_call
+from cloud.tags import as_key_value_list
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import (
+        AttributeDefinitionTypeDef,
+        KeySchemaElementTypeDef,
+        WaiterConfigTypeDef,
+    )
+
+log = logging.getLogger(__name__)
+
+_TABLE_WAIT: WaiterConfigTypeDef = {"Delay": 2, "MaxAttempts": 60}
+
+
+def ensure_table(
+    clients: AwsClients,
+    name: str,
+    tags: dict[str, str],
+    *,
+    partition_key: str,
+    sort_key: str | None = None,
+) -> str:
+    """Create the table (string keys, on demand) if it is missing and wait until it is usable;
+    returns its ARN."""
+    try:
+        with aws_call(f"describe DynamoDB table {name}"):
+            return str(clients.dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
+    except NotFoundError:
+        pass
+    keys: list[KeySchemaElementTypeDef] = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    attributes: list[AttributeDefinitionTypeDef] = [
+        {"AttributeName": partition_key, "AttributeType": "S"}
+    ]
+    if sort_key is not None:
+        keys.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+        attributes.append({"AttributeName": sort_key, "AttributeType": "S"})
+    try:
+        with aws_call(f"create DynamoDB table {name}"):
+            clients.dynamodb.create_table(
+                TableName=name,
+                KeySchema=keys,
+                AttributeDefinitions=attributes,
+                BillingMode="PAY_PER_REQUEST",
+                Tags=as_key_value_list(tags),
+            )
+        log.info("created DynamoDB table %s", name)
+    except ConflictError:
+        pass  # created concurrently
+    with aws_call(f"wait for DynamoDB table {name}"):
+        clients.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=_TABLE_WAIT)
+        return str(clients.dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
