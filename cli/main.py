@@ -10,7 +10,7 @@ from __future__ import annotations
 import atexit
 import gc
 import logging
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from cli import agent, analyzer, automations, bridge, camera, results_consumer
 from cli.errors import handled
 from cli.options import AnalyzerChoice, DryRun, JsonOption, KeepResults, Yes
 from cli.settings import current_settings, set_overrides
+
+if TYPE_CHECKING:
+    from cloud.settings import FleetSettings
 
 app = typer.Typer(
     help="Run a fleet of security cameras on AWS (or the local stack), orchestrated with Prefect.",
@@ -96,15 +99,34 @@ def status(json_output: JsonOption = False) -> None:
     from cli.output import console, emit_json
     from stack.supervisor import local_stack
 
-    current = local_stack.status(current_settings())
+    settings = current_settings()
+    current = local_stack.status(settings)
+    aws_up = any(p.healthy for p in current.parts if p.name == "aws")
+    analyzer = _fleet_analyzer(settings) if aws_up else None
     if json_output:
-        emit_json(current)
+        emit_json({**current.model_dump(mode="json"), "analyzer": analyzer})
         return
     out = console()
     for part in current.parts:
         mark = "[green]up[/]" if part.healthy else "[red]down[/]"
         out.print(f"{part.name:10} {mark}")
     out.print(f"Prefect UI: {current.prefect_ui_url}")
+    if analyzer is not None:
+        out.print(f"Fleet {settings.name}: analyzer {analyzer}")
+
+
+def _fleet_analyzer(settings: FleetSettings) -> str | None:
+    """The fleet's recorded analyzer; None before `fleet init` or when it cannot be read."""
+    from cloud.analysis.choice import recorded_analyzer
+    from cloud.errors import FleetError
+    from flows.runtime import configure
+
+    rt = configure(settings)
+    try:
+        found = recorded_analyzer(rt.clients, rt.names)
+    except FleetError:
+        return None
+    return found.value if found else None
 
 
 @app.command()
@@ -125,7 +147,6 @@ def init(
     from cli.control_plane import control_plane
     from cli.output import console, emit_json
     from cloud.fleet import ensure_fleet
-
     from cloud.models import Analyzer
 
     settings = current_settings()

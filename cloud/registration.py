@@ -16,7 +16,7 @@ from cloud import iam, iot, kvs, rekognition
 from cloud.analysis import frames_table
 from cloud.bundle import Bundle
 from cloud.clients import AwsClients
-from cloud.errors import ConflictError, FleetError, QuotaExceededError
+from cloud.errors import ConflictError, FleetError, NotFoundError, QuotaExceededError
 from cloud.identity import ensure_certificate
 from cloud.models import (
     Analyzer,
@@ -219,6 +219,31 @@ def _register(
         bundle_dir=Bundle(ctx.bundle_root / camera).dir,
         changed=tuple(journal.changed),
     )
+
+
+def add_processor_analysis(ctx: RegistrationContext, spec: Spec, journal: Journal) -> str:
+    """A registered camera's Rekognition role and stream processor, when its fleet switches to
+    stream processors (the quota checked first); the processor's ARN."""
+    camera = spec.camera_id
+    stream = kvs.describe_stream(ctx.clients, ctx.names.stream(camera))
+    if stream is None:
+        raise NotFoundError(f"camera {camera} has no KVS stream: register it again")
+    check = Preflight(
+        existing_processor=rekognition.describe_processor(ctx.clients, ctx.names.processor(camera)),
+        recreate_processor=False,
+    )
+    return _ensure_analysis_by_processor(ctx, spec, check, stream.arn, journal)[1]
+
+
+def remove_processor_analysis(clients: AwsClients, names: FleetNames, camera: str) -> list[str]:
+    """What a camera's stream processor analysis needed, deleted (a fleet switching to frames):
+    what was deleted."""
+    deleted = []
+    if rekognition.delete_processor(clients, names.processor(camera)):
+        deleted.append(f"stream processor {names.processor(camera)}")
+    if iam.delete_role(clients, names.rekognition_role(camera)):
+        deleted.append(f"IAM role {names.rekognition_role(camera)}")
+    return deleted
 
 
 def _ensure_analysis_by_processor(

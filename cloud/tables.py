@@ -58,3 +58,18 @@ def ensure_table(
     with aws_call(f"wait for DynamoDB table {name}"):
         clients.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig=_TABLE_WAIT)
         return str(clients.dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
+
+
+def delete_table(clients: AwsClients, name: str) -> bool:
+    """Delete the table and wait until it is gone; False if there was none."""
+    try:
+        with aws_call(f"delete DynamoDB table {name}"):
+            clients.dynamodb.delete_table(TableName=name)
+    except NotFoundError:
+        return False
+    with aws_call(f"wait for DynamoDB table {name} to be deleted"):
+        clients.dynamodb.get_waiter("table_not_exists").wait(
+            TableName=name, WaiterConfig=_TABLE_WAIT
+        )
+    log.info("deleted DynamoDB table %s", name)
+    return True

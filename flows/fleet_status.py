@@ -25,7 +25,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from cloud import detections, rekognition, shadow
+from cloud import detections, shadow
 from cloud.errors import FleetError, is_retryable
 from cloud.models import ProcessorStatus
 from cloud.registry import list_camera_ids
@@ -103,18 +103,15 @@ def read_shadows(camera_ids: list[str]) -> Reads[CameraStatus]:
     **AWS_RETRY,
 )
 def read_processors(camera_ids: list[str]) -> Reads[ProcessorState | None]:
-    rt = runtime()
-    statuses = rekognition.list_processors(rt.clients)
+    sessions = runtime().sessions()
+    statuses = sessions.statuses()
 
     def state(camera_id: str) -> ProcessorState | None:
-        name = rt.names.processor(camera_id)
-        status = statuses.get(name)
+        status = statuses.get(camera_id)
         if status is not ProcessorStatus.FAILED:
             return None if status is None else ProcessorState(status=status)
-        record = rekognition.describe_processor(rt.clients, name)  # for why it failed
-        if record is None:
-            return None
-        return ProcessorState(status=record.status, message=record.status_message)
+        found = sessions.describe(camera_id)  # for why it failed
+        return None if found is None else ProcessorState(status=found.status, message=found.message)
 
     return read_each(camera_ids, state)
 
@@ -213,7 +210,7 @@ async def fleet_status_flow() -> FleetStatus:
     )
     status = build_status(
         rt.names.fleet, facts, now, budget_minutes=rt.settings.analysis_daily_budget_minutes
-    )
+    ).model_copy(update={"analyzer": rt.analyzer})
     summary = summary_line(status)
     await acreate_table_artifact(
         key=TABLE_KEY, table=table_rows(status), description=f"Fleet {status.fleet}: {summary}"

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import Field
 
-from cloud.models import Model, ProcessorStatus
+from cloud.models import Analyzer, Model, ProcessorStatus
 from cloud.rekognition_messages import DailyUsage, DetectionRecord, readable_utc
 from cloud.shadow import CameraStatus
 from device.messages import PipelineState
@@ -100,6 +100,7 @@ class CameraRow(Model):
 
 class FleetStatus(Model):
     fleet: str
+    analyzer: Analyzer = Analyzer.STREAM_PROCESSOR
     at: datetime
     day: date = Field(description="The UTC day the analysed minutes are counted for.")
     cameras: tuple[CameraRow, ...]
@@ -287,7 +288,7 @@ def summary_markdown(status: FleetStatus) -> str:
     lines = [
         f"# Fleet {status.fleet}: {_cameras(len(status.cameras))}",
         "",
-        f"As of {_time(status.at)}.",
+        f"As of {_time(status.at)}. Analyzer: {status.analyzer}.",
         "",
         "| online | offline | never seen | failing |",
         "| --- | --- | --- | --- |",

@@ -15,6 +15,7 @@ from cloud import iam, queues, rekognition
 from cloud.analysis import choice, frames_table
 from cloud.analysis.control import FramesSessions, StreamProcessorSessions
 from cloud.analysis.models import FramesSessionRequest
+from cloud.analysis.switch import switch_analyzer
 from cloud.errors import ConflictError, InvalidInputError
 from cloud.models import Analyzer, BoundingBox, CameraSpec, ProcessorStatus, RegionOfInterest
 from cloud.registration import RegistrationContext, register_camera
@@ -143,3 +144,45 @@ def test_a_stream_processor_fleet_lists_only_its_own_cameras(
     control.start("porch", 1_800_000_000_000, 10)
     state = control.describe("porch")
     assert state is not None and state.status is ProcessorStatus.STARTING
+
+
+def test_switching_back_and_forth_keeps_the_settings_and_leaves_nothing_of_the_other(
+    ctx: RegistrationContext,
+) -> None:
+    register_camera(ctx, CameraSpec(camera_id="porch", regions_of_interest=(REGION,)))
+    register_camera(ctx, CameraSpec(camera_id="yard"))
+    c, n = ctx.clients, ctx.names
+
+    to_processors = switch_analyzer(ctx, Analyzer.STREAM_PROCESSOR)
+    assert (to_processors.previous, to_processors.cameras) == (Analyzer.FRAMES, 2)
+    assert choice.recorded_analyzer(c, n) is Analyzer.STREAM_PROCESSOR
+    porch = rekognition.describe_processor(c, n.processor("porch"))
+    assert porch is not None and porch.settings.regions_of_interest == (REGION,)
+    assert iam.get_role(c, n.rekognition_role("yard")) is not None
+    assert queues.queue_url(c, n.analysis_queue) is None
+    assert queues.queue_url(c, n.analysis_dlq) is None
+    assert n.analysis_table not in c.dynamodb.list_tables()["TableNames"]
+    again = switch_analyzer(ctx, Analyzer.STREAM_PROCESSOR)
+    assert (again.created, again.deleted) == (
+        ("stream processor camfleet-porch", "stream processor camfleet-yard"),
+        (),
+    )
+    assert rekognition.describe_processor(c, n.processor("porch")).settings == porch.settings  # type: ignore[union-attr]
+
+    to_frames = switch_analyzer(ctx, Analyzer.FRAMES)
+    assert choice.recorded_analyzer(c, n) is Analyzer.FRAMES
+    for camera in ("porch", "yard"):
+        assert rekognition.describe_processor(c, n.processor(camera)) is None
+        assert iam.get_role(c, n.rekognition_role(camera)) is None
+    assert len(to_frames.deleted) == 4
+    item = frames_table.read_camera(c, n.analysis_table, "porch")
+    assert item is not None and item.regions_of_interest == (REGION,)
+    assert switch_analyzer(ctx, Analyzer.FRAMES).deleted == ()
+
+
+def test_switching_is_refused_while_a_session_runs(ctx: RegistrationContext) -> None:
+    register_camera(ctx, CameraSpec(camera_id="porch"))
+    sessions(ctx).start("porch", 1_800_000_000_000, 20)
+    with pytest.raises(ConflictError, match="porch have an analysis session running"):
+        switch_analyzer(ctx, Analyzer.STREAM_PROCESSOR)
+    assert choice.recorded_analyzer(ctx.clients, ctx.names) is Analyzer.FRAMES
