@@ -28,6 +28,7 @@ class PolicyName(StrEnum):
     IOT_BRIDGE = "iot-bridge-policy"
     RESULTS_QUEUE = "results-queue-policy"
     RESULTS_CONSUMER = "results-consumer-permissions"
+    ANALYZER_WORKER = "analyzer-worker"
 
 
 @cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 from cloud import detections, iam, iot, kvs, notify, queues, rekognition, shadow, storage
 from cloud.clients import AwsClients
 from cloud.errors import InvalidInputError
+from cloud.teardown import analysis_items
 from cloud.teardown.models import Kind, Resource
 
 THING_DETACH_WAIT_S = 30  # DetachThingPrincipal is asynchronous on AWS
@@ -38,13 +39,15 @@ def delete(clients: AwsClients, resource: Resource) -> bool:
             return storage.delete_prefix(clients, _required(resource), name) > 0
         case Kind.DETECTIONS:
             return detections.delete_camera_items(clients, _required(resource), name) > 0
+        case Kind.ANALYSIS_ITEM:
+            return analysis_items.delete(clients, _required(resource), name)
         case Kind.SUBSCRIPTION:
             return notify.unsubscribe(clients, name)
         case Kind.TOPIC:
             return notify.delete_topic(clients, name)
         case Kind.QUEUE:
             return queues.delete_queue(clients, name)
-        case Kind.TABLE:
+        case Kind.TABLE | Kind.ANALYSIS_TABLE:
             return detections.delete_table(clients, name)
         case Kind.BUCKET:
             return storage.delete_bucket(clients, name)

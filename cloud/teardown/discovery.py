@@ -19,6 +19,7 @@ from cloud.errors import InvalidInputError
 from cloud.models import ProcessorStatus
 from cloud.naming import FleetNames
 from cloud.registry import FLEET_ATTRIBUTE
+from cloud.teardown import analysis_items
 from cloud.teardown.models import Inventory, Kind, LeftAlone, Resource
 from cloud.teardown.ownership import (
     Verdict,
@@ -98,6 +99,7 @@ def discover(
     _roles(clients, found, each)
     _streams(clients, found, each)
     _results(clients, found, each)
+    _analysis(clients, found, each)
     _topics(clients, found)
     if scope is None:
         _queues(clients, found)
@@ -293,6 +295,28 @@ def _prefix(names: FleetNames, camera: str) -> str:
     return f"{names.results_prefix(camera)}/"
 
 
+# The frames analyzer: its table, or each camera's item in it (its queues are fleet-level, below).
+
+
+def _analysis(clients: AwsClients, found: _Found, each: _Each) -> None:
+    """The whole table for the whole fleet (each camera's item goes with it), else the items of
+    the cameras asked for."""
+    table = found.names.analysis_table
+    tags = detections.table_tags(clients, table)
+    if tags is None or not found.judge(
+        Kind.ANALYSIS_TABLE, table, by_tags(tags, found.names.fleet)
+    ):
+        return
+    if found.scope is None:
+        found.add(Resource(kind=Kind.ANALYSIS_TABLE, name=table))
+        return
+    cameras = sorted(found.scope)
+    held = each(lambda c: analysis_items.present(clients, table, c), cameras)
+    for camera, present in zip(cameras, held, strict=True):
+        if present:
+            found.add(Resource(kind=Kind.ANALYSIS_ITEM, name=camera, camera=camera, parent=table))
+
+
 def _topics(clients: AwsClients, found: _Found) -> None:
     names = found.names
     for arn in (names.topic_arn(), names.user_notifications_topic_arn()):
@@ -317,10 +341,12 @@ def _topics(clients: AwsClients, found: _Found) -> None:
 
 
 def _queues(clients: AwsClients, found: _Found) -> None:
-    for name in (found.names.results_queue, found.names.results_dlq):
+    """The results queue and the frames analyzer's analysis queue, each with its dead letters."""
+    names = found.names
+    for name in (names.results_queue, names.results_dlq, names.analysis_queue, names.analysis_dlq):
         url = queues.queue_url(clients, name)
         if url is not None and found.judge(
-            Kind.QUEUE, name, by_tags(queues.queue_tags(clients, url), found.names.fleet)
+            Kind.QUEUE, name, by_tags(queues.queue_tags(clients, url), names.fleet)
         ):
             found.add(Resource(kind=Kind.QUEUE, name=name))
 

@@ -36,10 +36,12 @@ class Kind(StrEnum):
     ROLE = "IAM role"
     RESULTS = "S3 result objects"
     DETECTIONS = "detection records"
+    ANALYSIS_ITEM = "analysis item"
     SUBSCRIPTION = "SNS subscription"
     TOPIC = "SNS topic"
     QUEUE = "SQS queue"
     TABLE = "DynamoDB table"
+    ANALYSIS_TABLE = "analysis table"
     BUCKET = "S3 bucket"
     IOT_POLICY = "IoT policy"
     ROLE_ALIAS = "IoT role alias"
@@ -60,10 +62,12 @@ _SERVICES = {
     Kind.ROLE: Service.IAM,
     Kind.RESULTS: Service.S3,
     Kind.DETECTIONS: Service.DYNAMODB,
+    Kind.ANALYSIS_ITEM: Service.DYNAMODB,
     Kind.SUBSCRIPTION: Service.SNS,
     Kind.TOPIC: Service.SNS,
     Kind.QUEUE: Service.SQS,
     Kind.TABLE: Service.DYNAMODB,
+    Kind.ANALYSIS_TABLE: Service.DYNAMODB,
     Kind.BUCKET: Service.S3,
     Kind.IOT_POLICY: Service.IOT,
     Kind.ROLE_ALIAS: Service.IOT,
@@ -74,7 +78,8 @@ _SERVICES = {
 class Resource(Model):
     """One thing to delete. `name` is what its delete call takes (a name, an ARN, a key prefix);
     `parent` is what it lives in (a certificate's or a shadow's thing, a subscription's topic,
-    result objects' bucket, detection records' table). `camera` is None for fleet-level ones."""
+    result objects' bucket, detection records' or an analysis item's table). `camera` is None for
+    fleet-level ones."""
 
     kind: Kind
     name: str
@@ -96,7 +101,7 @@ class Resource(Model):
     def label(self) -> str:
         """How a person reads it: the kind, the name and, where it helps, where it lives."""
         where = f" of {self.parent}" if self.parent and self.kind is Kind.SHADOW else ""
-        if self.kind in (Kind.RESULTS, Kind.DETECTIONS):
+        if self.kind in (Kind.RESULTS, Kind.DETECTIONS, Kind.ANALYSIS_ITEM):
             where = f" in {self.parent}"
         count = f" ({self.count})" if self.count is not None else ""
         return f"{self.kind.value} {self.short_name}{where}{count}"

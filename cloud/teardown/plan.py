@@ -18,6 +18,7 @@ CAMERA_ORDER = (
     Kind.CERTIFICATE,
     Kind.SHADOW,
     Kind.THING,
+    Kind.ANALYSIS_ITEM,  # ends a frames analysis session: its worker's next renewal fails
     Kind.STREAM,
     Kind.ROLE,
     Kind.RESULTS,
@@ -29,6 +30,7 @@ FLEET_ORDER = (
     Kind.TOPIC,
     Kind.QUEUE,
     Kind.TABLE,
+    Kind.ANALYSIS_TABLE,
     Kind.BUCKET,
     Kind.CERTIFICATE,
     Kind.SHADOW,
@@ -38,7 +40,8 @@ FLEET_ORDER = (
     Kind.ROLE,
     Kind.THING_GROUP,
 )
-# What `--keep-results` keeps: the frames in S3 and the detection records.
+# What `--keep-results` keeps: the frames in S3 and the detection records. The frames analyzer's
+# table and items hold sessions and regions of interest, not results: they go.
 RESULT_KINDS = frozenset({Kind.RESULTS, Kind.DETECTIONS, Kind.BUCKET, Kind.TABLE})
 
 ACTIONS = {
@@ -51,10 +54,12 @@ ACTIONS = {
     Kind.ROLE: "delete inline policies, role",
     Kind.RESULTS: "delete objects",
     Kind.DETECTIONS: "delete records",
+    Kind.ANALYSIS_ITEM: "delete item",
     Kind.SUBSCRIPTION: "unsubscribe",
     Kind.TOPIC: "delete",
     Kind.QUEUE: "delete with its messages",
     Kind.TABLE: "delete with its records",
+    Kind.ANALYSIS_TABLE: "delete with its items",
     Kind.BUCKET: "empty, delete",
     Kind.IOT_POLICY: "delete versions, policy",
     Kind.ROLE_ALIAS: "delete",

@@ -1,8 +1,12 @@
 import json
+from fnmatch import fnmatchcase
+from typing import Any
 
 import pytest
 
+from cloud.naming import RESULTS_ROOT, FleetNames
 from cloud.policies import POLICY_DIR, PolicyName, canonical, placeholders, render
+from cloud.tags import OWNER_KEY
 
 VALUES = {
     "AccountId": "123456789012",
@@ -89,3 +93,138 @@ def test_missing_or_unknown_values_are_errors() -> None:
 
 def test_canonical_ignores_order_and_whitespace() -> None:
     assert canonical('{"b": 1, "a": [1, 2]}') == canonical({"a": [1, 2], "b": 1})
+
+
+def test_every_document_in_the_folder_is_listed() -> None:
+    """A document that `PolicyName` does not list is rendered, and checked, by nobody."""
+    assert {p.stem for p in POLICY_DIR.glob("*.json")} == {n.value for n in PolicyName}
+
+
+# The analysis workers' own credentials (the frames analyzer): least privilege, fleet by fleet.
+
+FLEET = FleetNames("camfleet", "123456789012", "eu-west-1")
+OTHER = FleetNames("camfleet-2", "123456789012", "eu-west-1")
+# Grants that no name of the fleet can confine: things are named by camera id and carry no tags,
+# DetectLabels has no resource-level permissions, and streams (named by camera id too) are
+# confined by the fleet's tag instead.
+_NOT_BY_NAME = {
+    "iot:DescribeThing",
+    "rekognition:DetectLabels",
+    "kinesisvideo:DescribeStream",
+    "kinesisvideo:GetDataEndpoint",
+    "kinesisvideo:GetImages",
+}
+
+
+def _worker(names: FleetNames = FLEET) -> list[dict[str, Any]]:
+    document = render(
+        PolicyName("analyzer-worker"),
+        **names.arn_context(),
+        Fleet=names.fleet,
+        Bucket=names.results_bucket,
+    )
+    statements: list[dict[str, Any]] = document["Statement"]
+    return statements
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def _grants(statements: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Action -> the resources it is allowed on."""
+    granted: dict[str, list[str]] = {}
+    for statement in statements:
+        for action in _as_list(statement["Action"]):
+            granted.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    return granted
+
+
+def _table_arn(names: FleetNames, table: str) -> str:
+    return f"arn:{names.partition}:dynamodb:{names.region}:{names.account_id}:table/{table}"
+
+
+def test_analysis_workers_get_exactly_the_calls_of_a_session_on_the_fleets_resources() -> None:
+    queue = [FLEET.queue_arn(FLEET.analysis_queue)]
+    dlq = [FLEET.queue_arn(FLEET.analysis_dlq)]
+    table = [_table_arn(FLEET, FLEET.analysis_table)]
+    streams = [FLEET.stream_arn_pattern("any").replace("/any/", "/*/")]
+    assert _grants(_worker()) == {
+        "sqs:GetQueueUrl": queue + dlq,
+        "sqs:SendMessage": dlq,  # a message no worker can use goes there with its reason
+        "sqs:ReceiveMessage": queue,
+        "sqs:DeleteMessage": queue,
+        "sqs:ChangeMessageVisibility": queue,
+        "dynamodb:GetItem": table,
+        "dynamodb:UpdateItem": table,
+        "iot:DescribeThing": [FLEET.iot_arn("thing/*")],
+        "kinesisvideo:DescribeStream": streams,
+        "kinesisvideo:GetDataEndpoint": streams,
+        "kinesisvideo:GetImages": streams,
+        "rekognition:DetectLabels": ["*"],
+        "s3:PutObject": [f"arn:aws:s3:::{FLEET.results_bucket}/{RESULTS_ROOT}*"],
+        "sns:Publish": [FLEET.topic_arn()],
+    }
+
+
+def test_analysis_workers_get_no_wildcard_action_and_no_exclusion() -> None:
+    for statement in _worker():
+        assert statement["Effect"] == "Allow"
+        assert not {"NotAction", "NotResource", "NotPrincipal"} & statement.keys()
+        for action in _as_list(statement["Action"]):
+            service, _, name = action.partition(":")
+            assert service and name and not set(name) & {"*", "?"}, action
+
+
+def test_only_detect_labels_is_on_every_resource_and_only_in_the_fleets_region() -> None:
+    (everywhere,) = [s for s in _worker() if "*" in _as_list(s["Resource"])]
+    assert everywhere["Action"] == "rekognition:DetectLabels"
+    assert everywhere["Resource"] == "*"
+    assert everywhere["Condition"] == {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}
+
+
+def test_analysis_workers_read_only_streams_tagged_as_the_fleets() -> None:
+    (streams,) = [s for s in _worker() if "kinesisvideo:GetImages" in _as_list(s["Action"])]
+    assert streams["Condition"] == {"StringEquals": {f"aws:ResourceTag/{OWNER_KEY}": "camfleet"}}
+    (others,) = [s for s in _worker(OTHER) if "kinesisvideo:GetImages" in _as_list(s["Action"])]
+    assert others["Condition"]["StringEquals"][f"aws:ResourceTag/{OWNER_KEY}"] == "camfleet-2"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "allowed"),
+    [
+        ("s3:PutObject", f"{FLEET.results_bucket}/cameras/porch/s1/PERSON-1/frame.jpg", True),
+        ("s3:PutObject", f"{FLEET.results_bucket}/exports/porch.jpg", False),
+        ("s3:PutObject", f"{FLEET.results_bucket}-copy/cameras/porch/frame.jpg", False),
+        ("s3:PutObject", f"{OTHER.results_bucket}/cameras/porch/frame.jpg", False),
+        ("sqs:ReceiveMessage", FLEET.queue_arn(FLEET.analysis_queue), True),
+        ("sqs:ReceiveMessage", FLEET.queue_arn(FLEET.analysis_dlq), False),
+        ("sqs:ReceiveMessage", FLEET.queue_arn(FLEET.results_queue), False),
+        ("sqs:ReceiveMessage", OTHER.queue_arn(OTHER.analysis_queue), False),
+        ("sqs:SendMessage", FLEET.queue_arn(FLEET.analysis_dlq), True),
+        ("sqs:SendMessage", FLEET.queue_arn(FLEET.analysis_queue), False),
+        ("sqs:SendMessage", FLEET.queue_arn(FLEET.results_dlq), False),
+        ("sqs:SendMessage", OTHER.queue_arn(OTHER.analysis_dlq), False),
+        ("dynamodb:UpdateItem", _table_arn(FLEET, FLEET.analysis_table), True),
+        ("dynamodb:UpdateItem", _table_arn(FLEET, FLEET.detections_table), False),
+        ("dynamodb:UpdateItem", _table_arn(OTHER, OTHER.analysis_table), False),
+        ("sns:Publish", FLEET.topic_arn(), True),
+        ("sns:Publish", FLEET.user_notifications_topic_arn(), False),
+        ("sns:Publish", OTHER.topic_arn(), False),
+    ],
+)
+def test_each_grant_covers_the_fleets_resource_and_none_of_its_neighbours(
+    action: str, resource: str, allowed: bool
+) -> None:
+    arn = resource if resource.startswith("arn:") else f"arn:aws:s3:::{resource}"
+    patterns = _grants(_worker())[action]
+    assert any(fnmatchcase(arn, p) for p in patterns) is allowed
+
+
+def test_no_named_grant_of_one_fleet_covers_another_fleets_resource() -> None:
+    ours, theirs = _grants(_worker()), _grants(_worker(OTHER))
+    assert ours.keys() == theirs.keys()
+    for action in ours.keys() - _NOT_BY_NAME:
+        for pattern in ours[action]:
+            assert FLEET.fleet in pattern or FLEET.results_bucket in pattern, (action, pattern)
+            assert not any(fnmatchcase(r, pattern) for r in theirs[action]), (action, pattern)

@@ -21,6 +21,6 @@ def test_a_recorded_fleet_keeps_its_own() -> None:
 
 def test_a_setting_that_disagrees_with_the_fleet_names_the_switch() -> None:
     with pytest.raises(
-        InvalidInputError, match="fleet f uses the frames analyzer.*fleet analyzer use"
+        InvalidInputError, match=r"fleet f uses the frames analyzer.*fleet analyzer use"
     ):
         effective(PROCESSOR, FRAMES, "f")

@@ -36,6 +36,7 @@ def _camera(camera: str, *, session: bool = False) -> list[Resource]:
         Resource(kind=Kind.CERTIFICATE, name=f"{CERT}{camera}", camera=camera, parent=camera),
         Resource(kind=Kind.RESULTS, name=f"cameras/{camera}/", camera=camera, parent="b", count=3),
         Resource(kind=Kind.DETECTIONS, name=camera, camera=camera, parent="t", count=2),
+        Resource(kind=Kind.ANALYSIS_ITEM, name=camera, camera=camera, parent=NAMES.analysis_table),
         Resource(kind=Kind.PROCESSOR, name=NAMES.processor(camera), camera=camera),
     ]
     if session:
@@ -54,7 +55,10 @@ FLEET_LEVEL = [
     Resource(kind=Kind.CERTIFICATE, name=f"{CERT}orphan"),
     Resource(kind=Kind.BUCKET, name=NAMES.results_bucket, count=6),
     Resource(kind=Kind.TABLE, name=NAMES.detections_table),
+    Resource(kind=Kind.ANALYSIS_TABLE, name=NAMES.analysis_table),
+    Resource(kind=Kind.QUEUE, name=NAMES.analysis_dlq),
     Resource(kind=Kind.QUEUE, name=NAMES.results_dlq),
+    Resource(kind=Kind.QUEUE, name=NAMES.analysis_queue),
     Resource(kind=Kind.QUEUE, name=NAMES.results_queue),
     Resource(kind=Kind.TOPIC, name=NAMES.topic_arn()),
     Resource(kind=Kind.SUBSCRIPTION, name="queue-sub", parent=NAMES.topic_arn()),
@@ -78,7 +82,13 @@ def test_each_camera_in_the_documented_order_then_the_fleet() -> None:
     assert fleet == sorted(fleet, key=FLEET_ORDER.index)
     assert fleet[0] is Kind.SUBSCRIPTION and fleet[-1] is Kind.THING_GROUP
     queues = [s.resource.name for s in plan.fleet_steps if s.resource.kind is Kind.QUEUE]
-    assert queues == [NAMES.results_queue, NAMES.results_dlq]  # the redrive source first
+    # Each redrive source before its dead-letter queue.
+    assert queues == [
+        NAMES.analysis_queue,
+        NAMES.analysis_dlq,
+        NAMES.results_queue,
+        NAMES.results_dlq,
+    ]
     assert plan.steps[-1].resource.kind is Kind.THING_GROUP
     assert len(plan.steps) == len(inventory.resources)
 
@@ -127,6 +137,8 @@ def test_keep_results_keeps_the_objects_records_bucket_and_table() -> None:
     planned = {s.resource.kind for s in plan.steps}
     assert not planned & kept
     assert Kind.STREAM in planned and Kind.TOPIC in planned
+    # The frames analyzer's table and items hold sessions, not results.
+    assert {Kind.ANALYSIS_TABLE, Kind.ANALYSIS_ITEM} <= planned
 
 
 def test_an_empty_inventory_is_an_empty_plan() -> None:
