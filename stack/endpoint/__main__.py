@@ -30,6 +30,13 @@ def parse_args(argv: list[str]) -> LocalEndpointConfig:
         type=Path,
         help="the local fragment store: stream processor sessions analyse its video",
     )
+    parser.add_argument(
+        "--no-streaming-video",
+        dest="streaming_video",
+        action="store_false",
+        help="play an account without Rekognition Streaming Video: CreateStreamProcessor is "
+        "refused (AccessDeniedException)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -47,6 +54,7 @@ def parse_args(argv: list[str]) -> LocalEndpointConfig:
         broker_admin_cert=args.broker_admin_cert,
         broker_admin_key=args.broker_admin_key,
         fragment_root=args.fragment_root,
+        streaming_video=args.streaming_video,
     )
 
 

@@ -10,6 +10,11 @@
   stream processor quota (what Service Quotas reports and CreateStreamProcessor
   enforces) until the endpoint restarts; a value below what is in use refuses
   every new processor, as AWS does
+- ``PUT /_fleet/streaming-video`` with ``{"available": false}`` closes Rekognition
+  Streaming Video to this endpoint's accounts, as it is closed to new AWS customers:
+  ``CreateStreamProcessor`` then fails with ``AccessDeniedException``, processors that
+  exist keep working; ``{"available": true}`` opens it again. Until the endpoint restarts
+  (``python -m stack.endpoint --no-streaming-video`` starts it closed)
 """
 
 from __future__ import annotations
@@ -18,13 +23,19 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from werkzeug.wrappers import Request, Response
 
 from stack.endpoint.faults import FaultInjector, FaultSpec, RequestLog
 from stack.endpoint.servicequotas.models import QuotaSetting
 
 PREFIX = "/_fleet/"
+
+
+class StreamingVideoSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    available: bool
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -40,6 +51,7 @@ class AdminApi:
         reset: Callable[[], None],
         save: Callable[[], None],
         set_processor_quota: Callable[[int], None],
+        set_streaming_video: Callable[[bool], None],
     ) -> None:
         self._faults = faults
         self._log = log
@@ -47,6 +59,7 @@ class AdminApi:
         self._reset = reset
         self._save = save
         self._set_processor_quota = set_processor_quota
+        self._set_streaming_video = set_streaming_video
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         response = self._dispatch(Request(environ))
@@ -89,4 +102,11 @@ class AdminApi:
                 return _json({"error": json.loads(err.json())}, 400)
             self._set_processor_quota(setting.value)
             return _json({"processor_quota": setting.value})
+        if route == ("PUT", "streaming-video"):
+            try:
+                access = StreamingVideoSetting.model_validate_json(request.get_data())
+            except ValidationError as err:
+                return _json({"error": json.loads(err.json())}, 400)
+            self._set_streaming_video(access.available)
+            return _json({"streaming_video_available": access.available})
         return _json({"error": f"no admin route {request.method} {request.path}"}, 404)

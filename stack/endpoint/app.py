@@ -1,9 +1,10 @@
 """The WSGI application: our additions in front of moto, on one port.
 
 Per request: resolve service/operation (``request_info``), apply an armed
-fault, then serve it from the Rekognition or Service Quotas emulation or pass
-it to moto; afterwards log it, regenerate the broker ACL after IoT changes
-and schedule a state save after mutations. ``/_fleet/`` is the admin API.
+fault, then serve it from the project's emulation (Rekognition, KVS and its
+archived media, Service Quotas) or pass it to moto; afterwards log it,
+regenerate the broker ACL after IoT changes and schedule a state save after
+mutations. ``/_fleet/`` is the admin API.
 
 moto's backends are process-global: two apps in one process share moto's
 state (not the Rekognition state, which each app owns).
@@ -11,13 +12,15 @@ state (not the Rekognition state, which each app owns).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from moto.iam.models import get_account_id_from
@@ -27,23 +30,38 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from stack.broker.acl_sync import AclSync, is_acl_relevant
 from stack.endpoint import iot_patch, kinesisvideo, persistence
 from stack.endpoint.admin import PREFIX, AdminApi
-from stack.endpoint.exceptions import LocalAwsError
+from stack.endpoint.archived_media.responses import ArchivedMedia
+from stack.endpoint.exceptions import LocalAwsError, UnknownOperationException
 from stack.endpoint.faults import FaultInjector, RequestLog, RequestRecord, now_ms
 from stack.endpoint.protocol_errors import WireResponse, error_code_of, error_response
 from stack.endpoint.rekognition import responses as rekognition_responses
+from stack.endpoint.rekognition.image_analysis import ImageAnalysis
 from stack.endpoint.rekognition.models import RekognitionState
+from stack.endpoint.rekognition.s3_images import read_s3_object
 from stack.endpoint.request_info import RequestInfo, resolve_request
 from stack.endpoint.servicequotas import responses as quota_responses
 from stack.endpoint.servicequotas.models import ServiceQuotasBackend
 
 logger = logging.getLogger(__name__)
 
-_READ_PREFIXES = ("Describe", "List", "Get", "Head", "Search", "Select", "Test", "Validate")
+_READ_PREFIXES = (
+    "Describe",
+    "Detect",
+    "List",
+    "Get",
+    "Head",
+    "Search",
+    "Select",
+    "Test",
+    "Validate",
+)
 # SQS long polling waits inside moto for up to 20 s: under the state lock it would hold back the
 # very publish that delivers the message, and every other write. moto's queue guards its own list.
 _UNLOCKED = {("sqs", "ReceiveMessage")}
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 500: "Error"}
 JsonHandler = Callable[[str, str, dict[str, Any]], dict[str, Any]]
+# KVS data-plane services: GetDataEndpoint sends their clients here, and only GetImages is served.
+_MEDIA_SERVICES = frozenset({"kinesis-video-archived-media", "kinesis-video-media"})
 
 
 def is_mutating(method: str, operation: str | None) -> bool:
@@ -85,6 +103,12 @@ def _app_id(user_agent: str) -> str | None:
     return match.group(1) if match else None
 
 
+def request_url(environ: Mapping[str, Any]) -> str:
+    """The address a request came to, as its client wrote it (``http://127.0.0.1:5055``)."""
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
+
+
 class LocalEndpointApp:
     def __init__(
         self,
@@ -95,6 +119,7 @@ class LocalEndpointApp:
         mark_dirty: Callable[[], None],
         state_lock: threading.RLock,
         health: Callable[[], dict[str, Any]],
+        fragment_root: Path | None = None,
     ) -> None:
         self.rekognition = rekognition
         self.iot_context = iot_context
@@ -105,13 +130,38 @@ class LocalEndpointApp:
         self._mark_dirty = mark_dirty
         self._moto = DomainDispatcherApplication(create_backend_app)
         self._admin = AdminApi(
-            self.faults, self.log, health, self.reset, save, self.set_processor_quota
+            self.faults,
+            self.log,
+            health,
+            self.reset,
+            save,
+            self.set_processor_quota,
+            self.set_streaming_video,
         )
+        self.archived_media = ArchivedMedia(fragment_root, self._find_stream)
+        self.images = ImageAnalysis(self._read_s3)
 
     def set_processor_quota(self, value: int) -> None:
         """The stream processor quota from now until the endpoint restarts."""
         self.rekognition.processor_quota = value
         logger.info("stream processor quota set to %d", value)
+
+    def set_streaming_video(self, available: bool) -> None:
+        """Whether the endpoint's accounts may create stream processors, until it restarts."""
+        self.rekognition.streaming_video_available = available
+        logger.info("Rekognition streaming video %s", "open" if available else "closed")
+
+    def _find_stream(
+        self, account: str, region: str, request: Mapping[str, Any]
+    ) -> kinesisvideo.StreamRef:
+        with self.state_lock:
+            return kinesisvideo.find_stream(account, region, request)
+
+    def _read_s3(
+        self, account: str, region: str, bucket: str, key: str, version: str | None
+    ) -> bytes:
+        with self.state_lock:
+            return read_s3_object(account, region, bucket, key, version)
 
     def reset(self) -> None:
         """Wipe moto's (process-global) state, ours, faults and the request log."""
@@ -185,7 +235,7 @@ class LocalEndpointApp:
                 )
         method = environ.get("REQUEST_METHOD", "GET")
         mutating = is_mutating(method, info.operation)
-        handler = self._own_handler(info, body)
+        handler = self._own_handler(info, body, environ)
         if handler is not None:
             response = self._serve_json(info, body, handler)
         elif mutating and (info.service, info.operation) not in _UNLOCKED:
@@ -199,18 +249,32 @@ class LocalEndpointApp:
             self._mark_dirty()
         return response, False
 
-    def _own_handler(self, info: RequestInfo, body: bytes) -> JsonHandler | None:
+    def _own_handler(
+        self, info: RequestInfo, body: bytes, environ: Mapping[str, Any]
+    ) -> JsonHandler | None:
         operation = info.operation
         if info.service == "rekognition" and operation in rekognition_responses.OPERATIONS:
             rekognition_handler = rekognition_responses.OPERATIONS[operation]
 
             def rekognition(account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
                 responses = rekognition_responses.RekognitionResponses(
-                    self.rekognition, account, region
+                    self.rekognition, account, region, self.images
                 )
                 return rekognition_handler(responses, request)
 
             return rekognition
+        if info.service == "kinesisvideo" and operation == "GetDataEndpoint":
+            url = request_url(environ)
+
+            def data_endpoint(account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+                with self.state_lock:
+                    return kinesisvideo.get_data_endpoint(account, region, request, url)
+
+            return data_endpoint
+        if info.service == "kinesis-video-archived-media" and operation == "GetImages":
+            return self.archived_media.get_images
+        if info.service in _MEDIA_SERVICES and operation is not None:
+            return functools.partial(_not_emulated, operation)
         if info.service == "kinesisvideo" and operation in kinesisvideo.OPERATIONS:
             kvs_handler = kinesisvideo.OPERATIONS[operation]
 
@@ -276,16 +340,30 @@ class LocalEndpointApp:
         return WireResponse(captured.get("status", 500), captured.get("headers", []), data)
 
 
+def _not_emulated(
+    operation: str, account: str, region: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    raise UnknownOperationException(
+        f"{operation} is not emulated by the local endpoint; of the Kinesis Video Streams "
+        "media APIs it serves GetImages."
+    )
+
+
 def _logged_params(info: RequestInfo, body: bytes) -> dict[str, Any] | None:
     """The request log keeps the JSON requests of our own Rekognition emulation (no image bytes,
-    no credentials): which stream processor, which start selector."""
+    no credentials): which stream processor, which start selector, which labels asked for."""
     if info.service != "rekognition" or info.operation not in rekognition_responses.OPERATIONS:
         return None
     try:
         params = json.loads(body or b"{}")
     except ValueError:
         return None
-    return params if isinstance(params, dict) else None
+    if not isinstance(params, dict):
+        return None
+    image = params.get("Image")
+    if isinstance(image, dict) and "Bytes" in image:
+        params["Image"] = {**image, "Bytes": f"<{len(str(image['Bytes']))} base64 characters>"}
+    return params
 
 
 def save_everything(app_state: RekognitionState, state_file: Any, lock: threading.RLock) -> None:

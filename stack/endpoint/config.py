@@ -31,6 +31,9 @@ class LocalEndpointConfig(BaseModel):
     # The local fragment store (`<fragment_root>/<camera>/<producer ms>.mkv`): with it, stream
     # processor sessions analyse the cameras' video; without it, they only last their duration.
     fragment_root: Path | None = None
+    # Whether Rekognition Streaming Video is open to this endpoint's accounts; closed, it plays
+    # an account AWS no longer lets create stream processors.
+    streaming_video: bool = True
 
     @field_validator("host")
     @classmethod

@@ -51,3 +51,37 @@ class NoSuchResourceException(LocalAwsError):
 
 class UnknownOperationException(LocalAwsError):
     code = "UnknownOperationException"
+
+
+class AccessDeniedException(LocalAwsError):
+    code = "AccessDeniedException"
+
+
+class InvalidImageFormatException(LocalAwsError):
+    code = "InvalidImageFormatException"
+
+
+class ImageTooLargeException(LocalAwsError):
+    code = "ImageTooLargeException"
+
+
+class InvalidS3ObjectException(LocalAwsError):
+    code = "InvalidS3ObjectException"
+
+
+class InvalidArgumentException(LocalAwsError):
+    """Kinesis Video Streams' "invalid input" error."""
+
+    code = "InvalidArgumentException"
+
+
+class StreamNotFoundException(ResourceNotFoundException):
+    """Kinesis Video Streams' "no such stream": HTTP 404, as its APIs answer."""
+
+    status = 404
+
+
+class NoDataRetentionException(LocalAwsError):
+    """Archived media asked of a stream that keeps no data (``DataRetentionInHours`` 0)."""
+
+    code = "NoDataRetentionException"

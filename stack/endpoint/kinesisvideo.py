@@ -7,38 +7,87 @@
 - ``ListTagsForStream``, ``TagStream``, ``UntagStream``: the tags moto keeps from
   ``CreateStream`` (the fleet's ownership markers), read and changed.
 
+- ``GetDataEndpoint``: the address the request came to, for every ``APIName``. This endpoint is
+  the only one there is, and it serves the data-plane APIs it emulates (``GetImages``) itself;
+  moto's answer is a made-up ``amazonaws.com`` host no client can reach. The others (GetMedia,
+  GetClip, HLS, DASH, ListFragments) are not served: a client that calls them here gets
+  ``UnknownOperationException`` saying so.
+
 Not emulated: the asynchronous ``UPDATING`` status (the change is immediate); tag pagination
-(a stream has at most 50 tags).
+(a stream has at most 50 tags); GetDataEndpoint's limits (300 TPS per account, 5 per stream).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from moto.backends import get_backend
 
-from stack.endpoint.exceptions import LocalAwsError, ResourceNotFoundException
+from stack.endpoint.exceptions import (
+    InvalidArgumentException,
+    LocalAwsError,
+    StreamNotFoundException,
+)
 
 MAX_RETENTION_HOURS = 87_600
+API_NAMES = frozenset(
+    {
+        "PUT_MEDIA",
+        "GET_MEDIA",
+        "LIST_FRAGMENTS",
+        "GET_MEDIA_FOR_FRAGMENT_LIST",
+        "GET_HLS_STREAMING_SESSION_URL",
+        "GET_DASH_STREAMING_SESSION_URL",
+        "GET_CLIP",
+        "GET_IMAGES",
+    }
+)
 
 
 class VersionMismatchException(LocalAwsError):
     code = "VersionMismatchException"
 
 
-class InvalidArgumentException(LocalAwsError):
-    code = "InvalidArgumentException"
+@dataclass(frozen=True)
+class StreamRef:
+    """What the data plane needs of a stream in moto's backend."""
+
+    name: str
+    arn: str
+    retention_hours: int
 
 
 def _stream(account_id: str, region: str, request: Mapping[str, Any]) -> Any:
-    backend = get_backend("kinesisvideo")[account_id][region]
     name, arn = request.get("StreamName"), request.get("StreamARN")
+    if not name and not arn:
+        raise InvalidArgumentException("Either StreamName or StreamARN must be specified.")
+    backend = get_backend("kinesisvideo")[account_id][region]
     for stream in list(backend.streams.values()):
         if (arn and stream.arn == arn) or (name and stream.stream_name == name):
             return stream
-    raise ResourceNotFoundException("The requested stream is not found or not active.")
+    raise StreamNotFoundException("The requested stream is not found or not active.")
+
+
+def find_stream(account_id: str, region: str, request: Mapping[str, Any]) -> StreamRef:
+    """The stream a data-plane request names (``StreamName`` or ``StreamARN``)."""
+    stream = _stream(account_id, region, request)
+    return StreamRef(stream.stream_name, stream.arn, int(stream.data_retention_in_hours or 0))
+
+
+def get_data_endpoint(
+    account_id: str, region: str, request: dict[str, Any], endpoint_url: str
+) -> dict[str, Any]:
+    """``endpoint_url``: the address the request came to."""
+    api_name = request.get("APIName")
+    if api_name not in API_NAMES:
+        raise InvalidArgumentException(
+            f"APIName must be one of {', '.join(sorted(API_NAMES))}, not {api_name!r}."
+        )
+    _stream(account_id, region, request)
+    return {"DataEndpoint": endpoint_url}
 
 
 def update_data_retention(account_id: str, region: str, request: dict[str, Any]) -> dict[str, Any]:

@@ -62,7 +62,10 @@ class LocalEndpoint:
         iot_patch.install(self._iot_context)
         self._lock = threading.RLock()
         self.rekognition = RekognitionState(
-            kvs_stream_exists, config.processor_quota, session_runner or self._default_runner()
+            kvs_stream_exists,
+            config.processor_quota,
+            session_runner or self._default_runner(),
+            streaming_video_available=config.streaming_video,
         )
         self._restore()
         self._saver = persistence.DebouncedSaver(self.save, config.save_delay_seconds)
@@ -79,6 +82,7 @@ class LocalEndpoint:
             self._saver.mark_dirty,
             self._lock,
             self._health,
+            fragment_root=config.fragment_root,
         )
         self.app.acl_sync.sync()
         self.app.acl_sync.request()  # the broker's guard converges in the background
@@ -116,6 +120,7 @@ class LocalEndpoint:
             "status": "ok",
             "url": self.url,
             "processor_quota": self.rekognition.processor_quota,
+            "streaming_video_available": self.rekognition.streaming_video_available,
             "ca_cert_path": str(self.config.ca_directory / "ca.pem"),
             "broker_sync": self.app.acl_sync.status(),
         }
@@ -178,6 +183,7 @@ def start_local_endpoint(
     save_delay_seconds: float = 2.0,
     session_runner: SessionRunner | None = None,
     fragment_root: Path | None = None,
+    streaming_video: bool = True,
 ) -> LocalEndpoint:
     """Start an endpoint on 127.0.0.1 in a background thread."""
     config = LocalEndpointConfig(
@@ -189,6 +195,7 @@ def start_local_endpoint(
         broker_pid_file=broker_pid_file,
         save_delay_seconds=save_delay_seconds,
         fragment_root=fragment_root,
+        streaming_video=streaming_video,
     )
     return LocalEndpoint(config, session_runner).start()
 

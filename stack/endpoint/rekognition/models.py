@@ -8,6 +8,13 @@ Status model (label detection, as AWS): created ``STOPPED``; a start makes it
 ``MaxDurationInSeconds`` or on stop; it never reports ``RUNNING``. A face
 search processor is ``RUNNING`` from start until stop.
 
+Streaming video access: Rekognition Streaming Video is closed to new customers (since
+2026-04-30; accounts that used it within the last 12 months keep it). With
+``streaming_video_available`` false the endpoint plays such an account: ``CreateStreamProcessor``
+fails with ``AccessDeniedException`` (``STREAMING_VIDEO_CLOSED``; AWS's exact wording is not
+published, the message follows its notice), before any check of the request; processors that
+exist keep working (start, stop, describe, update, delete).
+
 Not emulated: face indexing and search (collections hold no faces), the
 ``UPDATING``/``STOPPING`` transitions (updates apply at once), KMS, data
 sharing effects, and stopping an already stopped processor is a no-op
@@ -29,6 +36,7 @@ from enum import StrEnum
 from typing import Any
 
 from stack.endpoint.exceptions import (
+    AccessDeniedException,
     InvalidPaginationTokenException,
     InvalidParameterException,
     LimitExceededException,
@@ -48,6 +56,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PROCESSOR_QUOTA = 10
 FACE_MODEL_VERSION = "7.0"
+STREAMING_VIDEO_CLOSED = (
+    "Amazon Rekognition Streaming Video Analysis is no longer available to new customers. "
+    "Existing accounts that have used it within the last 12 months can continue to use it."
+)
 StreamExists = Callable[[str], bool]
 
 
@@ -223,8 +235,10 @@ class RekognitionState:
         processor_quota: int = DEFAULT_PROCESSOR_QUOTA,
         runner: SessionRunner | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        streaming_video_available: bool = True,
     ) -> None:
         self.processor_quota = processor_quota
+        self.streaming_video_available = streaming_video_available
         self.runner: SessionRunner = runner or TimedSessionRunner()
         self._stream_exists = stream_exists
         self._clock = clock
@@ -265,6 +279,8 @@ class RekognitionState:
     def create_processor(
         self, account_id: str, region: str, request: Mapping[str, Any]
     ) -> StreamProcessor:
+        if not self.streaming_video_available:
+            raise AccessDeniedException(STREAMING_VIDEO_CLOSED)
         validation.check_create(request)
         with self._lock:
             backend = self.backend(account_id, region)

@@ -1,7 +1,8 @@
 """The Rekognition JSON wire protocol for what ``models`` emulates.
 
 Requests carry ``X-Amz-Target: RekognitionService.<Operation>``; operations
-not listed in ``OPERATIONS`` are left to moto (image APIs).
+not listed in ``OPERATIONS`` are left to moto (the other image APIs).
+``DetectLabels`` is ``image_analysis``'s, in place of moto's fixed answer.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from stack.endpoint.exceptions import UnknownOperationException
+from stack.endpoint.rekognition.image_analysis import ImageAnalysis
 from stack.endpoint.rekognition.models import (
     FACE_MODEL_VERSION,
     RekognitionBackend,
@@ -21,10 +24,17 @@ Handler = Callable[["RekognitionResponses", Mapping[str, Any]], dict[str, Any]]
 class RekognitionResponses:
     """Turns one parsed JSON request into a JSON-able response dict."""
 
-    def __init__(self, state: RekognitionState, account_id: str, region: str) -> None:
+    def __init__(
+        self,
+        state: RekognitionState,
+        account_id: str,
+        region: str,
+        images: ImageAnalysis | None = None,
+    ) -> None:
         self.state = state
         self.account_id = account_id
         self.region = region
+        self.images = images
 
     def _run(self, action: Callable[[RekognitionBackend], Any]) -> Any:
         return self.state.run(self.account_id, self.region, action)
@@ -121,6 +131,11 @@ class RekognitionResponses:
         self._run(lambda backend: backend.delete_collection(collection_id))
         return {"StatusCode": 200}
 
+    def detect_labels(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        if self.images is None:
+            raise UnknownOperationException("DetectLabels is not served here.")
+        return self.images.detect_labels(self.account_id, self.region, body)
+
 
 OPERATIONS: dict[str, Handler] = {
     "CreateStreamProcessor": RekognitionResponses.create_stream_processor,
@@ -137,4 +152,5 @@ OPERATIONS: dict[str, Handler] = {
     "DescribeCollection": RekognitionResponses.describe_collection,
     "ListCollections": RekognitionResponses.list_collections,
     "DeleteCollection": RekognitionResponses.delete_collection,
+    "DetectLabels": RekognitionResponses.detect_labels,
 }

@@ -24,8 +24,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -40,7 +39,6 @@ from stack.endpoint.rekognition import notifications
 from stack.endpoint.rekognition.detection import (
     LOCALLY_DETECTED,
     Detection,
-    Detector,
     FirstSightings,
     Label,
     detector_for,
@@ -48,6 +46,7 @@ from stack.endpoint.rekognition.detection import (
     min_confidence,
     wanted_labels,
 )
+from stack.endpoint.rekognition.detector_pool import DetectorFactory, DetectorPool
 from stack.endpoint.rekognition.sessions import (
     SessionContext,
     SessionEndCallback,
@@ -75,7 +74,6 @@ class ResultsSink(Protocol):
 
 
 ResultsFactory = Callable[[SessionContext], ResultsSink]
-DetectorFactory = Callable[[frozenset[Label]], Detector]
 
 
 @dataclass(frozen=True)
@@ -211,36 +209,6 @@ class _BotoSink:
             raise ResultsError(f"cannot publish to {topic_arn}: {err}") from err
 
 
-class _Detectors:
-    """Loaded detectors, lent for one frame at a time.
-
-    Loading a Haar cascade costs CPU the endpoint's requests need, so detectors are not made per
-    session. A cascade is not safe to share between threads, so each is lent to one frame at a
-    time; at most `max_parallel` frames are analysed at once, so at most that many are loaded per
-    label set, and a session that finds no video loads none.
-    """
-
-    def __init__(self, factory: DetectorFactory, max_parallel: int) -> None:
-        self._factory = factory
-        self._cpu = threading.BoundedSemaphore(max_parallel)
-        self._lock = threading.Lock()
-        self._idle: dict[frozenset[Label], list[Detector]] = {}
-
-    @contextmanager
-    def lent(self, labels: frozenset[Label]) -> Iterator[Detector]:
-        with self._cpu:
-            with self._lock:
-                idle = self._idle.setdefault(labels, [])
-                detector = idle.pop() if idle else None
-            if detector is None:
-                detector = self._factory(labels)
-            try:
-                yield detector
-            finally:
-                with self._lock:
-                    self._idle[labels].append(detector)
-
-
 @dataclass
 class _Session:
     context: SessionContext
@@ -263,7 +231,7 @@ class VideoSessionRunner:
         self.fragment_root = fragment_root
         self.settings = settings or AnalysisSettings()
         self._results = results
-        self._detectors = _Detectors(detector_factory, self.settings.max_parallel)
+        self._detectors = DetectorPool(detector_factory, self.settings.max_parallel)
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
@@ -341,7 +309,7 @@ class _Analysis:
         fragment_root: Path,
         settings: AnalysisSettings,
         results: ResultsFactory,
-        detectors: _Detectors,
+        detectors: DetectorPool,
         clock: Clock,
     ) -> None:
         self.context = context
