@@ -114,6 +114,16 @@ def describe_thing(clients: AwsClients, name: str) -> ThingRecord | None:
     )
 
 
+def thing_attributes(clients: AwsClients, name: str) -> dict[str, str] | None:
+    """The thing's attributes (DescribeThing alone: for readers allowed nothing more); None if
+    there is no such thing."""
+    try:
+        with aws_call(f"describe thing {name}"):
+            return dict(clients.iot.describe_thing(thingName=name).get("attributes", {}))
+    except NotFoundError:
+        return None
+
+
 def ensure_thing(
     clients: AwsClients, name: str, attributes: dict[str, str]
 ) -> tuple[ThingRecord, Change]:

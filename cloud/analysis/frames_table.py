@@ -119,9 +119,12 @@ def renew(
 
 def record_confirmed(
     clients: AwsClients, table: str, camera_id: str, session_id: str, label: str, message: str
-) -> bool:
-    """Keep the LABEL_DETECTED message of `label` before it is published (see FramesCamera)."""
-    return _update_session(
+) -> str | None:
+    """Keep the LABEL_DETECTED message of `label` before it is published (see FramesCamera).
+    Returns the message to publish: this one, or the one another worker of the same session
+    recorded first (one message per class and session, whoever publishes it); None when the
+    session is no longer the camera's."""
+    if _update_session(
         clients,
         table,
         camera_id,
@@ -129,7 +132,13 @@ def record_confirmed(
         "SET #c.#label = :message",
         {":message": {"S": message}},
         names={"#c": "confirmed", "#label": label},
-    )
+        condition="attribute_not_exists(#c.#label)",
+    ):
+        return message
+    current = read_camera(clients, table, camera_id)
+    if current is None or current.session is None or current.session.session_id != session_id:
+        return None
+    return current.confirmed.get(label)
 
 
 def finish(
@@ -168,8 +177,18 @@ def _update_session(
     *,
     names: dict[str, str] | None = None,
     unfinished: bool = False,
+    condition: str | None = None,
 ) -> bool:
-    condition = "#sid = :sid" + (" AND NOT #s IN (:stopped, :failed)" if unfinished else "")
+    """Apply `update` if the item's session is `session_id` (and unfinished, and `condition`)."""
+    condition = " AND ".join(
+        c
+        for c in (
+            "#sid = :sid",
+            "NOT #s IN (:stopped, :failed)" if unfinished else None,
+            condition,
+        )
+        if c
+    )
     known = {
         "#sid": "session_id",
         "#s": "status",

@@ -15,6 +15,7 @@
   bridge/                    the MQTT bridge's own bundle (key, certificate, CA)
   run/bridge.heartbeat.json  what the bridge last said about itself (`fleet status`)
   run/results.heartbeat.json what the results consumer last said about itself
+  run/analyzer.heartbeat.json what the analysis worker last said about itself
   prefect/                   PREFECT_HOME of the Prefect server (SQLite database)
 ```
 """
@@ -37,6 +38,7 @@ class PartName(StrEnum):
     FLOWS = "flows"
     BRIDGE = "bridge"
     RESULTS = "results"
+    ANALYZER = "analyzer"
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,10 @@ class StackLayout:
     @property
     def results_heartbeat(self) -> Path:
         return self.run_dir / "results.heartbeat.json"
+
+    @property
+    def analyzer_heartbeat(self) -> Path:
+        return self.run_dir / "analyzer.heartbeat.json"
 
     def log_file(self, part: PartName) -> Path:
         return self.logs_dir / f"{part.value}.log"

@@ -3,8 +3,9 @@
 `up` is idempotent: a part whose process is running (checked by pid and command line) is left
 alone, a crashed one is started again. The Prefect server, the slowest to start, goes first; the
 AWS endpoint and the broker start while it migrates its database. Then the served flows, the MQTT
-bridge (once its IoT identity is ensured) and the results consumer (once the fleet-level
-resources are ensured), each waited for. State lives under `settings.stack_dir` and survives
+bridge (once its IoT identity is ensured), the results consumer (once the fleet-level
+resources are ensured) and the analysis worker (which idles while the fleet has no analysis
+queue), each waited for. State lives under `settings.stack_dir` and survives
 `down` unless `wipe=True`.
 
 `status`, `down` and `prefect_env` serve the CLI's quick commands: what only `up` needs (the CA,
@@ -46,6 +47,7 @@ STOP_TIMEOUT_S = 15.0
 # Ceilings, not delays: a cold start imports Prefect and awscrt (seconds; more on a busy host).
 BRIDGE_TIMEOUT_S = 60.0
 RESULTS_TIMEOUT_S = 60.0
+ANALYZER_TIMEOUT_S = 60.0
 MOSQUITTO_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/usr/local/bin"
 DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 DYNSEC_SEARCH = ("/usr/lib/*-linux-gnu", "/usr/lib", "/usr/local/lib")
@@ -61,6 +63,7 @@ _AWS_TARGET_SERVERS = (PartName.PREFECT,)
 _RUN_IT_YOURSELF = {
     PartName.BRIDGE: " (run `fleet bridge run`)",
     PartName.RESULTS: " (run `fleet results run`)",
+    PartName.ANALYZER: " (run `fleet analyzer run`)",
 }
 
 
@@ -108,6 +111,7 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
         clients = AwsClients(settings)
         _start_bridge(clients, layout, specs[PartName.BRIDGE], part_probes[PartName.BRIDGE])
         _start_results(clients, layout, specs[PartName.RESULTS], part_probes[PartName.RESULTS])
+        _start_analyzer(layout, specs[PartName.ANALYZER], part_probes[PartName.ANALYZER])
     result = status(settings)
     logger.info("local stack is up in %s", layout.root)
     return result
@@ -118,6 +122,7 @@ def down(settings: FleetSettings, wipe: bool = False) -> None:
     layout = StackLayout(settings.stack_dir)
     stop(
         settings,
+        PartName.ANALYZER,
         PartName.RESULTS,
         PartName.BRIDGE,
         PartName.FLOWS,
@@ -167,7 +172,7 @@ def _observe(
     part_probes = probes(record, layout)
     used = {*_servers(settings), PartName.FLOWS}
     if settings.is_local:
-        used.update((PartName.BRIDGE, PartName.RESULTS))
+        used.update((PartName.BRIDGE, PartName.RESULTS, PartName.ANALYZER))
 
     def observe(part: PartName) -> PartStatus:
         if part in used:
@@ -385,6 +390,18 @@ def _start_results(
     layout.results_heartbeat.unlink(missing_ok=True)
     pid = processes.start(spec)
     wait_until_healthy([_part_check(PartName.RESULTS, probe, spec, pid)], RESULTS_TIMEOUT_S)
+
+
+def _start_analyzer(layout: StackLayout, spec: ProcessSpec, probe: Probe) -> None:
+    """Start the analysis worker and wait until it reports itself: polling the fleet's analysis
+    queue, or waiting for it (a fleet on stream processors has none). A running one is left
+    alone."""
+    if processes.is_running(spec):
+        logger.info("the analysis worker is already running")
+        return
+    layout.analyzer_heartbeat.unlink(missing_ok=True)
+    pid = processes.start(spec)
+    wait_until_healthy([_part_check(PartName.ANALYZER, probe, spec, pid)], ANALYZER_TIMEOUT_S)
 
 
 def _part_check(

@@ -87,6 +87,14 @@ def results_argv(layout: StackLayout) -> list[str]:
     ]
 
 
+def analyzer_argv(layout: StackLayout) -> list[str]:
+    return [
+        str(venv_bin() / "python"),
+        *("-m", "services.analyzer"),
+        *("--heartbeat-file", str(layout.analyzer_heartbeat)),
+    ]
+
+
 def prefect_argv(record: StackRecord) -> list[str]:
     return [
         str(venv_bin() / "prefect"),
@@ -106,13 +114,14 @@ def process_specs(
     """Each part's command, environment, log and pid file.
 
     `mosquitto` is the broker binary; `fleet_env` (FLEET_* variables) tells the flows' serve
-    process, the bridge and the results consumer which fleet and which stack they work on. All
-    three talk to Prefect: the bridge runs `analyze-motion` flow runs, the results consumer emits
-    `camera.detection` events.
+    process, the bridge, the results consumer and the analysis worker which fleet and which
+    stack they work on. The first three talk to Prefect: the bridge runs `analyze-motion` flow
+    runs, the results consumer emits `camera.detection` events; the analysis worker does not.
     """
     env = base_env(environ)
     prefect_env = {**env, **prefect_client_env(record, layout)}
     flows_env = {**prefect_env, **(fleet_env or {})}
+    analyzer_env = {**env, **(fleet_env or {})}
     server_env = {
         **prefect_env,
         "PREFECT_SERVER_API_HOST": record.host,
@@ -126,6 +135,7 @@ def process_specs(
         PartName.FLOWS: ([str(venv_bin() / "python"), "-m", "flows.serve"], flows_env),
         PartName.BRIDGE: (bridge_argv(layout), flows_env),
         PartName.RESULTS: (results_argv(layout), flows_env),
+        PartName.ANALYZER: (analyzer_argv(layout), analyzer_env),
     }
     return {
         part: ProcessSpec(
@@ -154,4 +164,5 @@ def probes(record: StackRecord, layout: StackLayout) -> dict[PartName, Probe]:
         PartName.PREFECT: HttpProbe(f"{record.prefect_api_url}/health"),
         PartName.BRIDGE: HeartbeatProbe(layout.bridge_heartbeat),
         PartName.RESULTS: HeartbeatProbe(layout.results_heartbeat),
+        PartName.ANALYZER: HeartbeatProbe(layout.analyzer_heartbeat),
     }

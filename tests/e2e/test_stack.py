@@ -139,7 +139,7 @@ def test_status_json_has_what_clients_need(stack: Stack) -> None:
     assert document["prefect_api_url"] == f"http://127.0.0.1:{settings.prefect_port}/api"
     assert document["prefect_ui_url"] == f"http://127.0.0.1:{settings.prefect_port}"
     parts = {part["name"]: part for part in document["parts"]}
-    assert set(parts) == {"aws", "mosquitto", "prefect", "flows", "bridge", "results"}
+    assert set(parts) == {"aws", "mosquitto", "prefect", "flows", "bridge", "results", "analyzer"}
     assert all(part["healthy"] for part in parts.values() if not part["skipped"])
     assert not any(parts[name]["skipped"] for name in ("aws", "mosquitto", "prefect"))
     stored = json.loads((settings.stack_dir / "stack.json").read_text())

@@ -96,7 +96,13 @@ def test_one_session_per_camera_queued_for_the_workers_and_followed_to_its_end(
     table = ctx.names.analysis_table
     assert frames_table.renew(ctx.clients, table, "porch", session, 2_000_000_000_000)
     assert control.statuses() == {"porch": ProcessorStatus.RUNNING}
-    assert frames_table.record_confirmed(ctx.clients, table, "porch", session, "PERSON", "{}")
+    recorded = frames_table.record_confirmed(ctx.clients, table, "porch", session, "PERSON", "{}")
+    assert recorded == "{}"
+    # A second worker of the same session (the first stalled past its visibility) publishes
+    # the first one's message, never its own.
+    again = frames_table.record_confirmed(ctx.clients, table, "porch", session, "PERSON", "[]")
+    assert again == "{}"
+    assert frames_table.record_confirmed(ctx.clients, table, "porch", "old", "PET", "{}") is None
     assert not frames_table.renew(ctx.clients, table, "porch", "another", 2_000_000_000_000)
     assert frames_table.finish(
         ctx.clients, table, "porch", session, ProcessorStatus.STOPPED, "done", 20_000

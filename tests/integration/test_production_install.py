@@ -33,6 +33,7 @@ ENTRY_POINTS = (
     "cli.main",
     "services.bridge.service",
     "services.results_consumer.service",
+    "services.analyzer.service",
     "flows.serve",
     *SERVED_FLOWS,
     "flows.automations.sync",
@@ -43,6 +44,7 @@ COMMANDS = (
     ("camera-fleet-agent", "--help"),
     ("python", "-m", "services.bridge", "--help"),
     ("python", "-m", "services.results_consumer", "--help"),
+    ("python", "-m", "services.analyzer", "--help"),
 )
 # Runs in the fresh environment: which local-only packages are installed, then each entry point
 # imported in turn, with its error, its file and the stack modules its import loaded.
