@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.errors import handled
+from cli.options import AnalyzerChoice, JsonOption
 from cli.settings import current_settings
 
 app = typer.Typer(help="The fleet's analyzer: its workers and which analyzer the fleet uses.")
@@ -52,3 +53,44 @@ def run(
     )
     stop = stop_on_signals("analysis worker")
     run_analyzer(settings, config, stop)
+
+
+@app.command()
+@handled
+def use(
+    analyzer: Annotated[AnalyzerChoice, typer.Argument(help="stream-processor or frames.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Switch the fleet to this analyzer: create what it needs (frames: the analysis queue and
+    table; stream-processor: each camera's processor and role, within the quota), record it with
+    the fleet, then delete what the other one needed. Settings, regions of interest included,
+    carry over. Idempotent; refused while a camera has a session running. Running parts follow
+    within 30 s."""
+    from cli.control_plane import control_plane
+    from cli.output import console, emit_json
+    from cloud.analysis.switch import switch_analyzer
+    from cloud.fleet import ensure_fleet
+    from cloud.models import Analyzer
+    from cloud.registration import RegistrationContext
+
+    rt = control_plane(current_settings().model_copy(update={"analyzer": None}))
+    context = RegistrationContext(
+        clients=rt.clients,
+        names=rt.names,
+        fleet=ensure_fleet(rt.clients),
+        bundle_root=rt.settings.bundles_dir,
+        broker_ca_pem="",  # no bundle is written
+    )
+    report = switch_analyzer(context, Analyzer(analyzer.value))
+    if json_output:
+        emit_json(report)
+        return
+    out = console()
+    out.print(
+        f"fleet {rt.names.fleet}: analyzer {report.analyzer} (was {report.previous}), "
+        f"{report.cameras} cameras"
+    )
+    for line in report.created:
+        out.print(f"  ensured  {line}")
+    for line in report.deleted:
+        out.print(f"  deleted  {line}")

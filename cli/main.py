@@ -101,8 +101,7 @@ def status(json_output: JsonOption = False) -> None:
 
     settings = current_settings()
     current = local_stack.status(settings)
-    aws_up = any(p.healthy for p in current.parts if p.name == "aws")
-    analyzer = _fleet_analyzer(settings) if aws_up else None
+    analyzer = _followed_analyzer(settings)
     if json_output:
         emit_json({**current.model_dump(mode="json"), "analyzer": analyzer})
         return
@@ -115,18 +114,18 @@ def status(json_output: JsonOption = False) -> None:
         out.print(f"Fleet {settings.name}: analyzer {analyzer}")
 
 
-def _fleet_analyzer(settings: FleetSettings) -> str | None:
-    """The fleet's recorded analyzer; None before `fleet init` or when it cannot be read."""
-    from cloud.analysis.choice import recorded_analyzer
-    from cloud.errors import FleetError
-    from flows.runtime import configure
+def _followed_analyzer(settings: FleetSettings) -> str | None:
+    """The fleet's analyzer as the running bridge follows it (its heartbeat): no AWS call."""
+    from pydantic import ValidationError
 
-    rt = configure(settings)
+    from services.harness.heartbeat import Heartbeat
+    from stack.supervisor.layout import StackLayout
+
+    path = StackLayout(settings.stack_dir).bridge_heartbeat
     try:
-        found = recorded_analyzer(rt.clients, rt.names)
-    except FleetError:
+        return Heartbeat.model_validate_json(path.read_bytes()).facts.get("analyzer")
+    except (OSError, ValidationError):
         return None
-    return found.value if found else None
 
 
 @app.command()

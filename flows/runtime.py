@@ -27,6 +27,12 @@ class Runtime:
         self._sessions_lock = threading.Lock()
 
     @property
+    def known_analyzer(self) -> Analyzer | None:
+        """The analyzer last read, without reading it (None before the first read)."""
+        with self._sessions_lock:
+            return self._sessions[1].analyzer if self._sessions else None
+
+    @property
     def analyzer(self) -> Analyzer:
         """The fleet's recorded analyzer (InvalidInputError if FLEET_ANALYZER disagrees)."""
         return self.sessions().analyzer

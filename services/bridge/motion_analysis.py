@@ -301,8 +301,17 @@ class MotionAnalysis:
             log.info("session lengths of %d cameras loaded", len(durations))
             self._clock.wait(self._closed, _SETTINGS_REFRESH_S)
 
+    def facts(self) -> dict[str, str]:
+        """For the heartbeat: the analyzer the bridge follows."""
+        analyzer = self._rt.known_analyzer
+        return {"analyzer": analyzer.value} if analyzer else {}
+
     def _watch_sessions(self) -> None:
         while not self._clock.wait(self._closed, _WATCH_S):
+            try:
+                self._rt.sessions()  # follows a switch of the fleet's analyzer
+            except FleetError as err:
+                log.warning("cannot read the fleet's analyzer: %s", err)
             with self._lock:
                 if not self._sessions:
                     continue

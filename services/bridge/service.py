@@ -100,11 +100,14 @@ class Bridge:
         config: BridgeConfig,
         handlers: Mapping[TopicKind, Sequence[Handler]] | None = None,
         on_written: Callable[[PendingWrite], None] | None = None,
+        facts: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         """`handlers` are added after the camera state's for their kind (which also subscribes
         the bridge to it): motion analysis plugs in as `{TopicKind.MOTION: [on_motion]}`.
-        `on_written` is told of each shadow write that succeeded (`Instruments`)."""
+        `on_written` is told of each shadow write that succeeded (`Instruments`); `facts` go
+        into the heartbeat (the analyzer the bridge follows)."""
         self._clients = clients
+        self._facts = facts
         self._on_written = on_written
         self._endpoint = endpoint
         self._config = config
@@ -317,7 +320,7 @@ class Bridge:
         detail = (
             f"connected as {self._endpoint.client_id}, subscribed" if ready else self._last_problem
         )
-        return Status(ready, detail, counters)
+        return Status(ready, detail, counters, self._facts() if self._facts else {})
 
     def _stats(self) -> dict[str, int]:
         """The heartbeat's counters and the cameras with a write pending (a walk of them all)."""
@@ -370,7 +373,9 @@ def run_bridge(
             kind_handlers.append(instruments.on_message)
     try:
         endpoint = bridge_endpoint(rt.clients, settings, config)
-        bridge = Bridge(rt.clients, endpoint, config, handlers, instruments.on_written)
+        bridge = Bridge(
+            rt.clients, endpoint, config, handlers, instruments.on_written, facts=motion.facts
+        )
         # What start-up made (modules, the SDKs' service models) lives as long as the process:
         # out of the collector's sight, a full collection does not walk it and stop every thread
         # long enough for the broker's queue for this replica to fill and drop messages.

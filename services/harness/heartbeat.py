@@ -21,9 +21,18 @@ class Heartbeat(BaseModel):
     detail: str = ""
     updated_at_ms: int
     counters: dict[str, int] = Field(default_factory=dict)
+    facts: dict[str, str] = Field(
+        default_factory=dict, description="What the part follows, e.g. the fleet's analyzer."
+    )
 
 
-def write_heartbeat(path: Path, ready: bool, detail: str, counters: dict[str, int]) -> None:
+def write_heartbeat(
+    path: Path,
+    ready: bool,
+    detail: str,
+    counters: dict[str, int],
+    facts: dict[str, str] | None = None,
+) -> None:
     """Atomically (temp file + rename): a reader never sees half a heartbeat."""
     beat = Heartbeat(
         pid=os.getpid(),
@@ -31,6 +40,7 @@ def write_heartbeat(path: Path, ready: bool, detail: str, counters: dict[str, in
         detail=detail,
         updated_at_ms=time.time_ns() // 1_000_000,
         counters=counters,
+        facts=facts or {},
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from services.harness.config import ServiceConfig
 from services.harness.heartbeat import write_heartbeat
@@ -28,6 +28,7 @@ class Status:
     ready: bool  # doing its job (connected, subscribed, polling)
     detail: str  # what it is doing, or what keeps it from it
     counters: Mapping[str, int]
+    facts: Mapping[str, str] = field(default_factory=dict)  # what it follows (its analyzer)
 
 
 class Reporter:
@@ -75,7 +76,9 @@ class Reporter:
             return
         status = self._status()
         try:
-            write_heartbeat(path, status.ready, status.detail, dict(status.counters))
+            write_heartbeat(
+                path, status.ready, status.detail, dict(status.counters), dict(status.facts)
+            )
         except OSError as err:
             log.warning("%s: cannot write the heartbeat %s: %s", self.name, path, err)
 

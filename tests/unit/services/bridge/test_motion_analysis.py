@@ -335,6 +335,10 @@ class FakeRuntime:
     def sessions(self) -> StreamProcessorSessions:
         return self._sessions
 
+    @property
+    def known_analyzer(self) -> Analyzer:
+        return self.analyzer
+
 
 class Events:
     """The Prefect events emitted, as (name, camera, payload on the wire)."""
