@@ -8,6 +8,7 @@ from cloud import iam, iot, notify, storage
 from cloud.analysis import choice
 from cloud.analysis.frames_queue import ensure_frames_resources
 from cloud.clients import AwsClients
+from cloud.errors import InvalidInputError
 from cloud.models import Analyzer, FleetRecord
 from cloud.naming import FleetNames
 from cloud.policies import PolicyName, render
@@ -85,10 +86,17 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
 
 
 def _ensure_analyzer(clients: AwsClients, names: FleetNames, asked: Analyzer | None) -> Analyzer:
-    """A new fleet records the analyzer asked for (or the default); an existing fleet keeps its
-    own, and a different one asked for is refused: switching is `fleet analyzer use`."""
+    """The fleet keeps the analyzer recorded with it, and a different one asked for is refused
+    (switching is `fleet analyzer use`). The first analyzer asked for is recorded; a fleet that
+    never asked uses the default, unrecorded, until cameras exist: then asking for another is a
+    switch too."""
     recorded = choice.recorded_analyzer(clients, names)
     analyzer = choice.effective(asked, recorded, names.fleet)
-    if recorded is None:
+    if recorded is None and asked is not None:
+        if analyzer is not choice.DEFAULT and iot.list_group_things(clients, names.thing_group):
+            raise InvalidInputError(
+                f"fleet {names.fleet} has cameras on the {choice.DEFAULT} analyzer: switch it "
+                f"with `fleet analyzer use {analyzer}`"
+            )
         choice.record_analyzer(clients, names, analyzer)
     return analyzer

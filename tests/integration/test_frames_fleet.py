@@ -192,3 +192,18 @@ def test_switching_is_refused_while_a_session_runs(ctx: RegistrationContext) -> 
     with pytest.raises(ConflictError, match="porch have an analysis session running"):
         switch_analyzer(ctx, Analyzer.STREAM_PROCESSOR)
     assert choice.recorded_analyzer(ctx.clients, ctx.names) is Analyzer.FRAMES
+
+
+def test_a_fleet_that_never_asked_takes_its_first_analyzer_until_it_has_cameras(
+    local_endpoint: Any, tmp_path: Path
+) -> None:
+    local_endpoint.reset()
+    unasked = registration_context(local_endpoint, tmp_path)  # `fleet up`, say
+    assert unasked.fleet.analyzer is Analyzer.STREAM_PROCESSOR
+    assert choice.recorded_analyzer(unasked.clients, unasked.names) is None
+    assert registration_context(local_endpoint, tmp_path, analyzer=Analyzer.FRAMES).fleet.frames
+
+    local_endpoint.reset()
+    register_camera(registration_context(local_endpoint, tmp_path), CameraSpec(camera_id="porch"))
+    with pytest.raises(InvalidInputError, match="fleet analyzer use frames"):
+        registration_context(local_endpoint, tmp_path, analyzer=Analyzer.FRAMES)
