@@ -65,9 +65,9 @@ def use(
     table; stream-processor: each camera's processor and role, within the quota), record it with
     the fleet, then delete what the other one needed. Settings, regions of interest included,
     carry over. Idempotent; refused while a camera has a session running. Running parts follow
-    within 30 s."""
+    within seconds (on the local stack the command waits for the bridge)."""
     from cli.control_plane import control_plane
-    from cli.output import console, emit_json
+    from cli.output import console, emit_json, err_console
     from cloud.analysis.switch import switch_analyzer
     from cloud.fleet import ensure_fleet
     from cloud.models import Analyzer
@@ -82,6 +82,11 @@ def use(
         broker_ca_pem="",  # no bundle is written
     )
     report = switch_analyzer(context, Analyzer(analyzer.value))
+    if rt.settings.is_local:
+        from cli.stack_guard import await_bridge_analyzer
+
+        if not await_bridge_analyzer(rt.settings, report.analyzer.value):
+            err_console().print("warning: the local stack's bridge has not followed the switch")
     if json_output:
         emit_json(report)
         return

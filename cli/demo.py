@@ -11,7 +11,12 @@ import threading
 from cli.output import console, emit_table
 from cli.prefect_context import run_flow
 from cli.simulate import print_report, run_simulation
-from cloud.models import CameraSpec, Label
+from cli.stack_guard import await_bridge_analyzer
+from cloud.analysis import choice
+from cloud.analysis.switch import switch_analyzer
+from cloud.fleet import ensure_fleet
+from cloud.models import Analyzer, CameraSpec, Label
+from cloud.registration import RegistrationContext
 from cloud.registry import list_camera_ids, show_camera
 from cloud.settings import FleetSettings
 from flows import runtime
@@ -43,9 +48,10 @@ def _milestones(line: str) -> None:
         console().print(f"   agent: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
-def run_demo(settings: FleetSettings) -> None:
+def run_demo(settings: FleetSettings, analyzer: Analyzer | None = None) -> None:
     console().print("[bold]1.[/] starting the local stack (AWS endpoint, MQTT broker, Prefect)...")
     status = local_stack.up(settings)
+    used = _use_analyzer(settings, analyzer)
     console().print(
         f"[bold]2.[/] registering {len(DEMO_CAMERAS)} cameras through a Prefect flow..."
     )
@@ -69,9 +75,10 @@ def run_demo(settings: FleetSettings) -> None:
             for r in records
         ],
     )
+    path = "stream processor" if used is Analyzer.STREAM_PROCESSOR else "frames analyzer"
     console().print(
         f"[bold]4.[/] {SIMULATED}: its agent sees a person for {SIMULATED_SECONDS} s "
-        "(motion -> MQTT -> stream processor -> detection)..."
+        f"(motion -> MQTT -> {path} -> detection)..."
     )
     report = run_simulation(
         rt, SIMULATED, SceneKind.PERSON, SIMULATED_SECONDS, wait_seconds=120, echo=_milestones
@@ -89,8 +96,38 @@ def run_demo(settings: FleetSettings) -> None:
     console().print(
         "more:           `.venv/bin/fleet camera simulate backyard --scenario storm|empty|person`"
     )
+    other = next(a for a in Analyzer if a is not used)
+    console().print(
+        f"analyzer:       {used}; the other: `.venv/bin/fleet demo --analyzer {other}` "
+        "(a new AWS account gets no stream processors: frames)"
+    )
     _keep_cameras_online(settings)
     console().print("the stack keeps running; stop it with `.venv/bin/fleet down`")
+
+
+def _use_analyzer(settings: FleetSettings, wanted: Analyzer | None) -> Analyzer:
+    """The fleet on `wanted` (a new fleet records it, another is switched), followed by the
+    stack's bridge; the fleet's own when None."""
+    rt = runtime.configure(settings.model_copy(update={"analyzer": None}))
+    recorded = choice.recorded_analyzer(rt.clients, rt.names)
+    target = wanted or recorded or choice.DEFAULT
+    if recorded is None:
+        ensure_fleet(runtime.configure(settings.model_copy(update={"analyzer": target})).clients)
+    elif recorded is not target:
+        console().print(f"   switching the fleet from {recorded} to {target}...")
+        context = RegistrationContext(
+            clients=rt.clients,
+            names=rt.names,
+            fleet=ensure_fleet(rt.clients),
+            bundle_root=settings.bundles_dir,
+            broker_ca_pem="",
+        )
+        switch_analyzer(context, target)
+    runtime.configure(settings.model_copy(update={"analyzer": None}))
+    if not await_bridge_analyzer(settings, target.value):
+        console().print("   warning: the bridge has not followed the fleet's analyzer yet")
+    console().print(f"   analyzer: {target}")
+    return target
 
 
 def _keep_cameras_online(settings: FleetSettings) -> None:

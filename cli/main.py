@@ -20,7 +20,7 @@ from cli.options import AnalyzerChoice, DryRun, JsonOption, KeepResults, Yes
 from cli.settings import current_settings, set_overrides
 
 if TYPE_CHECKING:
-    from cloud.settings import FleetSettings
+    pass
 
 app = typer.Typer(
     help="Run a fleet of security cameras on AWS (or the local stack), orchestrated with Prefect.",
@@ -97,11 +97,12 @@ def status(json_output: JsonOption = False) -> None:
     For the cameras, see `fleet camera overview` (every camera) and `fleet camera show ID`.
     """
     from cli.output import console, emit_json
+    from cli.stack_guard import followed_analyzer
     from stack.supervisor import local_stack
 
     settings = current_settings()
     current = local_stack.status(settings)
-    analyzer = _followed_analyzer(settings)
+    analyzer = followed_analyzer(settings)
     if json_output:
         emit_json({**current.model_dump(mode="json"), "analyzer": analyzer})
         return
@@ -112,20 +113,6 @@ def status(json_output: JsonOption = False) -> None:
     out.print(f"Prefect UI: {current.prefect_ui_url}")
     if analyzer is not None:
         out.print(f"Fleet {settings.name}: analyzer {analyzer}")
-
-
-def _followed_analyzer(settings: FleetSettings) -> str | None:
-    """The fleet's analyzer as the running bridge follows it (its heartbeat): no AWS call."""
-    from pydantic import ValidationError
-
-    from services.harness.heartbeat import Heartbeat
-    from stack.supervisor.layout import StackLayout
-
-    path = StackLayout(settings.stack_dir).bridge_heartbeat
-    try:
-        return Heartbeat.model_validate_json(path.read_bytes()).facts.get("analyzer")
-    except (OSError, ValidationError):
-        return None
 
 
 @app.command()
@@ -187,11 +174,17 @@ def teardown(
 
 @app.command()
 @handled
-def demo() -> None:
+def demo(
+    analyzer: Annotated[
+        AnalyzerChoice | None,
+        typer.Option(help="The fleet's analyzer (default: its own, else stream-processor)."),
+    ] = None,
+) -> None:
     """Start the local stack, register demo cameras and show them (what `make demo` runs)."""
     from cli.demo import run_demo
+    from cloud.models import Analyzer
 
-    run_demo(current_settings())
+    run_demo(current_settings(), Analyzer(analyzer.value) if analyzer else None)
 
 
 def run() -> None:

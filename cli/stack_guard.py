@@ -4,6 +4,7 @@ the local target: a command against AWS never loads it."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from cloud.errors import UnavailableError
@@ -45,3 +46,28 @@ def _require(settings: FleetSettings, parts: tuple[PartName, ...]) -> None:
         raise UnavailableError(
             f"the local stack is not running ({', '.join(down)} down): start it with `fleet up`"
         )
+
+
+def followed_analyzer(settings: FleetSettings) -> str | None:
+    """The fleet's analyzer as the local stack's running bridge follows it (its heartbeat)."""
+    from pydantic import ValidationError
+
+    from services.harness.heartbeat import Heartbeat
+    from stack.supervisor.layout import StackLayout
+
+    path = StackLayout(settings.stack_dir).bridge_heartbeat
+    try:
+        return Heartbeat.model_validate_json(path.read_bytes()).facts.get("analyzer")
+    except (OSError, ValidationError):
+        return None
+
+
+def await_bridge_analyzer(settings: FleetSettings, analyzer: str, timeout_s: float = 60) -> bool:
+    """Wait until the local stack's bridge follows `analyzer` (it re-reads the fleet's every few
+    seconds); False if it did not within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if followed_analyzer(settings) == analyzer:
+            return True
+        time.sleep(0.5)
+    return False

@@ -6,6 +6,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from cloud import iam, iot, kvs, rekognition
+from cloud.analysis import frames_table
+from cloud.analysis.models import FramesCamera
 from cloud.clients import AwsClients
 from cloud.errors import NotFoundError
 from cloud.models import CameraRecord, CameraSpec, Label, ThingRecord
@@ -65,6 +67,8 @@ def show_camera(clients: AwsClients, names: FleetNames, camera_id: str) -> Camer
         spec = spec.model_copy(
             update={"regions_of_interest": processor.settings.regions_of_interest}
         )
+    elif (item := _frames_item(clients, names, camera_id)) is not None:  # a frames fleet
+        spec = spec.model_copy(update={"regions_of_interest": item.regions_of_interest})
     certs = [p for p in thing.principals if ":cert/" in p]
     return CameraRecord(
         camera_id=camera_id,
@@ -77,3 +81,10 @@ def show_camera(clients: AwsClients, names: FleetNames, camera_id: str) -> Camer
         role_arn=role[0].arn if role else None,
         certificate_arn=certs[0] if certs else None,
     )
+
+
+def _frames_item(clients: AwsClients, names: FleetNames, camera_id: str) -> FramesCamera | None:
+    try:
+        return frames_table.read_camera(clients, names.analysis_table, camera_id)
+    except NotFoundError:  # no analysis table: a stream-processor fleet
+        return None

@@ -16,7 +16,7 @@ from cloud.naming import FleetNames
 from cloud.settings import FleetSettings
 
 # A running part follows a switch of the fleet's analyzer within this long.
-ANALYZER_REREAD_S = 30.0
+ANALYZER_REREAD_S = 5.0
 
 
 class Runtime:
@@ -37,11 +37,13 @@ class Runtime:
         """The fleet's recorded analyzer (InvalidInputError if FLEET_ANALYZER disagrees)."""
         return self.sessions().analyzer
 
-    def sessions(self) -> SessionControl:
-        """How this fleet starts and follows analysis sessions, re-read every 30 s."""
+    def sessions(self, max_age_s: float = ANALYZER_REREAD_S) -> SessionControl:
+        """How this fleet starts and follows analysis sessions: the fleet's analyzer, read again
+        when the last read is older than `max_age_s` (a fast path passes infinity and leaves the
+        re-reading to a background loop)."""
         with self._sessions_lock:
             now = time.monotonic()
-            if self._sessions is None or now - self._sessions[0] > ANALYZER_REREAD_S:
+            if self._sessions is None or now - self._sessions[0] > max_age_s:
                 recorded = choice.recorded_analyzer(self.clients, self.names)
                 analyzer = choice.effective(self.settings.analyzer, recorded, self.names.fleet)
                 control = session_control(

@@ -13,6 +13,7 @@ module's.
 from __future__ import annotations
 
 import asyncio
+import math
 import logging
 import threading
 import time
@@ -216,7 +217,8 @@ class MotionAnalysis:
     def _start_session(self, plan: SessionPlan) -> None:
         try:
             plan = self._within_camera_limit(plan)
-            session = self._rt.sessions().start(plan.camera_id, plan.start_ms, plan.duration_s)
+            sessions = self._rt.sessions(max_age_s=math.inf)  # the watch loop re-reads it
+            session = sessions.start(plan.camera_id, plan.start_ms, plan.duration_s)
         except ConflictError:  # a session started elsewhere (the UI) is running
             self._events.submit(
                 self._emit,

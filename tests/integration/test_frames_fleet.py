@@ -19,6 +19,7 @@ from cloud.analysis.switch import switch_analyzer
 from cloud.errors import ConflictError, InvalidInputError
 from cloud.models import Analyzer, BoundingBox, CameraSpec, ProcessorStatus, RegionOfInterest
 from cloud.registration import RegistrationContext, register_camera
+from cloud.registry import show_camera
 from tests.support.endpoint_admin import clear_faults
 from tests.support.registration import registration_context
 
@@ -73,6 +74,7 @@ def test_registration_on_a_frames_fleet_makes_no_processor_and_no_role(
     assert iam.get_role(ctx.clients, ctx.names.rekognition_role("porch")) is None
     camera = frames_table.read_camera(ctx.clients, ctx.names.analysis_table, "porch")
     assert camera is not None and camera.regions_of_interest == (REGION,)
+    assert show_camera(ctx.clients, ctx.names, "porch").settings == spec
     assert register_camera(ctx, spec).changed == ()  # idempotent
 
 

@@ -332,7 +332,7 @@ class FakeRuntime:
         self.names = NAMES
         self._sessions = StreamProcessorSessions(clients, NAMES)  # type: ignore[arg-type]
 
-    def sessions(self) -> StreamProcessorSessions:
+    def sessions(self, max_age_s: float = 5.0) -> StreamProcessorSessions:
         return self._sessions
 
     @property
