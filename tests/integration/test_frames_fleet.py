@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from cloud import iam, queues, rekognition
+from cloud import iam, iot, kvs, queues, rekognition
 from cloud.analysis import choice, frames_table
 from cloud.analysis.control import FramesSessions, StreamProcessorSessions
 from cloud.analysis.models import FramesSessionRequest
 from cloud.analysis.switch import switch_analyzer
-from cloud.errors import ConflictError, InvalidInputError
+from cloud.errors import AccessDeniedError, ConflictError, InvalidInputError
 from cloud.models import Analyzer, BoundingBox, CameraSpec, ProcessorStatus, RegionOfInterest
 from cloud.registration import RegistrationContext, register_camera
 from cloud.registry import show_camera
-from tests.support.endpoint_admin import clear_faults
+from tests.support.endpoint_admin import clear_faults, set_streaming_video
 from tests.support.registration import registration_context
 
 REGION = RegionOfInterest(box=BoundingBox(left=0.1, top=0.2, width=0.5, height=0.6))
@@ -209,3 +209,26 @@ def test_a_fleet_that_never_asked_takes_its_first_analyzer_until_it_has_cameras(
     register_camera(registration_context(local_endpoint, tmp_path), CameraSpec(camera_id="porch"))
     with pytest.raises(InvalidInputError, match="fleet analyzer use frames"):
         registration_context(local_endpoint, tmp_path, analyzer=Analyzer.FRAMES)
+
+
+def test_an_account_refused_stream_processors_is_told_to_use_frames_and_nothing_is_left(
+    local_endpoint: Any, tmp_path: Path
+) -> None:
+    local_endpoint.reset()
+    ctx = registration_context(local_endpoint, tmp_path)
+    set_streaming_video(local_endpoint.url, False)
+    try:
+        with pytest.raises(AccessDeniedError, match="fleet analyzer use frames") as refused:
+            register_camera(ctx, CameraSpec(camera_id="porch"))
+        assert "no longer available to new customers" in str(refused.value)
+        c, n = ctx.clients, ctx.names
+        assert iot.describe_thing(c, n.thing("porch")) is None
+        assert kvs.describe_stream(c, n.stream("porch")) is None
+        assert iam.get_role(c, n.rekognition_role("porch")) is None
+        assert c.iot.list_certificates()["certificates"] == []
+        # The way out the message names works on the same account.
+        switch_analyzer(ctx, Analyzer.FRAMES)
+        frames = registration_context(local_endpoint, tmp_path)
+        assert register_camera(frames, CameraSpec(camera_id="porch")).processor_arn is None
+    finally:
+        set_streaming_video(local_endpoint.url, True)

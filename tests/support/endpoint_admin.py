@@ -89,6 +89,12 @@ def set_processor_quota(endpoint: str, value: int) -> int:
     return int(answer["processor_quota"])
 
 
+def set_streaming_video(endpoint: str, available: bool) -> bool:
+    """Open or close the account to Rekognition Streaming Video (new stream processors)."""
+    answer = _call(f"{endpoint}/_fleet/streaming-video", "PUT", {"available": available})
+    return bool(answer["streaming_video_available"])
+
+
 @overload
 def endpoint_client(
     endpoint: str, service: Literal["iam"], region: str = ..., **config: Any
