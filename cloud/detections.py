@@ -321,25 +321,6 @@ MAX_WRITE_BATCH = 25  # BatchWriteItem's limit
 _UNPROCESSED_ROUNDS = 6
 
 
-def table_tags(clients: AwsClients, name: str) -> dict[str, str] | None:
-    """The table's tags, or None if there is no such table (or it is being deleted)."""
-    try:
-        with aws_call(f"describe DynamoDB table {name}"):
-            table = clients.dynamodb.describe_table(TableName=name)["Table"]
-    except NotFoundError:
-        return None
-    if table.get("TableStatus") == "DELETING":
-        return None
-    tags = listed(
-        f"list the tags of DynamoDB table {name}",
-        clients.dynamodb.get_paginator("list_tags_of_resource").paginate(
-            ResourceArn=table["TableArn"]
-        ),
-        lambda page: page.get("Tags", []),
-    )
-    return {t["Key"]: t["Value"] for t in tags}
-
-
 def _camera_keys(clients: AwsClients, table: str, camera_id: str) -> list[Item]:
     try:
         return listed(
@@ -383,13 +364,3 @@ def delete_camera_items(clients: AwsClients, table: str, camera_id: str) -> int:
     if keys:
         log.info("camera %s: deleted %d items of %s", camera_id, len(keys), table)
     return len(keys)
-
-
-def delete_table(clients: AwsClients, name: str) -> bool:
-    try:
-        with aws_call(f"delete DynamoDB table {name}"):
-            clients.dynamodb.delete_table(TableName=name)
-    except NotFoundError:
-        return False
-    log.info("deleted DynamoDB table %s", name)
-    return True

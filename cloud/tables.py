@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, aws_call
+from cloud.paging import listed
 from cloud.tags import as_key_value_list
 
 if TYPE_CHECKING:
@@ -60,16 +61,36 @@ def ensure_table(
         return str(clients.dynamodb.describe_table(TableName=name)["Table"]["TableArn"])
 
 
-def delete_table(clients: AwsClients, name: str) -> bool:
-    """Delete the table and wait until it is gone; False if there was none."""
+def table_tags(clients: AwsClients, name: str) -> dict[str, str] | None:
+    """The table's tags, or None if there is no such table (or it is being deleted)."""
+    try:
+        with aws_call(f"describe DynamoDB table {name}"):
+            table = clients.dynamodb.describe_table(TableName=name)["Table"]
+    except NotFoundError:
+        return None
+    if table.get("TableStatus") == "DELETING":
+        return None
+    tags = listed(
+        f"list the tags of DynamoDB table {name}",
+        clients.dynamodb.get_paginator("list_tags_of_resource").paginate(
+            ResourceArn=table["TableArn"]
+        ),
+        lambda page: page.get("Tags", []),
+    )
+    return {t["Key"]: t["Value"] for t in tags}
+
+
+def delete_table(clients: AwsClients, name: str, *, wait: bool = False) -> bool:
+    """Delete the table (and, with `wait`, wait until it is gone); False if there was none."""
     try:
         with aws_call(f"delete DynamoDB table {name}"):
             clients.dynamodb.delete_table(TableName=name)
     except NotFoundError:
         return False
-    with aws_call(f"wait for DynamoDB table {name} to be deleted"):
-        clients.dynamodb.get_waiter("table_not_exists").wait(
-            TableName=name, WaiterConfig=_TABLE_WAIT
-        )
+    if wait:
+        with aws_call(f"wait for DynamoDB table {name} to be deleted"):
+            clients.dynamodb.get_waiter("table_not_exists").wait(
+                TableName=name, WaiterConfig=_TABLE_WAIT
+            )
     log.info("deleted DynamoDB table %s", name)
     return True

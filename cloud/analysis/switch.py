@@ -124,7 +124,7 @@ def _to_processors(ctx: RegistrationContext, cameras: list[str]) -> tuple[list[s
         for name in (names.analysis_queue, names.analysis_dlq)
         if queues.delete_queue(clients, name)
     ]
-    if tables.delete_table(clients, table):
+    if tables.delete_table(clients, table, wait=True):
         deleted.append(f"DynamoDB table {table}")
     return created, deleted
 

@@ -6,7 +6,7 @@ partial teardown repeats nothing and fails on nothing that was done.
 
 from __future__ import annotations
 
-from cloud import detections, iam, iot, kvs, notify, queues, rekognition, shadow, storage
+from cloud import detections, iam, iot, kvs, notify, queues, rekognition, shadow, storage, tables
 from cloud.clients import AwsClients
 from cloud.errors import InvalidInputError
 from cloud.teardown import analysis_items
@@ -48,7 +48,7 @@ def delete(clients: AwsClients, resource: Resource) -> bool:
         case Kind.QUEUE:
             return queues.delete_queue(clients, name)
         case Kind.TABLE | Kind.ANALYSIS_TABLE:
-            return detections.delete_table(clients, name)
+            return tables.delete_table(clients, name)
         case Kind.BUCKET:
             return storage.delete_bucket(clients, name)
         case Kind.IOT_POLICY:

@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from cloud import detections, iam, iot, kvs, notify, queues, rekognition, shadow, storage
+from cloud import detections, iam, iot, kvs, notify, queues, rekognition, shadow, storage, tables
 from cloud.bridge_identity import BRIDGE_ATTRIBUTE
 from cloud.clients import AwsClients
 from cloud.errors import InvalidInputError
@@ -273,7 +273,7 @@ def _results(clients: AwsClients, found: _Found, each: _Each) -> None:
                         count=count,
                     )
                 )
-    table_tags = detections.table_tags(clients, table)
+    table_tags = tables.table_tags(clients, table)
     if table_tags is None or not found.judge(Kind.TABLE, table, by_tags(table_tags, names.fleet)):
         return
     if found.scope is None:
@@ -302,7 +302,7 @@ def _analysis(clients: AwsClients, found: _Found, each: _Each) -> None:
     """The whole table for the whole fleet (each camera's item goes with it), else the items of
     the cameras asked for."""
     table = found.names.analysis_table
-    tags = detections.table_tags(clients, table)
+    tags = tables.table_tags(clients, table)
     if tags is None or not found.judge(
         Kind.ANALYSIS_TABLE, table, by_tags(tags, found.names.fleet)
     ):

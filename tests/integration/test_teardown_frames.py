@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cloud import detections, queues
+from cloud import queues, tables
 from cloud.analysis import frames_table
 from cloud.analysis.models import FramesSessionRequest
 from cloud.clients import AwsClients
@@ -143,7 +143,7 @@ def test_the_whole_fleet_goes_with_its_analysis_queues_and_table_and_the_proof_s
     assert proof[Service.DYNAMODB.value]["fleet resources left"] == "0"
     assert queues.queue_url(clients, names.analysis_queue) is None
     assert queues.queue_url(clients, names.analysis_dlq) is None
-    assert detections.table_tags(clients, names.analysis_table) is None
+    assert tables.table_tags(clients, names.analysis_table) is None
     # Another fleet's analyzer is untouched.
     theirs = _frames_kinds(discover(other.clients, other.names))
     assert (Kind.QUEUE, None, other.names.analysis_queue) in theirs
@@ -180,7 +180,7 @@ def test_an_analysis_table_that_will_not_go_is_left_with_its_reason_and_a_rerun_
     assert [(o.resource.kind, o.status) for o in again.outcomes] == [
         (Kind.ANALYSIS_TABLE, StepStatus.DELETED)
     ]
-    assert detections.table_tags(clients, names.detections_table) is not None
+    assert tables.table_tags(clients, names.detections_table) is not None
 
 
 def test_removing_a_camera_deletes_its_analysis_item_and_nothing_else_of_the_analyzer(
@@ -285,5 +285,5 @@ def test_look_alikes_of_the_analysis_queues_and_table_are_left_alone(
 
     assert queues.queue_url(clients, names.analysis_queue) is not None
     assert queues.queue_url(clients, names.analysis_dlq) is not None
-    assert detections.table_tags(clients, names.analysis_table) == {}
+    assert tables.table_tags(clients, names.analysis_table) == {}
     assert frames_table.read_camera(clients, names.analysis_table, "cam-a") is not None
