@@ -58,13 +58,25 @@ def up(
     processor_quota: Annotated[
         int | None, typer.Option(help="Local stack: Rekognition stream processor quota.")
     ] = None,
+    streaming_video: Annotated[
+        bool | None,
+        typer.Option(
+            "--streaming-video/--no-streaming-video",
+            help="Local stack: whether the account may create stream processors (no: as a new "
+            "AWS account, which gets only the frames analyzer).",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Start the local stack (AWS endpoint, MQTT broker, Prefect server, served flows)."""
     from cli.output import console, emit_json
     from stack.supervisor import local_stack
 
-    extra = {} if processor_quota is None else {"processor_quota": processor_quota}
+    extra: dict[str, object] = {}
+    if processor_quota is not None:
+        extra["processor_quota"] = processor_quota
+    if streaming_video is not None:
+        extra["streaming_video"] = streaming_video
     status = local_stack.up(current_settings(**extra))
     if json_output:
         emit_json(status)

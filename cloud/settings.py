@@ -42,6 +42,11 @@ class FleetSettings(BaseSettings):
     mqtt_port: int = 8883
     prefect_port: int = 4200
     processor_quota: int = Field(10, ge=1, description="Local stack only: stream processor quota.")
+    streaming_video: bool = Field(
+        True,
+        description="Local stack only: the account may create stream processors (false: as AWS "
+        "treats a new customer since 2026-04-30).",
+    )
     registration_concurrency: int = Field(8, ge=1, le=64)
     notification_cooldown_seconds: float = Field(
         60.0, ge=0, le=86400, description="At most one detection notification per camera per this."

@@ -205,6 +205,7 @@ def _record_from(settings: FleetSettings, layout: StackLayout) -> StackRecord:
         mqtt_port=settings.mqtt_port,
         prefect_port=settings.prefect_port,
         processor_quota=settings.processor_quota,
+        streaming_video=settings.streaming_video,
         stack_dir=layout.root,
         ca_file=layout.ca_cert,
     )

@@ -30,6 +30,7 @@ class StackRecord(_Model):
     mqtt_port: int = Field(ge=1, le=65535)
     prefect_port: int = Field(ge=1, le=65535)
     processor_quota: int = Field(ge=1)
+    streaming_video: bool = True
     stack_dir: Path
     ca_file: Path
 

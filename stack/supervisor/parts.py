@@ -60,6 +60,7 @@ def aws_argv(record: StackRecord, layout: StackLayout) -> list[str]:
         *("--port", str(record.aws_port)),
         *("--state-dir", str(layout.aws_state_dir)),
         *("--processor-quota", str(record.processor_quota)),
+        *(() if record.streaming_video else ("--no-streaming-video",)),
         *("--mqtt-host", record.host),
         *("--acl-file", str(layout.acl_file)),
         *("--broker-pid-file", str(layout.pid_file(PartName.MOSQUITTO))),

@@ -72,6 +72,7 @@ def test_part_commands_carry_the_recorded_ports_and_paths() -> None:
     assert aws[1:3] == ("-m", "stack.endpoint")
     assert aws[aws.index("--port") + 1] == "15055"
     assert aws[aws.index("--processor-quota") + 1] == "3"
+    assert "--no-streaming-video" not in aws
     assert aws[aws.index("--acl-file") + 1] == str(ROOT / "mosquitto/acl")
     assert aws[aws.index("--broker-pid-file") + 1] == str(ROOT / "run/mosquitto.pid")
     assert specs[PartName.MOSQUITTO].argv == (
@@ -162,3 +163,9 @@ def test_the_broker_ca_that_settings_name_is_the_one_the_endpoint_writes() -> No
     settings = FleetSettings(home=Path("/tmp/fleet-home"))
     layout = StackLayout(settings.stack_dir)
     assert settings.broker_ca_file == layout.ca_cert == layout.ca_dir / CA_CERT_FILE
+
+
+def test_a_stack_acting_as_a_new_account_closes_its_endpoint_to_stream_processors() -> None:
+    record = RECORD.model_copy(update={"streaming_video": False})
+    specs = process_specs(record, LAYOUT, {"PATH": "/usr/bin"}, mosquitto="/usr/sbin/mosquitto")
+    assert "--no-streaming-video" in specs[PartName.AWS].argv
