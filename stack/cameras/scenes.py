@@ -6,6 +6,11 @@ motion for the motion detector and, in `person`, a real face for the local strea
 `storm`: the astronaut crossing again and again, in bursts with stillness between them, so that
 with the agent's `motion.gap_seconds = 1` every burst is a motion event of its own.
 
+Staged scenes (`StagedScene`) are for benchmarks and tests, not offered by `fleet camera
+simulate`: `late-person` is `empty` (motion from the first frame, no person) until the astronaut
+walks in from the left at `LATE_PERSON_ENTERS_S` and then moves to and fro, so a session started
+by the first motion has the person only in its later part.
+
 Frames are a pure function of the scene, the frame index and the size (`scene_frame`);
 `write_scene` encodes them as Motion JPEG in AVI with OpenCV, which GStreamer's `decodebin`
 plays (`avidemux` and `jpegdec` are in plugins-good), as the agent's file source requires.
@@ -31,12 +36,25 @@ _FOURCC = cv2.VideoWriter.fourcc(*"MJPG")
 _JPEG_QUALITY = 85
 STORM_BURST_S = 2.5
 STORM_STILL_S = 1.5
+LATE_PERSON_ENTERS_S = 10.0
+WALK_IN_S = 1.5  # a late sprite takes this long to come fully into view from the left edge
 
 
 class SceneKind(StrEnum):
+    """The scenes `fleet camera simulate` offers (`cli.options.Scenario` names the same)."""
+
     PERSON = "person"
     EMPTY = "empty"
     STORM = "storm"
+
+
+class StagedScene(StrEnum):
+    """Scenes for benchmarks and tests: events at set times of the scene."""
+
+    LATE_PERSON = "late-person"
+
+
+Scene = SceneKind | StagedScene
 
 
 @dataclass(frozen=True)
@@ -50,9 +68,10 @@ class _Sprite:
     y_fraction: float  # vertical position of its top, as a fraction of the free space
     bob_fraction: float = 0.0  # vertical wobble, fraction of the frame height
     crossing: bool = False  # enter on the left, leave on the right, again and again
+    enters_s: float = 0.0  # absent before; then walks in from the left over WALK_IN_S
 
 
-_SPRITES: dict[SceneKind, tuple[_Sprite, ...]] = {
+_SPRITES: dict[Scene, tuple[_Sprite, ...]] = {
     SceneKind.PERSON: (_Sprite("astronaut", 0.6, 12.0, 0.1, 0.5, bob_fraction=0.02),),
     SceneKind.EMPTY: (
         _Sprite("coffee", 0.4, 8.0, 0.0, 0.9, bob_fraction=0.03),
@@ -62,10 +81,25 @@ _SPRITES: dict[SceneKind, tuple[_Sprite, ...]] = {
         _Sprite("coffee", 0.3, 5.0, 0.3, 0.95, bob_fraction=0.05),
         _Sprite("astronaut", 0.6, 4.0, 0.0, 0.4, bob_fraction=0.03, crossing=True),
     ),
+    StagedScene.LATE_PERSON: (
+        _Sprite("coffee", 0.4, 8.0, 0.0, 0.9, bob_fraction=0.03),
+        _Sprite("rocket", 0.35, 10.0, 0.5, 0.1),
+        _Sprite("astronaut", 0.6, 12.0, 0.0, 0.5, bob_fraction=0.02, enters_s=LATE_PERSON_ENTERS_S),
+    ),
 }
 
 
-def scene_frame(kind: SceneKind, index: int, width: int, height: int, fps: int) -> Image:
+def scene_kind(kind: Scene | str) -> Scene:
+    """The scene of this name (a `SceneKind` or a `StagedScene`); ValueError for another."""
+    for kinds in (SceneKind, StagedScene):
+        try:
+            return kinds(kind)
+        except ValueError:
+            continue
+    raise ValueError(f"{kind!r} is not a scene")
+
+
+def scene_frame(kind: Scene, index: int, width: int, height: int, fps: int) -> Image:
     """Frame `index` (BGR, `height` x `width`) of a scene played at `fps`."""
     t = index / fps
     if kind is SceneKind.STORM:  # bursts of motion, the picture frozen in between
@@ -82,7 +116,7 @@ def scene_frame(kind: SceneKind, index: int, width: int, height: int, fps: int) 
 
 
 def write_scene(
-    kind: SceneKind | str,
+    kind: Scene | str,
     path: Path,
     seconds: int,
     width: int = 640,
@@ -90,7 +124,7 @@ def write_scene(
     fps: int = 15,
 ) -> Path:
     """Write `seconds` of the scene to `path` (Motion JPEG in AVI) and return `path`."""
-    scene = SceneKind(kind)
+    scene = scene_kind(kind)
     if path.suffix != SUFFIX:
         raise ValueError(f"a scene is written as Motion JPEG in AVI: {path} must end in {SUFFIX}")
     if seconds < 1 or fps < 1 or width < 64 or height < 64:
@@ -134,11 +168,19 @@ def _sprite_image(name: str, height: int) -> Image:
 def _paste(frame: Image, image: Image, sprite: _Sprite, t: float) -> None:
     frame_h, frame_w = frame.shape[:2]
     h, w = image.shape[:2]
+    walked_in = 1.0  # the share of a late sprite's walk-in done; 1 for every other sprite
+    if sprite.enters_s:
+        if t < sprite.enters_s:
+            return
+        walked_in = min(1.0, (t - sprite.enters_s) / WALK_IN_S)
+        t = max(0.0, t - sprite.enters_s - WALK_IN_S)  # its path starts where the walk-in ends
     cycle = (t / sprite.period_s + sprite.phase) % 1.0
     if sprite.crossing:  # from fully off the left edge to fully off the right edge
         x = round(-w + cycle * (frame_w + w))
     else:  # to and fro, smoothly, staying inside the frame
         x = round((frame_w - w) * (0.5 - 0.5 * math.cos(2 * math.pi * cycle)))
+    if walked_in < 1:  # from fully off the left edge to where its path begins
+        x = round(-w + (x + w) * walked_in)
     bob = sprite.bob_fraction * frame_h * math.sin(4 * math.pi * cycle)
     y = round(max(0, frame_h - h) * sprite.y_fraction + bob)
     left, top = max(x, 0), max(y, 0)
