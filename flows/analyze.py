@@ -16,6 +16,7 @@ from prefect import flow, get_run_logger, task
 from prefect.events import emit_event
 from pydantic import BaseModel, ConfigDict, Field
 
+from cloud.errors import ConflictError
 from cloud.models import CameraId, ProcessorStatus
 from device.messages import MIN_MILLISECONDS
 from flows.events import (
@@ -34,8 +35,6 @@ from flows.runtime import runtime
 _POLL_S = 1.0
 _SLOW_POLL_S = 5.0
 _EARLY_S = 3.0
-# A session ends within its duration plus the service's own lag; past this it is reported.
-_END_GRACE_S = 60.0
 
 
 class AnalysisRequest(BaseModel):
@@ -94,7 +93,8 @@ async def await_session_end(
     stopped."""
     sessions = runtime().sessions()
     started = time.monotonic()
-    expected_end, deadline = started + duration_s, started + duration_s + _END_GRACE_S
+    expected_end = started + duration_s
+    deadline = expected_end + sessions.end_grace_s
     while (now := time.monotonic()) < deadline:
         state = await asyncio.to_thread(sessions.describe, camera_id)
         if state is None:
@@ -111,18 +111,31 @@ async def await_session_end(
         await asyncio.sleep(
             _POLL_S if early else max(_POLL_S, min(_SLOW_POLL_S, expected_end - now))
         )
-    return ProcessorStatus.FAILED, f"session still running {_END_GRACE_S:g} s past its duration"
+    return (
+        ProcessorStatus.FAILED,
+        f"session still running {sessions.end_grace_s:g} s past its duration",
+    )
 
 
 @flow(name="analyze-motion", flow_run_name="analyze {request.camera_id}", log_prints=False)
 async def analyze_motion(request: AnalysisRequest) -> AnalysisOutcome:
     """Analyse a camera's video from a producer timestamp; retry a failed session once."""
     log = get_run_logger()
-    camera, sessions = request.camera_id, []
+    camera = request.camera_id
+    sessions: list[str] = []
     session = request.session_id
     for attempt in (1, 2):
         if session is None:
-            session = start_analysis(camera, request.start_ms, request.duration_s)
+            try:
+                session = start_analysis(camera, request.start_ms, request.duration_s)
+            except ConflictError as err:  # the camera's session is still running: not ours
+                log.warning("camera %s: cannot start a session: %s", camera, err)
+                return AnalysisOutcome(
+                    camera_id=camera,
+                    sessions=sessions,
+                    status=ProcessorStatus.FAILED,
+                    message=f"a session of the camera is still running: {err}",
+                )
         sessions.append(session)
         emit_camera_event(
             ANALYSIS_STARTED,

@@ -31,6 +31,9 @@ _ACTIVE = (ProcessorStatus.STARTING, ProcessorStatus.RUNNING)
 
 class SessionControl(Protocol):
     analyzer: Analyzer
+    # How long past its duration a session may still end (a queued one waits for a worker, a
+    # killed worker's session comes back after its visibility timeout).
+    end_grace_s: float
 
     def start(self, camera_id: str, start_ms: int, duration_s: int) -> str:
         """Start a session of the camera's video from a producer timestamp (ms); its id.
@@ -48,6 +51,7 @@ class SessionControl(Protocol):
 
 class StreamProcessorSessions:
     analyzer = Analyzer.STREAM_PROCESSOR
+    end_grace_s = 60.0
 
     def __init__(self, clients: AwsClients, names: FleetNames):
         self._clients = clients
@@ -85,6 +89,9 @@ class FramesSessions:
         self._clients = clients
         self._names = names
         self._ingest_grace_s = ingest_grace_s
+        # The lease decides when a session is given up (describe reports it FAILED); this only
+        # bounds a follower's wait past that.
+        self.end_grace_s = QUEUE_WAIT_S + ingest_grace_s + 2 * frames_queue.VISIBILITY_TIMEOUT_S
         self._queue_url: str | None = None
         self._lock = threading.Lock()
 
