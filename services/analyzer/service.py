@@ -91,7 +91,7 @@ class AnalyzerConfig(ServiceConfig):
     retry_seconds: float = Field(
         1.0, gt=0, le=30, description="How soon video not ingested yet is asked for again."
     )
-    queue_retry_seconds: float = Field(30.0, gt=0, le=3600)
+    queue_retry_seconds: float = Field(5.0, gt=0, le=3600)
     stop_grace_seconds: float = Field(
         5.0, ge=0, le=120, description="On stop, how long sessions may take to reach a step."
     )

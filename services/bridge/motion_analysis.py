@@ -13,8 +13,8 @@ module's.
 from __future__ import annotations
 
 import asyncio
-import math
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 from bench.analysis_core import (
     AgentRun,
@@ -29,17 +30,21 @@ def camera_of(processor: str) -> str:
     return processor.removeprefix("camfleet-")
 
 
-def envelope(message: dict) -> str:
+def envelope(message: dict[str, Any]) -> str:
     return json.dumps({"Type": "Notification", "Message": json.dumps(message)})
 
 
 def ref(session: str, start_ms: int = 1_800_000_000_000) -> messages.SessionRef:
     return messages.SessionRef(
-        processor=PROCESSOR, session_id=session, stream_arn="arn:kvs", start_ms=start_ms, duration_s=10
+        processor=PROCESSOR,
+        session_id=session,
+        stream_arn="arn:kvs",
+        start_ms=start_ms,
+        duration_s=10,
     )
 
 
-def detected(session: str, frame_ms: int, start_ms: int = 1_800_000_000_000) -> dict:
+def detected(session: str, frame_ms: int, start_ms: int = 1_800_000_000_000) -> dict[str, Any]:
     detection = messages.Detection(
         label_id="l1", name="PERSON", confidence=90, producer_ms=frame_ms, frame_uri="s3://b/k"
     )
@@ -52,7 +57,9 @@ def test_a_session_is_read_from_its_messages_with_repeats_counted() -> None:
         [
             Arrival(start + 3000, envelope(detected("s1", start + 2000))),
             Arrival(start + 65_000, envelope(detected("s1", start + 2000))),  # republished
-            Arrival(start + 9000, envelope(messages.processing_complete(ref("s1"), "c", 2000, "ok"))),
+            Arrival(
+                start + 9000, envelope(messages.processing_complete(ref("s1"), "c", 2000, "ok"))
+            ),
         ],
         camera_of,
     )
@@ -60,7 +67,11 @@ def test_a_session_is_read_from_its_messages_with_repeats_counted() -> None:
     assert (session.camera_id, session.start_ms, session.duration_s) == ("porch", start, 10)
     assert session.labels["PERSON"].first_arrived_ms == start + 3000
     assert session.labels["PERSON"].copies == 2
-    assert (session.completed_ms, session.processed_ms, session.completions) == (start + 9000, 2000, 1)
+    assert (session.completed_ms, session.processed_ms, session.completions) == (
+        start + 9000,
+        2000,
+        1,
+    )
 
 
 def test_a_stream_processors_frame_time_is_its_fragment_plus_the_offset() -> None:
@@ -115,9 +126,21 @@ def test_sessions_join_their_round_and_motion_and_are_judged() -> None:
 def test_the_stream_processor_costs_its_minutes_when_a_price_is_given() -> None:
     session = observed("a", 9_800, found=True)
     session.processed_ms = 30_000
-    views = join_sessions([Round("stream-processor", "person", "1", 9_000, 60_000, (run(),))], [session], {}, 2000, 11.5)
-    assert scene_figures("stream-processor", views, RequestCount(), None)["cost_usd_per_session"] is None
-    assert scene_figures("stream-processor", views, RequestCount(), 0.1)["cost_usd_per_session"] == 0.05
+    views = join_sessions(
+        [Round("stream-processor", "person", "1", 9_000, 60_000, (run(),))],
+        [session],
+        {},
+        2000,
+        11.5,
+    )
+    assert (
+        scene_figures("stream-processor", views, RequestCount(), None)["cost_usd_per_session"]
+        is None
+    )
+    assert (
+        scene_figures("stream-processor", views, RequestCount(), 0.1)["cost_usd_per_session"]
+        == 0.05
+    )
 
 
 def test_the_kill_round_counts_lost_and_duplicate_detections_per_camera() -> None:
@@ -135,7 +158,7 @@ def test_the_kill_round_counts_lost_and_duplicate_detections_per_camera() -> Non
 
 
 def test_targets_are_met_or_missed_on_what_was_measured() -> None:
-    def scene(p50: float | None, calls: int, missed: int = 0) -> dict:
+    def scene(p50: float | None, calls: int, missed: int = 0) -> dict[str, Any]:
         return {
             "motion_to_label": {"p50_ms": p50},
             "requests": {"detect_labels": calls},
