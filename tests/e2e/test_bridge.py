@@ -11,12 +11,10 @@ allow, so no camera can join the bridge's group and take messages away from it.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +35,7 @@ from stack.supervisor.layout import PartName, StackLayout
 from stack.supervisor.models import StackStatus
 from stack.supervisor.processes import read_pid
 from tests.e2e.cli import fleet, fleet_json, start_fleet
+from tests.support import endpoint_admin
 from tests.support.camera_client import LAST_WILL_REASON, CameraClient, health, status
 from tests.support.endpoint_admin import last_seq, requests_since
 from tests.support.waiting import wait_for_shadow
@@ -86,15 +85,7 @@ def wait_for_counters(
 
 
 def wait_broker_in_step(stack_status: StackStatus) -> None:
-    """The endpoint has brought the broker's ACL and shared-subscription guard up to date."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        with urllib.request.urlopen(f"{stack_status.aws_endpoint}/_fleet/health") as answer:
-            sync: dict[str, Any] = json.loads(answer.read())["broker_sync"]
-        if sync["shared_subscription_guard"] and not sync["pending"]:
-            return
-        assert time.monotonic() < deadline, f"the broker never got in step: {sync}"
-        time.sleep(0.2)
+    endpoint_admin.wait_broker_in_step(stack_status.aws_endpoint, WAIT_S)
 
 
 def shadow_writes(endpoint: str, since: int, camera_id: str | None = None) -> list[dict[str, Any]]:

@@ -22,7 +22,13 @@ from device.config import load_agent_config
 from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet, fleet_json, start_fleet
 from tests.e2e.stacks import make_room
-from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
+from tests.support.endpoint_admin import (
+    clear_faults,
+    inject_fault,
+    last_seq,
+    requests_since,
+    wait_broker_in_step,
+)
 
 Stack = tuple[FleetSettings, StackStatus]
 # porch, carport and side-gate; the quota test makes the room it fills itself.
@@ -154,8 +160,9 @@ def test_a_killed_registration_resumes_without_duplicates(local_stack: Stack) ->
 def test_a_registered_bundle_connects_and_is_confined_to_its_own_topics(local_stack: Stack) -> None:
     """The bundle's certificate chains to the broker's CA; the ACL generated from the IoT policy
     lets the camera publish on its own topics and refuses another camera's."""
-    settings, _ = local_stack
+    settings, status = local_stack
     created = fleet_json(settings, "camera", "register", "side-gate")
+    wait_broker_in_step(status.aws_endpoint)  # the ACL follows the attachment asynchronously
     config = load_agent_config(Path(created["bundle_dir"]) / "agent.toml")
     connected = threading.Event()
     client = mqtt5_client_builder.mtls_from_path(

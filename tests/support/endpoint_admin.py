@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
@@ -87,6 +88,18 @@ def set_processor_quota(endpoint: str, value: int) -> int:
     """Set the endpoint's Rekognition stream processor quota; returns the value now in force."""
     answer = _call(f"{endpoint}/_fleet/processor-quota", "PUT", {"value": value})
     return int(answer["processor_quota"])
+
+
+def wait_broker_in_step(endpoint: str, timeout_s: float = 30.0) -> None:
+    """The endpoint has brought the broker's ACL and shared-subscription guard up to date with
+    the IoT registry (it does so asynchronously after each IoT change)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        sync = _call(f"{endpoint}/_fleet/health", "GET")["broker_sync"]
+        if sync["shared_subscription_guard"] and not sync["pending"]:
+            return
+        assert time.monotonic() < deadline, f"the broker never got in step: {sync}"
+        time.sleep(0.2)
 
 
 def set_streaming_video(endpoint: str, available: bool) -> bool:
