@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.models import Analyzer
@@ -65,8 +65,19 @@ class FleetSettings(BaseSettings):
         description="The analyzer `fleet init` records with the fleet (default: the recorded one; "
         "stream-processor for a new fleet). Every part follows the recorded one.",
     )
-    frames_sampling_ms: int = Field(
-        1000, ge=200, le=10_000, description="Frames analyzer: one image per this, per session."
+    frames_search_ms: int = Field(
+        3000,
+        ge=200,
+        le=10_000,
+        description="Frames analyzer: while nothing is seen, one image per this (first at the "
+        "motion's moment). A visit of this plus the confirmations' span is always seen.",
+    )
+    frames_confirm_ms: int = Field(
+        1000,
+        ge=200,
+        le=10_000,
+        description="Frames analyzer: once a class is seen, one image per this until it is "
+        "confirmed or gone.",
     )
     frames_confirmations: int = Field(
         2,
@@ -120,6 +131,16 @@ class FleetSettings(BaseSettings):
     @classmethod
     def _fleet_name(cls, value: str) -> str:
         return validate_fleet_name(value)
+
+    @model_validator(mode="after")
+    def _confirm_within_search(self) -> FleetSettings:
+        if self.frames_confirm_ms > self.frames_search_ms:
+            raise ValueError(
+                f"FLEET_FRAMES_CONFIRM_MS ({self.frames_confirm_ms}) must not exceed "
+                f"FLEET_FRAMES_SEARCH_MS ({self.frames_search_ms}): a sighting is confirmed at "
+                "least as often as the video is searched"
+            )
+        return self
 
     @property
     def is_local(self) -> bool:

@@ -35,8 +35,11 @@ class SessionControl(Protocol):
     # killed worker's session comes back after its visibility timeout).
     end_grace_s: float
 
-    def start(self, camera_id: str, start_ms: int, duration_s: int) -> str:
+    def start(
+        self, camera_id: str, start_ms: int, duration_s: int, motion_ms: int | None = None
+    ) -> str:
         """Start a session of the camera's video from a producer timestamp (ms); its id.
+        `motion_ms`: where the motion that asks for it was seen, when it is known.
         ConflictError while the camera has a session running."""
         ...
 
@@ -57,8 +60,10 @@ class StreamProcessorSessions:
         self._clients = clients
         self._names = names
 
-    def start(self, camera_id: str, start_ms: int, duration_s: int) -> str:
-        processor = self._names.processor(camera_id)
+    def start(
+        self, camera_id: str, start_ms: int, duration_s: int, motion_ms: int | None = None
+    ) -> str:
+        processor = self._names.processor(camera_id)  # a processor analyses every frame
         return rekognition.start_session(self._clients, processor, start_ms, duration_s)
 
     def describe(self, camera_id: str) -> SessionState | None:
@@ -107,7 +112,9 @@ class FramesSessions:
                 self._queue_url = url
             return self._queue_url
 
-    def start(self, camera_id: str, start_ms: int, duration_s: int) -> str:
+    def start(
+        self, camera_id: str, start_ms: int, duration_s: int, motion_ms: int | None = None
+    ) -> str:
         now = _now_ms()
         request = FramesSessionRequest(
             camera_id=camera_id,
@@ -115,6 +122,7 @@ class FramesSessions:
             start_ms=start_ms,
             duration_s=duration_s,
             requested_at_ms=now,
+            motion_ms=motion_ms,
         )
         queue = self._queue()
         lease = max(now, request.end_ms) + int((self._ingest_grace_s + QUEUE_WAIT_S) * 1000)

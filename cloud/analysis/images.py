@@ -48,7 +48,6 @@ class StreamImage(Model):
 
 
 class ImageFormat(Model):
-    sampling_ms: int = Field(1000, ge=MIN_SAMPLING_MS)
     width: int = Field(1280, ge=1, le=3840)
     jpeg_quality: int = Field(80, ge=1, le=100)
 
@@ -101,10 +100,20 @@ class StreamImages:
             self._endpoints.pop(stream_arn, None)
 
     def get_images(
-        self, stream_arn: str, start_ms: int, end_ms: int, image_format: ImageFormat
+        self,
+        stream_arn: str,
+        start_ms: int,
+        end_ms: int,
+        sampling_ms: int,
+        image_format: ImageFormat,
     ) -> list[StreamImage]:
         """Images every `sampling_ms` from `start_ms` to `end_ms` (producer timestamps, both
         within the range), in timestamp order."""
+        if sampling_ms < MIN_SAMPLING_MS:
+            raise InvalidInputError(
+                f"GetImages of {stream_arn}: a sampling interval of {sampling_ms} ms is under "
+                f"the least, {MIN_SAMPLING_MS} ms"
+            )
         if not 0 <= end_ms - start_ms <= MAX_SPAN_MS:
             raise InvalidInputError(
                 f"GetImages of {stream_arn}: {start_ms}..{end_ms} is not a range of at most "
@@ -117,7 +126,7 @@ class StreamImages:
             ImageSelectorType="PRODUCER_TIMESTAMP",
             StartTimestamp=_moment(start_ms),
             EndTimestamp=_moment(end_ms),
-            SamplingInterval=image_format.sampling_ms,
+            SamplingInterval=sampling_ms,
             Format="JPEG",
             FormatConfig={"JPEGQuality": str(image_format.jpeg_quality)},
             WidthPixels=image_format.width,

@@ -23,6 +23,12 @@ class FramesSessionRequest(Model):
     start_ms: int = Field(ge=MIN_MILLISECONDS, description="Producer timestamp, milliseconds.")
     duration_s: int = Field(ge=1, le=MAX_SESSION_S)
     requested_at_ms: int = Field(ge=MIN_MILLISECONDS)
+    motion_ms: int | None = Field(
+        None,
+        ge=MIN_MILLISECONDS,
+        description="Producer timestamp of the motion that started the session (none for a "
+        "follow-up): the worker looks there first.",
+    )
 
     @property
     def end_ms(self) -> int:

@@ -1,6 +1,7 @@
 """When a class counts as detected in a session. Pure.
 
-A class is confirmed once it is seen in `needed` sampled images in a row: a sampled image
+A class is confirmed once it is seen in `needed` sampled images in a row, `interval_ms` apart
+(the confirmation interval; the session samples at it while a row is going on): a sampled image
 without it, or a sample that could not be analysed (a gap in the video, an image KVS could not
 make), breaks the row. Each class is confirmed once per session; a session that already
 published a class (a redelivered session) starts with it confirmed and never looks for it again.
@@ -38,6 +39,11 @@ class Confirmations:
     @property
     def remaining(self) -> frozenset[Label]:
         return self.wanted - self.confirmed
+
+    @property
+    def confirming(self) -> bool:
+        """A class was seen in the last image and is not confirmed yet: its row goes on."""
+        return bool(self._streaks)
 
     @property
     def complete(self) -> bool:

@@ -91,8 +91,10 @@ class KvsImages:
         self._images = images
         self._format = image_format
 
-    def images(self, stream_arn: str, start_ms: int, end_ms: int) -> list[StreamImage]:
-        return self._images.get_images(stream_arn, start_ms, end_ms, self._format)
+    def images(
+        self, stream_arn: str, start_ms: int, end_ms: int, interval_ms: int
+    ) -> list[StreamImage]:
+        return self._images.get_images(stream_arn, start_ms, end_ms, interval_ms, self._format)
 
 
 class RekognitionLabels:

@@ -83,7 +83,8 @@ class AnalyzerConfig(ServiceConfig):
         1, ge=1, le=1000, description="Workers the fleet runs: each takes its share of the rate."
     )
     detect_rate: float = Field(5.0, gt=0, le=100, description="DetectLabels/s, all workers.")
-    sampling_ms: int = Field(1000, ge=200, le=10_000)
+    search_ms: int = Field(3000, ge=200, le=10_000)
+    confirm_ms: int = Field(1000, ge=200, le=10_000)
     confirmations: int = Field(2, ge=1, le=10)
     image_width: int = Field(1280, ge=80, le=3840)
     jpeg_quality: int = Field(80, ge=1, le=100)
@@ -102,7 +103,8 @@ class AnalyzerConfig(ServiceConfig):
             {
                 "sessions": settings.analyzer_sessions,
                 "detect_rate": settings.frames_detect_rate,
-                "sampling_ms": settings.frames_sampling_ms,
+                "search_ms": settings.frames_search_ms,
+                "confirm_ms": settings.frames_confirm_ms,
                 "confirmations": settings.frames_confirmations,
                 "image_width": settings.frames_image_width,
                 "ingest_grace_seconds": settings.frames_ingest_grace_seconds,
@@ -116,7 +118,8 @@ class AnalyzerConfig(ServiceConfig):
 
     def session_settings(self) -> SessionSettings:
         return SessionSettings(
-            sampling_ms=self.sampling_ms,
+            search_ms=self.search_ms,
+            confirm_ms=self.confirm_ms,
             confirmations=self.confirmations,
             grace_ms=round(self.ingest_grace_seconds * 1000),
             retry_ms=max(round(self.retry_seconds * 1000), 1),
@@ -124,9 +127,7 @@ class AnalyzerConfig(ServiceConfig):
         )
 
     def image_format(self) -> ImageFormat:
-        return ImageFormat(
-            sampling_ms=self.sampling_ms, width=self.image_width, jpeg_quality=self.jpeg_quality
-        )
+        return ImageFormat(width=self.image_width, jpeg_quality=self.jpeg_quality)
 
 
 @dataclass

@@ -10,7 +10,10 @@ protocols below, so the whole session runs on fakes in unit tests.
 3. The window is sampled (`sampling`), each image goes to DetectLabels for the classes still
    wanted (`labels`), and a class seen in enough images in a row (`confirmation`) is reported:
    frame and crop to S3, the message recorded in the item first, then published. Once every
-   class is confirmed the session stops early.
+   class is confirmed the session stops early. Sampling searches every `search_ms`, first at the
+   motion's moment, and confirms every `confirm_ms`: from an image where a class is seen until
+   its row is complete or broken, so that a quiet window costs few images and a sighting is
+   confirmed as fast as before.
 4. STREAM_PROCESSING_COMPLETE is published, the item ends STOPPED (FAILED with the reason when an
    error cannot be mended by trying again), and the service deletes the message.
 
@@ -85,7 +88,9 @@ class Cameras(Protocol):
 
 
 class ImageSource(Protocol):
-    def images(self, stream_arn: str, start_ms: int, end_ms: int) -> list[StreamImage]: ...
+    def images(
+        self, stream_arn: str, start_ms: int, end_ms: int, interval_ms: int
+    ) -> list[StreamImage]: ...
 
 
 class LabelSource(Protocol):
@@ -150,7 +155,8 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class SessionSettings:
-    sampling_ms: int = 1000
+    search_ms: int = 3000
+    confirm_ms: int = 1000
     confirmations: int = 2
     grace_ms: int = 10_000
     retry_ms: int = 1000
@@ -201,6 +207,7 @@ class Session:
         self.last_attempt = last_attempt
         self.report = SessionReport()
         self._ref: messages.SessionRef | None = None
+        self._first_analysed_ms: int | None = None
 
     @property
     def camera_id(self) -> str:
@@ -250,20 +257,21 @@ class Session:
         wanted = wanted_classes(camera.spec.labels)
         already = self._republish(item)
         confirmations = Confirmations(
-            wanted, self.settings.confirmations, self.settings.sampling_ms, already
+            wanted, self.settings.confirmations, self.settings.confirm_ms, already
         )
         if confirmations.complete:
-            processed = _processed_by(item, request, self.settings.sampling_ms)
+            processed = _processed_by(item, request, self.settings.confirm_ms)
             self._end(ProcessorStatus.STOPPED, self._processed_message(processed, True), processed)
             return
         sampler = Sampler(
             Window(
                 start_ms=request.start_ms,
                 end_ms=request.end_ms,
-                interval_ms=self.settings.sampling_ms,
+                interval_ms=self.settings.search_ms,
                 grace_ms=self.settings.grace_ms,
                 retry_ms=self.settings.retry_ms,
                 max_images=self.settings.max_images,
+                first_ms=request.motion_ms,
             )
         )
         self._analyse(sampler, confirmations, camera, item.regions_of_interest)
@@ -317,11 +325,21 @@ class Session:
             if isinstance(step, Wait):
                 io.clock.wait(max(0.0, (step.until_ms - now) / 1000), self.cancel)
                 continue
-            images = io.images.images(camera.stream_arn, step.start_ms, step.end_ms)
+            images = io.images.images(
+                camera.stream_arn, step.start_ms, step.end_ms, step.interval_ms
+            )
             for image in sampler.observe(step, images, io.clock.now_ms()):
                 self._look(image, confirmations, spec, regions)
                 if confirmations.complete:
                     return
+                pace = self._pace(confirmations)
+                if pace != sampler.interval_ms:
+                    sampler.resume(image.timestamp_ms, pace)
+                    break
+
+    def _pace(self, confirmations: Confirmations) -> int:
+        s = self.settings
+        return s.confirm_ms if confirmations.confirming else s.search_ms
 
     def _look(
         self,
@@ -336,8 +354,12 @@ class Session:
         found = self.io.labels.labels(image.content, classes, spec.min_confidence)
         self.report.detect_calls += 1
         self.report.images += 1
+        if self._first_analysed_ms is None:
+            self._first_analysed_ms = image.timestamp_ms
+        # From the first analysed image through the last, which stands for a confirmation interval.
         self.report.processed_ms = min(
-            self.request.duration_s * 1000, self.report.images * self.settings.sampling_ms
+            self.request.duration_s * 1000,
+            image.timestamp_ms - self._first_analysed_ms + self.settings.confirm_ms,
         )
         seen = sightings(found, classes, spec.min_confidence, regions)
         for sighting in confirmations.observe(image.timestamp_ms, seen):

@@ -218,7 +218,9 @@ class MotionAnalysis:
         try:
             plan = self._within_camera_limit(plan)
             sessions = self._rt.sessions(max_age_s=math.inf)  # the watch loop re-reads it
-            session = sessions.start(plan.camera_id, plan.start_ms, plan.duration_s)
+            session = sessions.start(
+                plan.camera_id, plan.start_ms, plan.duration_s, motion_ms=plan.motion_ms
+            )
         except ConflictError:  # a session started elsewhere (the UI) is running
             self._events.submit(
                 self._emit,

@@ -56,12 +56,14 @@ class GateSettings:
 
 @dataclass(frozen=True)
 class SessionPlan:
-    """A session to start: from `start_ms` (producer time) for `duration_s`."""
+    """A session to start: from `start_ms` (producer time) for `duration_s`; `motion_ms`: the
+    motion that asks for it (none for a follow-up)."""
 
     camera_id: str
     start_ms: int
     duration_s: int
     follow_up: bool = False
+    motion_ms: int | None = None
 
     @property
     def end_ms(self) -> int:
@@ -111,8 +113,8 @@ class MotionGate:
             motion.producer_timestamp_ms - camera.last_end_ms < s.cooldown_s * 1000
         ):
             return Decision(Verdict.COOLDOWN)
-        start_ms = motion.producer_timestamp_ms - s.preroll_ms
-        return self._start(motion.camera_id, camera, start_ms, now_ms, follow_up=False)
+        moment = motion.producer_timestamp_ms
+        return self._start(motion.camera_id, camera, moment - s.preroll_ms, now_ms, moment)
 
     def ended(self, camera_id: str, now_ms: int) -> Decision | None:
         """The camera's session ended: the follow-up it asked for, if any (and affordable)."""
@@ -124,10 +126,10 @@ class MotionGate:
         if not camera.follow_up_wanted:
             return None
         camera.follow_up_wanted = False
-        return self._start(camera_id, camera, finished.end_ms, now_ms, follow_up=True)
+        return self._start(camera_id, camera, finished.end_ms, now_ms, None)
 
     def _start(
-        self, camera_id: str, camera: _Camera, start_ms: int, now_ms: int, follow_up: bool
+        self, camera_id: str, camera: _Camera, start_ms: int, now_ms: int, motion_ms: int | None
     ) -> Decision:
         s = self.settings
         today = datetime.fromtimestamp(now_ms / 1000, UTC).date().isoformat()
@@ -137,7 +139,7 @@ class MotionGate:
         if duration < 1:
             return Decision(Verdict.BUDGET)
         camera.used_s += duration
-        camera.active = SessionPlan(camera_id, start_ms, duration, follow_up)
+        camera.active = SessionPlan(camera_id, start_ms, duration, motion_ms is None, motion_ms)
         return Decision(Verdict.START, camera.active)
 
     def limit_session(self, camera_id: str, max_duration_s: int) -> SessionPlan | None:

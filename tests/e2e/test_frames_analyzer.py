@@ -438,7 +438,7 @@ def test_a_region_of_interest_leaves_out_the_person_outside_it(
     stream = registry.show_camera(ff.rt.clients, ff.rt.names, REGION).stream_arn
     assert stream is not None
     images = StreamImages(ff.rt.clients).get_images(
-        stream, first["start_ms"], first["start_ms"] + 4000, ImageFormat()
+        stream, first["start_ms"], first["start_ms"] + 4000, 1000, ImageFormat()
     )
     boxes = [
         instance.box

@@ -83,7 +83,7 @@ def test_one_session_per_camera_queued_for_the_workers_and_followed_to_its_end(
 ) -> None:
     register_camera(ctx, CameraSpec(camera_id="porch"))
     control = sessions(ctx)
-    session = control.start("porch", 1_800_000_000_000, 20)
+    session = control.start("porch", 1_800_000_000_000, 20, motion_ms=1_800_000_002_000)
     state = control.describe("porch")
     assert state is not None and state.session_id == session
     assert state.status is ProcessorStatus.STARTING
@@ -94,6 +94,7 @@ def test_one_session_per_camera_queued_for_the_workers_and_followed_to_its_end(
     messages = ctx.clients.sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
     queued = FramesSessionRequest.model_validate_json(messages[0]["Body"])
     assert (queued.camera_id, queued.session_id, queued.duration_s) == ("porch", session, 20)
+    assert queued.motion_ms == 1_800_000_002_000  # where the worker looks first
 
     table = ctx.names.analysis_table
     assert frames_table.renew(ctx.clients, table, "porch", session, 2_000_000_000_000)

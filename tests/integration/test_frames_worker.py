@@ -64,15 +64,16 @@ def a_jpeg(width: int = 640, height: int = 360) -> bytes:
 class StillVideo:
     """GetImages stand-in: a frame at every sampling timestamp asked for."""
 
-    interval_ms: int = 1000
     frame: bytes = field(default_factory=a_jpeg)
     calls: int = 0
 
-    def images(self, stream_arn: str, start_ms: int, end_ms: int) -> list[StreamImage]:
+    def images(
+        self, stream_arn: str, start_ms: int, end_ms: int, interval_ms: int
+    ) -> list[StreamImage]:
         self.calls += 1
         return [
             StreamImage(timestamp_ms=ts, content=self.frame)
-            for ts in range(start_ms, end_ms + 1, self.interval_ms)
+            for ts in range(start_ms, end_ms + 1, interval_ms)
         ]
 
 

@@ -88,18 +88,22 @@ def test_get_images_reads_every_page_and_asks_the_endpoint_once(
         "get_images", {"Images": []}, images_request(START_MS + 3000, START_MS + 4000)
     )
     source = StreamImages(clients)
-    found = source.get_images(STREAM_ARN, START_MS, START_MS + 2000, ImageFormat())
+    found = source.get_images(STREAM_ARN, START_MS, START_MS + 2000, 1000, ImageFormat())
     assert [(i.timestamp_ms, i.content, i.error) for i in found] == [
         (START_MS, jpeg, None),
         (START_MS + 1000, None, ImageError.MEDIA_ERROR),
         (START_MS + 2000, None, ImageError.NO_MEDIA),
     ]
-    assert source.get_images(STREAM_ARN, START_MS + 3000, START_MS + 4000, ImageFormat()) == []
+    assert (
+        source.get_images(STREAM_ARN, START_MS + 3000, START_MS + 4000, 1000, ImageFormat()) == []
+    )
 
 
 def test_a_range_over_300_seconds_is_refused_before_any_call(clients: AwsClients) -> None:
     with pytest.raises(InvalidInputError):
-        StreamImages(clients).get_images(STREAM_ARN, START_MS, START_MS + 300_001, ImageFormat())
+        StreamImages(clients).get_images(
+            STREAM_ARN, START_MS, START_MS + 300_001, 1000, ImageFormat()
+        )
 
 
 def test_a_missing_stream_is_not_found(clients: AwsClients, stubs: tuple[Stubber, Stubber]) -> None:
@@ -108,7 +112,7 @@ def test_a_missing_stream_is_not_found(clients: AwsClients, stubs: tuple[Stubber
         "get_data_endpoint", "ResourceNotFoundException", "The stream was not found."
     )
     with pytest.raises(NotFoundError):
-        StreamImages(clients).get_images(STREAM_ARN, START_MS, START_MS + 1000, ImageFormat())
+        StreamImages(clients).get_images(STREAM_ARN, START_MS, START_MS + 1000, 1000, ImageFormat())
 
 
 def test_detect_labels_asks_for_the_classes_names_and_reads_boxes_and_aliases(

@@ -59,21 +59,22 @@ class FakeVideo:
     GetImages does: one image per sampling interval from the start, NO_MEDIA where none."""
 
     clock: FakeClock
-    interval_ms: int
     video_from: int = T0
     video_to: int = T0 + 10_000_000
     lag_ms: int = 0
     media_error: frozenset[int] = frozenset()
-    calls: list[tuple[int, int]] = field(default_factory=list)
+    calls: list[tuple[int, int, int]] = field(default_factory=list)
     frames: dict[bytes, int] = field(default_factory=dict)
 
-    def images(self, stream_arn: str, start_ms: int, end_ms: int) -> list[StreamImage]:
+    def images(
+        self, stream_arn: str, start_ms: int, end_ms: int, interval_ms: int
+    ) -> list[StreamImage]:
         assert stream_arn == STREAM_ARN
         assert end_ms >= start_ms
-        self.calls.append((start_ms, end_ms))
+        self.calls.append((start_ms, end_ms, interval_ms))
         ingested = self.clock.now - self.lag_ms
         found = []
-        for ts in range(start_ms, end_ms + 1, self.interval_ms):
+        for ts in range(start_ms, end_ms + 1, interval_ms):
             if not self.video_from <= ts <= min(self.video_to, ingested):
                 found.append(StreamImage(timestamp_ms=ts, error=ImageError.NO_MEDIA))
             elif ts in self.media_error:

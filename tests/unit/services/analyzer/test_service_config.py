@@ -14,7 +14,8 @@ from services.analyzer.service import AnalyzerConfig, retry_delay_seconds
 def test_the_fleets_frames_settings_become_the_workers(tmp_path: Path) -> None:
     settings = FleetSettings(
         home=tmp_path,
-        frames_sampling_ms=500,
+        frames_search_ms=2500,
+        frames_confirm_ms=500,
         frames_confirmations=3,
         frames_image_width=960,
         frames_detect_rate=6.0,
@@ -22,13 +23,20 @@ def test_the_fleets_frames_settings_become_the_workers(tmp_path: Path) -> None:
         analyzer_sessions=3,
     )
     config = AnalyzerConfig.from_settings(settings, replicas=4)
-    assert (config.sampling_ms, config.confirmations, config.sessions) == (500, 3, 3)
+    assert (config.search_ms, config.confirm_ms, config.confirmations) == (2500, 500, 3)
+    assert config.sessions == 3
     assert config.worker_rate == 1.5  # the fleet's rate shared by its four workers
     session = config.session_settings()
-    assert (session.sampling_ms, session.confirmations, session.grace_ms) == (500, 3, 4500)
+    assert (session.search_ms, session.confirm_ms, session.grace_ms) == (2500, 500, 4500)
+    assert session.confirmations == 3
     assert session.lease_ms == 2 * config.visibility_timeout_seconds * 1000
     image_format = config.image_format()
-    assert (image_format.sampling_ms, image_format.width) == (500, 960)
+    assert image_format.width == 960
+
+
+def test_confirming_less_often_than_searching_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="FLEET_FRAMES_CONFIRM_MS"):
+        FleetSettings(home=tmp_path, frames_search_ms=1000, frames_confirm_ms=2000)
 
 
 def test_a_misspelt_setting_fails() -> None:

@@ -45,16 +45,25 @@ from tests.unit.services.analyzer.fakes import (
 
 NAMES = FleetNames("camfleet", "123456789012", "us-east-1")
 CAMERA = "front-door"
-SETTINGS = SessionSettings(sampling_ms=1000, confirmations=2, grace_ms=10_000, retry_ms=1000)
+# One image a second throughout, unless a test searches more coarsely (`SEARCHING`).
+SETTINGS = SessionSettings(
+    search_ms=1000, confirm_ms=1000, confirmations=2, grace_ms=10_000, retry_ms=1000
+)
+SEARCHING = SessionSettings(
+    search_ms=3000, confirm_ms=1000, confirmations=2, grace_ms=10_000, retry_ms=1000
+)
 
 
-def request(duration_s: int = 20, session_id: str = "s-1") -> FramesSessionRequest:
+def request(
+    duration_s: int = 20, session_id: str = "s-1", motion_ms: int | None = None
+) -> FramesSessionRequest:
     return FramesSessionRequest(
         camera_id=CAMERA,
         session_id=session_id,
         start_ms=T0,
         duration_s=duration_s,
         requested_at_ms=T0,
+        motion_ms=motion_ms,
     )
 
 
@@ -73,13 +82,13 @@ class Rig:
     regions: tuple[RegionOfInterest, ...] = ()
     media_error: frozenset[int] = frozenset()
     camera_error: Exception | None = None
+    settings: SessionSettings = SETTINGS
 
     def __post_init__(self) -> None:
         self.log: list[str] = []
         self.clock = FakeClock(self.now if self.now is not None else self.request.end_ms + 60_000)
         self.video = FakeVideo(
             self.clock,
-            SETTINGS.sampling_ms,
             video_to=self.video_to,
             lag_ms=self.lag_ms,
             media_error=self.media_error,
@@ -106,7 +115,7 @@ class Rig:
             clock=self.clock,
             new_id=ids(),
         )
-        return Session(self.request, io, NAMES, SETTINGS, self.cancel, last_attempt).run()
+        return Session(self.request, io, NAMES, self.settings, self.cancel, last_attempt).run()
 
     def events(self) -> list[LabelDetectedEvent | StreamProcessingCompleteEvent]:
         return [parse_notification(message).event for message in self.results.published]
@@ -299,7 +308,7 @@ def test_a_window_without_video_ends_with_a_no_video_message_after_the_grace() -
 def test_a_late_session_asks_for_each_image_once() -> None:
     rig = Rig(request(duration_s=60), video_to=T0 + 20_000)
     rig.run()
-    asked = [ts for start, end in rig.video.calls for ts in range(start, end + 1, 1000)]
+    asked = [ts for start, end, step in rig.video.calls for ts in range(start, end + 1, step)]
     assert sorted(asked) == [T0 + i * 1000 for i in range(61)]
     assert completion(rig).input_information.kinesis_video.processed_video_duration_millis == (
         21_000
@@ -378,9 +387,11 @@ def test_a_cancelled_session_stops_without_finishing_anything() -> None:
     rig = Rig(request(), scene=seen_between(T0, T0 + 30_000, person()))
     original = rig.video.images
 
-    def then_stop(stream_arn: str, start_ms: int, end_ms: int) -> list[StreamImage]:
+    def then_stop(
+        stream_arn: str, start_ms: int, end_ms: int, interval_ms: int
+    ) -> list[StreamImage]:
         rig.cancel.set(CancelReason.STOPPING)
-        return original(stream_arn, start_ms, end_ms)
+        return original(stream_arn, start_ms, end_ms, interval_ms)
 
     rig.video.images = then_stop  # type: ignore[method-assign]
     report = rig.run()
@@ -397,3 +408,78 @@ def test_the_end_message_is_the_same_whichever_delivery_sends_it() -> None:
         ends.append(json.loads(rig.results.published[-1]))
     assert ends[0] == ends[1]
     assert ends[0]["eventNamespace"]["type"] == "STREAM_PROCESSING_COMPLETE"
+
+
+# Searching every 3 s from the motion's moment, confirming every second (`SEARCHING`).
+
+
+def analysed(rig: Rig) -> list[int]:
+    return [ts - T0 for ts, _, _ in rig.detector.calls]
+
+
+def test_a_quiet_window_is_searched_every_search_interval_from_the_motion() -> None:
+    rig = Rig(request(duration_s=20, motion_ms=T0 + 2000), settings=SEARCHING)
+    report = rig.run()
+    assert analysed(rig) == [2000, 5000, 8000, 11_000, 14_000, 17_000, 20_000]
+    assert detections(rig) == [] and report.status is ProcessorStatus.STOPPED
+    assert {step for _, _, step in rig.video.calls} == {3000}
+
+
+def test_a_sighting_is_confirmed_at_the_confirmation_interval() -> None:
+    scene = seen_between(T0 + 9500, T0 + 30_000, person())
+    rig = Rig(request(duration_s=20, motion_ms=T0 + 2000), scene=scene, settings=SEARCHING)
+    report = rig.run()
+    assert analysed(rig) == [2000, 5000, 8000, 11_000, 12_000]
+    found = detections(rig)
+    assert len(found) == 1
+    assert int(found[0].labels[0].detected_at().timestamp() * 1000) == T0 + 12_000  # type: ignore[union-attr]
+    assert report.processed_ms == 11_000  # from the first analysed image through the last
+
+
+def test_a_broken_row_goes_back_to_searching_from_where_it_broke() -> None:
+    scene = seen_between(T0 + 10_500, T0 + 11_500, person())
+    rig = Rig(request(duration_s=20, motion_ms=T0 + 2000), scene=scene, settings=SEARCHING)
+    rig.run()
+    assert analysed(rig) == [2000, 5000, 8000, 11_000, 12_000, 15_000, 18_000]
+    assert detections(rig) == []
+
+
+def test_without_a_motion_moment_the_search_starts_at_the_window() -> None:
+    rig = Rig(request(duration_s=10), settings=SEARCHING)
+    rig.run()
+    assert analysed(rig) == [0, 3000, 6000, 9000]
+
+
+def test_a_late_session_drops_the_rest_of_a_page_when_it_starts_confirming() -> None:
+    # Long after the window: GetImages answers a page at 3 s; a sighting at 8 s resamples at 1 s.
+    scene = seen_between(T0 + 7000, T0 + 30_000, person())
+    rig = Rig(request(duration_s=30, motion_ms=T0 + 2000), scene=scene, settings=SEARCHING)
+    rig.run()
+    assert analysed(rig) == [2000, 5000, 8000, 9000]
+    assert rig.video.calls[1][0] == T0 + 9000 and rig.video.calls[1][2] == 1000
+
+
+@pytest.mark.parametrize("arrives", range(0, 3000, 250))
+def test_a_visit_as_long_as_a_search_and_the_confirmations_is_always_detected(
+    arrives: int,
+) -> None:
+    # 3 s to be seen once, then one more image 1 s later: a 4 s visit, whatever its phase.
+    start = T0 + 4000 + arrives
+    rig = Rig(
+        request(duration_s=20, motion_ms=T0 + 2000),
+        scene=seen_between(start, start + 4000, person()),
+        settings=SEARCHING,
+    )
+    rig.run()
+    assert len(detections(rig)) == 1
+
+
+def test_a_visit_shorter_than_a_search_may_be_missed() -> None:
+    # The price of searching every 3 s: a 2 s visit between two searches is not seen.
+    rig = Rig(
+        request(duration_s=20, motion_ms=T0 + 2000),
+        scene=seen_between(T0 + 5500, T0 + 7500, person()),
+        settings=SEARCHING,
+    )
+    rig.run()
+    assert detections(rig) == [] and analysed(rig)[:3] == [2000, 5000, 8000]

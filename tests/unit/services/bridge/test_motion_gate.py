@@ -25,6 +25,7 @@ def test_first_motion_starts_at_its_timestamp_minus_the_preroll() -> None:
     decision = gate.decide(motion(T0, 0), T0 + 50)
     assert decision.verdict is Verdict.START and decision.plan is not None
     assert decision.plan.start_ms == T0 - 2000 and decision.plan.duration_s == 30
+    assert decision.plan.motion_ms == T0 and not decision.plan.follow_up
 
 
 def test_motion_during_a_session_is_coalesced_and_late_motion_asks_for_a_follow_up() -> None:
@@ -35,6 +36,7 @@ def test_motion_during_a_session_is_coalesced_and_late_motion_asks_for_a_follow_
     follow = gate.ended("porch", T0 + 31_000)
     assert follow is not None and follow.plan is not None
     assert follow.plan.follow_up and follow.plan.start_ms == T0 + 30_000  # no gap
+    assert follow.plan.motion_ms is None
 
 
 def test_no_follow_up_without_late_motion_and_a_cooldown_after_a_session() -> None:
