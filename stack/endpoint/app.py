@@ -35,6 +35,7 @@ from stack.endpoint.exceptions import LocalAwsError, UnknownOperationException
 from stack.endpoint.faults import FaultInjector, RequestLog, RequestRecord, now_ms
 from stack.endpoint.protocol_errors import WireResponse, error_code_of, error_response
 from stack.endpoint.rekognition import responses as rekognition_responses
+from stack.endpoint.rekognition.faces import FaceAnalysis
 from stack.endpoint.rekognition.image_analysis import ImageAnalysis
 from stack.endpoint.rekognition.models import RekognitionState
 from stack.endpoint.rekognition.s3_images import read_s3_object
@@ -140,6 +141,7 @@ class LocalEndpointApp:
         )
         self.archived_media = ArchivedMedia(fragment_root, self._find_stream)
         self.images = ImageAnalysis(self._read_s3)
+        self.faces = FaceAnalysis(self._read_s3)
 
     def set_processor_quota(self, value: int) -> None:
         """The stream processor quota from now until the endpoint restarts."""
@@ -258,7 +260,7 @@ class LocalEndpointApp:
 
             def rekognition(account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
                 responses = rekognition_responses.RekognitionResponses(
-                    self.rekognition, account, region, self.images
+                    self.rekognition, account, region, self.images, self.faces
                 )
                 return rekognition_handler(responses, request)
 

@@ -15,8 +15,10 @@ fails with ``AccessDeniedException`` (``STREAMING_VIDEO_CLOSED``; AWS's exact wo
 published, the message follows its notice), before any check of the request; processors that
 exist keep working (start, stop, describe, update, delete).
 
-Not emulated: face indexing and search (collections hold no faces), the
-``UPDATING``/``STOPPING`` transitions (updates apply at once), KMS, data
+Collections hold the faces indexed into them (``faces_collection``; the face APIs are
+``faces``'s); a collection's faces go with it.
+
+Not emulated: the ``UPDATING``/``STOPPING`` transitions (updates apply at once), KMS, data
 sharing effects, and stopping an already stopped processor is a no-op
 (unverified against AWS).
 """
@@ -30,7 +32,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -44,7 +46,8 @@ from stack.endpoint.exceptions import (
     ResourceInUseException,
     ResourceNotFoundException,
 )
-from stack.endpoint.rekognition import validation
+from stack.endpoint.rekognition import faces_collection, validation
+from stack.endpoint.rekognition.faces_collection import IndexedFace
 from stack.endpoint.rekognition.sessions import (
     SessionContext,
     SessionOutcome,
@@ -55,7 +58,6 @@ from stack.endpoint.rekognition.sessions import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_PROCESSOR_QUOTA = 10
-FACE_MODEL_VERSION = "7.0"
 STREAMING_VIDEO_CLOSED = (
     "Amazon Rekognition Streaming Video Analysis is no longer available to new customers. "
     "Existing accounts that have used it within the last 12 months can continue to use it."
@@ -127,6 +129,11 @@ class Collection:
     arn: str
     created: dt.datetime
     tags: dict[str, str] = field(default_factory=dict)
+    faces: dict[str, IndexedFace] = field(default_factory=dict)  # by face id
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A collection saved before collections held faces comes back with none."""
+        self.__dict__.update({"faces": {}, **state})
 
 
 def _paginate(
@@ -198,6 +205,50 @@ class RekognitionBackend:
     def delete_collection(self, collection_id: str) -> None:
         self.get_collection(collection_id)
         del self.collections[collection_id]
+
+    def index_faces(self, collection_id: str, faces: Sequence[IndexedFace]) -> list[IndexedFace]:
+        """Add faces to a collection; returns them as it holds them (``add_faces``)."""
+        stored = faces_collection.add_faces(self.get_collection(collection_id).faces, faces)
+        logger.debug("indexed %d faces into collection %s", len(stored), collection_id)
+        return stored
+
+    def list_faces(
+        self,
+        collection_id: str,
+        next_token: str | None,
+        max_results: int | None,
+        face_ids: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> tuple[list[IndexedFace], str | None]:
+        faces = self.get_collection(collection_id).faces
+        ids = faces_collection.listed_ids(faces, face_ids, user_id)
+        page, token = _paginate(ids, next_token, max_results, 1000)
+        return [faces[face_id] for face_id in page], token
+
+    def delete_faces(
+        self, collection_id: str, face_ids: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """Returns (deleted, not found)."""
+        faces = self.get_collection(collection_id).faces
+        return faces_collection.delete_faces(faces, face_ids)
+
+    def search_faces(
+        self, collection_id: str, face_id: str, threshold: float, max_faces: int
+    ) -> list[tuple[IndexedFace, float]]:
+        """The faces like a face of the collection, itself left out."""
+        faces = self.get_collection(collection_id).faces
+        searched = faces.get(face_id)
+        if searched is None:
+            raise InvalidParameterException("faceId was not found in the collection.")
+        return faces_collection.matches(
+            faces, searched.descriptor, threshold, max_faces, exclude=face_id
+        )
+
+    def search_descriptor(
+        self, collection_id: str, descriptor: bytes, threshold: float, max_faces: int
+    ) -> list[tuple[IndexedFace, float]]:
+        faces = self.get_collection(collection_id).faces
+        return faces_collection.matches(faces, descriptor, threshold, max_faces)
 
     def tags_of(self, resource_arn: str) -> dict[str, str]:
         kind, _, name = resource_arn.rsplit(":", 1)[-1].partition("/")

@@ -2,7 +2,9 @@
 
 Requests carry ``X-Amz-Target: RekognitionService.<Operation>``; operations
 not listed in ``OPERATIONS`` are left to moto (the other image APIs).
-``DetectLabels`` is ``image_analysis``'s, in place of moto's fixed answer.
+``DetectLabels`` is ``image_analysis``'s, in place of moto's fixed answer; ``IndexFaces``,
+``SearchFacesByImage`` and ``DetectFaces`` are ``faces``'s (moto has none), ``ListFaces``,
+``DeleteFaces`` and ``SearchFaces`` the collection's (``models``, ``faces_collection``).
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stack.endpoint.exceptions import UnknownOperationException
+from stack.endpoint.rekognition import faces_requests
+from stack.endpoint.rekognition.faces import FaceAnalysis
+from stack.endpoint.rekognition.faces_collection import FACE_MODEL_VERSION, face_match
 from stack.endpoint.rekognition.image_analysis import ImageAnalysis
-from stack.endpoint.rekognition.models import (
-    FACE_MODEL_VERSION,
-    RekognitionBackend,
-    RekognitionState,
-)
+from stack.endpoint.rekognition.models import RekognitionBackend, RekognitionState
 
 Handler = Callable[["RekognitionResponses", Mapping[str, Any]], dict[str, Any]]
 
@@ -30,11 +31,13 @@ class RekognitionResponses:
         account_id: str,
         region: str,
         images: ImageAnalysis | None = None,
+        faces: FaceAnalysis | None = None,
     ) -> None:
         self.state = state
         self.account_id = account_id
         self.region = region
         self.images = images
+        self.faces = faces
 
     def _run(self, action: Callable[[RekognitionBackend], Any]) -> Any:
         return self.state.run(self.account_id, self.region, action)
@@ -108,7 +111,7 @@ class RekognitionResponses:
         collection_id = str(body.get("CollectionId"))
         collection = self._run(lambda backend: backend.get_collection(collection_id))
         return {
-            "FaceCount": 0,
+            "FaceCount": len(collection.faces),
             "UserCount": 0,
             "FaceModelVersion": FACE_MODEL_VERSION,
             "CollectionARN": collection.arn,
@@ -136,6 +139,66 @@ class RekognitionResponses:
             raise UnknownOperationException("DetectLabels is not served here.")
         return self.images.detect_labels(self.account_id, self.region, body)
 
+    def _face_analysis(self) -> FaceAnalysis:
+        if self.faces is None:
+            raise UnknownOperationException("The image face APIs are not served here.")
+        return self.faces
+
+    def index_faces(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._face_analysis().index_faces(self.state, self.account_id, self.region, body)
+
+    def search_faces_by_image(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._face_analysis().search_faces_by_image(
+            self.state, self.account_id, self.region, body
+        )
+
+    def detect_faces(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return self._face_analysis().detect_faces(self.account_id, self.region, body)
+
+    def list_faces(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        request = faces_requests.parse_list_faces(body)
+        faces, token = self._run(
+            lambda backend: backend.list_faces(
+                request.collection_id,
+                request.next_token,
+                request.max_results,
+                request.face_ids,
+                request.user_id,
+            )
+        )
+        out: dict[str, Any] = {
+            "Faces": [face.describe() for face in faces],
+            "FaceModelVersion": FACE_MODEL_VERSION,
+        }
+        if token:
+            out["NextToken"] = token
+        return out
+
+    def delete_faces(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        request = faces_requests.parse_delete_faces(body)
+        deleted, missing = self._run(
+            lambda backend: backend.delete_faces(request.collection_id, request.face_ids)
+        )
+        return {
+            "DeletedFaces": deleted,
+            "UnsuccessfulFaceDeletions": [
+                {"FaceId": face_id, "Reasons": ["FACE_NOT_FOUND"]} for face_id in missing
+            ],
+        }
+
+    def search_faces(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        request = faces_requests.parse_search_faces(body)
+        found = self._run(
+            lambda backend: backend.search_faces(
+                request.collection_id, request.face_id, request.threshold, request.max_faces
+            )
+        )
+        return {
+            "SearchedFaceId": request.face_id,
+            "FaceMatches": [face_match(face, score) for face, score in found],
+            "FaceModelVersion": FACE_MODEL_VERSION,
+        }
+
 
 OPERATIONS: dict[str, Handler] = {
     "CreateStreamProcessor": RekognitionResponses.create_stream_processor,
@@ -153,4 +216,10 @@ OPERATIONS: dict[str, Handler] = {
     "ListCollections": RekognitionResponses.list_collections,
     "DeleteCollection": RekognitionResponses.delete_collection,
     "DetectLabels": RekognitionResponses.detect_labels,
+    "IndexFaces": RekognitionResponses.index_faces,
+    "ListFaces": RekognitionResponses.list_faces,
+    "DeleteFaces": RekognitionResponses.delete_faces,
+    "SearchFaces": RekognitionResponses.search_faces,
+    "SearchFacesByImage": RekognitionResponses.search_faces_by_image,
+    "DetectFaces": RekognitionResponses.detect_faces,
 }

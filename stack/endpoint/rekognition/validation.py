@@ -1,8 +1,9 @@
-"""Server-side checks of stream-processor requests, as AWS makes them.
+"""Server-side checks of stream-processor, collection and face requests, as AWS makes them.
 
 botocore validates types and minimums on the client; these are the rules it
 does not check (patterns, maximums, which settings go with which output).
-Every failure is an ``InvalidParameterException``.
+Every failure is an ``InvalidParameterException``; the face requests' pattern and length
+failures carry AWS's validation wording ("1 validation error detected: Value ... at ...").
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ KDS_ARN = re.compile(r"^arn:([a-z\d-]+):kinesis:([a-z\d-]+):\d{12}:.+$")
 SNS_ARN = re.compile(r"^arn:aws:sns:.*:\w{12}:.+$")
 ROLE_ARN = re.compile(r"^arn:aws:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$")
 BUCKET = re.compile(r"^[0-9A-Za-z.\-_]{3,255}$")
+EXTERNAL_IMAGE_ID = r"[a-zA-Z0-9_.\-:]+"
+USER_ID = r"[a-zA-Z0-9_.\-:]+"
+FACE_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 CONNECTED_HOME_LABELS = frozenset({"PERSON", "PET", "PACKAGE", "ALL"})
 MAX_REGIONS_OF_INTEREST = 10
 MAX_TAGS = 200
@@ -39,6 +43,41 @@ def check_collection_id(collection_id: Any) -> str:
     if not isinstance(collection_id, str) or not COLLECTION_PATTERN.match(collection_id):
         raise fail("CollectionId must match [a-zA-Z0-9_.\\-]+ and be 1 to 255 characters long.")
     return collection_id
+
+
+def constraint_failed(value: Any, member: str, constraint: str) -> InvalidParameterException:
+    return fail(
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+        f"constraint: Member must {constraint}"
+    )
+
+
+def check_pattern(value: str, member: str, pattern: str, max_length: int | None = None) -> str:
+    """``value`` (at ``member``, AWS's camelCase name) matches ``pattern`` and fits."""
+    if max_length is not None and len(value) > max_length:
+        raise constraint_failed(value, member, f"have length less than or equal to {max_length}")
+    if re.fullmatch(pattern, value) is None:
+        raise constraint_failed(value, member, f"satisfy regular expression pattern: {pattern}")
+    return value
+
+
+def check_external_image_id(value: str) -> str:
+    return check_pattern(value, "externalImageId", EXTERNAL_IMAGE_ID, 255)
+
+
+def check_user_id(value: str) -> str:
+    return check_pattern(value, "userId", USER_ID, 128)
+
+
+def check_face_ids(values: list[str], member: str) -> list[str]:
+    """A ``FaceIds`` list: 1 to 4096 face ids (botocore checks only the minimum)."""
+    if len(values) > 4096:
+        raise constraint_failed(
+            f"[{len(values)} face ids]", member, "have length less than or equal to 4096"
+        )
+    for value in values:
+        check_pattern(value, member, FACE_ID)
+    return values
 
 
 def check_percent(value: Any, field: str) -> float:
