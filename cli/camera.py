@@ -46,6 +46,13 @@ def register(
         list[str] | None,
         typer.Option(help="box:L,T,W,H or polygon:X,Y;X,Y;X,Y (ratios); repeatable, up to 10."),
     ] = None,
+    recognize_faces: Annotated[
+        bool,
+        typer.Option(
+            "--recognize-faces",
+            help="Name the people it sees from the fleet's known faces (`fleet faces add`).",
+        ),
+    ] = False,
     many: Annotated[
         Path | None, typer.Option(help="Register every camera in a file (JSON list or ids).")
     ] = None,
@@ -65,12 +72,22 @@ def register(
     if many is not None:
         if camera_id is not None:
             raise InvalidInputError("give either a camera id or --many FILE, not both")
+        if recognize_faces:
+            raise InvalidInputError(
+                "with --many, give recognize_faces per camera in the file (JSON list of cameras)"
+            )
         _register_many(settings, camera_specs_from_file(many), replace, json_output)
         return
     if camera_id is None:
         raise InvalidInputError("a camera id is required (or --many FILE)")
     spec = camera_spec(
-        camera_id, labels, min_confidence, retention_hours, max_duration, region_of_interest
+        camera_id,
+        labels,
+        min_confidence,
+        retention_hours,
+        max_duration,
+        region_of_interest,
+        recognize_faces=recognize_faces,
     )
     result = run_flow(settings, register_camera_flow(camera=spec, replace=replace))
     if json_output:
@@ -193,7 +210,8 @@ def events(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
     json_output: JsonOption = False,
 ) -> None:
-    """List the camera's detections, newest first (label, confidence, time, session, images)."""
+    """List the camera's detections, newest first (label, confidence, who was seen, time,
+    session, images)."""
     from cli.control_plane import control_plane
     from cli.output import emit_json, emit_table
     from cloud import detections
@@ -210,7 +228,7 @@ def events(
         return
     emit_table(
         f"camera {camera_id}: {len(found)} detections, newest first",
-        ["time (UTC)", "label", "confidence", "notified", "session", "frame", "crop"],
+        ["time (UTC)", "label", "confidence", "faces", "notified", "session", "frame", "crop"],
         [_detection_row(record) for record in found],
     )
 
@@ -314,13 +332,14 @@ def _print_camera(record: CameraRecord, status: CameraStatus) -> None:
 
 
 def _detection_row(record: DetectionRecord) -> tuple[object, ...]:
-    from cloud.rekognition_messages import iso_ms
+    from cloud.rekognition_messages import faces_summary, iso_ms
 
     confidence = f"{record.confidence:.1f}%" if record.confidence is not None else None
     return (
         iso_ms(record.detected_at),
         record.label,
         confidence,
+        faces_summary(record.faces),
         record.notification.value,
         record.session_id,
         record.frame_uri,

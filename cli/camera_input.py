@@ -52,8 +52,10 @@ def camera_spec(
     retention_hours: int | None,
     max_duration: int | None,
     regions: list[str] | None,
+    *,
+    recognize_faces: bool = False,
 ) -> CameraSpec:
-    raw: dict[str, Any] = {"camera_id": camera_id}
+    raw: dict[str, Any] = {"camera_id": camera_id, "recognize_faces": recognize_faces}
     if labels is not None:
         raw["labels"] = [v.strip().upper() for v in labels.split(",") if v.strip()]
     if min_confidence is not None:

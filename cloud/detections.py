@@ -1,9 +1,10 @@
 """The detections store: one DynamoDB table per fleet (`<fleet>-detections`, on-demand).
 
 Items per camera (partition key `camera_id`, sort key `record_key`): detections
-(`detection#<UTC ms>#<session>#<label>`), session ends (`session#<session>`), daily usage
-(`usage#<YYYY-MM-DD>`) and the notification cooldown (`cooldown`). Writes are conditional, so a
-redelivered message stores nothing twice. Whether to notify is the results consumer's decision.
+(`detection#<UTC ms>#<session>#<label>`), a copy of the latest that named someone
+(`detection~visitor`), session ends (`session#<session>`), daily usage (`usage#<YYYY-MM-DD>`) and
+the notification cooldown (`cooldown`). Writes are conditional, so a redelivered message stores
+nothing twice. Whether to notify is the results consumer's decision.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, TypeAlias
 from cloud import tables
 from cloud.clients import AwsClients
 from cloud.errors import ConflictError, NotFoundError, RetryableError, aws_call
+from cloud.faces.models import FaceRecognition
 from cloud.paging import listed
 from cloud.rekognition_messages import (
     CooldownState,
@@ -48,6 +50,8 @@ DETECTION_PREFIX = "detection#"
 SESSION_PREFIX = "session#"
 USAGE_PREFIX = "usage#"
 COOLDOWN_KEY = "cooldown"
+# Sorts after every detection key: one descending query reads it beside the latest detection.
+VISITOR_KEY = "detection~visitor"
 
 
 def ensure_table(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
@@ -93,6 +97,8 @@ def _detection_item(record: DetectionRecord) -> Item:
         item["fragment_number"] = _s(record.fragment_number)
     if record.event_id is not None:
         item["event_id"] = _s(record.event_id)
+    if record.faces is not None:
+        item["faces"] = _s(record.faces.model_dump_json())
     return item
 
 
@@ -114,6 +120,7 @@ def _detection(item: Item) -> DetectionRecord:
         fragment_number=text("fragment_number"),
         event_id=text("event_id"),
         notification=NotificationState(item["notification"]["S"]),
+        faces=FaceRecognition.model_validate_json(faces) if (faces := text("faces")) else None,
     )
 
 
@@ -157,6 +164,74 @@ def set_notification(
             ExpressionAttributeNames={"#n": "notification", "#k": SORT_KEY},
             ExpressionAttributeValues={":n": _s(state.value)},
         )
+
+
+def set_faces(
+    clients: AwsClients, table: str, record: DetectionRecord, faces: FaceRecognition
+) -> FaceRecognition:
+    """Keep what face recognition made of the detection, unless a recognition is kept already
+    (another consumer's, for a redelivered message): returns the one kept."""
+    try:
+        with aws_call(f"camera {record.camera_id}: keep the faces of detection {record.key}"):
+            clients.dynamodb.update_item(
+                TableName=table,
+                Key=_key(record.camera_id, detection_key(record)),
+                UpdateExpression="SET #f = :f",
+                ConditionExpression="attribute_exists(#k) AND attribute_not_exists(#f)",
+                ExpressionAttributeNames={"#f": "faces", "#k": SORT_KEY},
+                ExpressionAttributeValues={":f": _s(faces.model_dump_json())},
+            )
+    except ConflictError:
+        stored = get_detection(clients, table, record)
+        if stored is None or stored.faces is None:
+            raise NotFoundError(
+                f"camera {record.camera_id}: detection {record.key} is not stored"
+            ) from None
+        return stored.faces
+    return faces
+
+
+def put_visitor(clients: AwsClients, table: str, record: DetectionRecord) -> bool:
+    """Keep the detection as the camera's latest named visitor, unless a later one is kept."""
+    try:
+        with aws_call(f"camera {record.camera_id}: keep the visitor of detection {record.key}"):
+            clients.dynamodb.put_item(
+                TableName=table,
+                Item={**_detection_item(record), **_key(record.camera_id, VISITOR_KEY)},
+                ConditionExpression="attribute_not_exists(#k) OR #at < :at",
+                ExpressionAttributeNames={"#k": SORT_KEY, "#at": "detected_at"},
+                ExpressionAttributeValues={":at": _s(iso_ms(record.detected_at))},
+            )
+    except ConflictError:
+        return False
+    return True
+
+
+def read_latest(
+    clients: AwsClients, table: str, camera_id: str
+) -> tuple[DetectionRecord | None, DetectionRecord | None]:
+    """The camera's latest detection and its latest named visitor, in one query."""
+    with aws_call(f"camera {camera_id}: read the latest detection"):
+        answer = clients.dynamodb.query(
+            TableName=table,
+            KeyConditionExpression="#p = :p AND #k BETWEEN :first AND :last",
+            ExpressionAttributeNames={"#p": PARTITION_KEY, "#k": SORT_KEY},
+            ExpressionAttributeValues={
+                ":p": _s(camera_id),
+                ":first": _s(DETECTION_PREFIX),
+                ":last": _s(VISITOR_KEY),
+            },
+            ScanIndexForward=False,
+            Limit=2,
+        )
+    latest: DetectionRecord | None = None
+    visitor: DetectionRecord | None = None
+    for item in answer.get("Items", []):
+        if item[SORT_KEY]["S"] == VISITOR_KEY:
+            visitor = _detection(item)
+        elif latest is None:
+            latest = _detection(item)
+    return latest, visitor
 
 
 def list_detections(

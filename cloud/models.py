@@ -100,6 +100,11 @@ class CameraSpec(Model):
     regions_of_interest: tuple[RegionOfInterest, ...] = Field(
         (), max_length=MAX_REGIONS, description="Only report what is inside these (ratios)."
     )
+    recognize_faces: bool = Field(
+        False,
+        description="Search each PERSON detection's faces in the fleet's known faces (biometric "
+        "data: off unless asked for).",
+    )
 
     @model_validator(mode="after")
     def _labels(self) -> CameraSpec:

@@ -21,6 +21,7 @@ FLEET_NAME_MAX = 16
 CAMERA_ID_PATTERN = rf"^[a-z0-9][a-z0-9_-]{{0,{CAMERA_ID_MAX - 1}}}$"
 _CAMERA_ID = re.compile(CAMERA_ID_PATTERN)
 RESULTS_ROOT = "cameras/"  # every camera's results are under cameras/<id>/ in the bucket
+FACES_ROOT = "faces/"  # known people's photos and records: faces/<name>/ in the bucket
 _FLEET_NAME = re.compile(rf"^[a-z][a-z0-9-]{{0,{FLEET_NAME_MAX - 1}}}$")
 
 
@@ -166,6 +167,22 @@ class FleetNames:
     @property
     def analysis_table(self) -> str:
         return f"{self.fleet}-analysis"
+
+    # Known faces: a Rekognition collection, and the photos it was indexed from (with each
+    # person's record) under one prefix of the results bucket, so the collection can be rebuilt.
+    @property
+    def faces_collection(self) -> str:
+        return f"{self.fleet}-faces"
+
+    def faces_collection_arn(self) -> str:
+        return (
+            f"arn:{self.partition}:rekognition:{self.region}:{self.account_id}:"
+            f"collection/{self.faces_collection}"
+        )
+
+    @property
+    def faces_prefix(self) -> str:
+        return FACES_ROOT
 
     @property
     def user_notifications_topic(self) -> str:

@@ -14,6 +14,7 @@ from cloud.models import CameraRecord, CameraSpec, Label, ThingRecord
 from cloud.naming import FleetNames
 
 FLEET_ATTRIBUTE = "fleet"
+RECOGNIZE_FACES_ATTRIBUTE = "recognize_faces"
 _SPEC_ATTRIBUTES = ("labels", "min_confidence", "retention_hours", "max_duration_seconds")
 
 
@@ -25,7 +26,14 @@ def thing_attributes(spec: CameraSpec, fleet: str) -> dict[str, str]:
         "min_confidence": f"{spec.min_confidence:g}",
         "retention_hours": str(spec.retention_hours),
         "max_duration_seconds": str(spec.max_duration_seconds),
+        RECOGNIZE_FACES_ATTRIBUTE: "true" if spec.recognize_faces else "false",
     }
+
+
+def recognizes_faces(attributes: dict[str, str]) -> bool:
+    """Whether the camera's faces are searched; a camera registered before the attribute
+    existed has none and does not."""
+    return attributes.get(RECOGNIZE_FACES_ATTRIBUTE) == "true"
 
 
 def spec_from_attributes(camera_id: str, attributes: dict[str, str]) -> CameraSpec:
@@ -38,6 +46,7 @@ def spec_from_attributes(camera_id: str, attributes: dict[str, str]) -> CameraSp
         min_confidence=float(attributes["min_confidence"]),
         retention_hours=int(attributes["retention_hours"]),
         max_duration_seconds=int(attributes["max_duration_seconds"]),
+        recognize_faces=recognizes_faces(attributes),
     )
 
 

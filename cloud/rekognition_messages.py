@@ -8,6 +8,7 @@ message and the documentation's rendering, and the records kept. Pure: no I/O.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -23,6 +24,7 @@ from pydantic import (
 )
 
 from cloud.errors import InvalidInputError
+from cloud.faces.models import FaceRecognition, FaceStatus
 from cloud.models import CameraId, Model
 
 LABEL_DETECTED = "LABEL_DETECTED"
@@ -264,6 +266,7 @@ class NotificationState(StrEnum):
     PENDING = "pending"  # stored; the notification decision is not made yet
     SENT = "sent"
     SUPPRESSED = "suppressed"  # within the camera's notification cooldown
+    QUIET = "quiet"  # recorded, not notified: every face is named and every name is quiet
 
 
 class DetectionRecord(Model):
@@ -283,6 +286,9 @@ class DetectionRecord(Model):
     fragment_number: str | None = None
     event_id: str | None = None
     notification: NotificationState = NotificationState.PENDING
+    faces: FaceRecognition | None = Field(
+        None, description="Who was seen; None when the camera's faces are not searched."
+    )
 
     @property
     def key(self) -> str:
@@ -331,6 +337,24 @@ def iso_ms(moment: datetime) -> str:
 def readable_utc(moment: datetime) -> str:
     """How notifications and status tables write a UTC time: 2024-06-22 20:43:43 UTC."""
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def faces_summary(faces: FaceRecognition | None) -> str | None:
+    """How tables and logs show who was seen: `alice 99%, unknown`, `no face visible`,
+    `search failed`; None when the faces were not searched."""
+    if faces is None:
+        return None
+    if faces.status is FaceStatus.NO_FACE:
+        return "no face visible"
+    if faces.status is FaceStatus.FAILED:
+        return "search failed"
+    seen = [
+        f"{face.name} {math.floor(face.similarity)}%"
+        if face.name is not None and face.similarity is not None
+        else face.name or "unknown"
+        for face in faces.faces
+    ]
+    return ", ".join(seen) or faces.status.value
 
 
 def detection_records(

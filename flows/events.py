@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from cloud.faces.models import FaceStatus
 from cloud.rekognition_messages import NotificationState
 from device.messages import PipelineState
 
@@ -103,6 +104,15 @@ class MotionVerdictPayload(EventPayload):
     producer_timestamp_ms: int | None = None
 
 
+class FaceSeen(BaseModel):
+    """One face in a detection's frame: who (None: unknown) and how similar, in percent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None
+    similarity: float | None
+
+
 class DetectionPayload(EventPayload):
     label: str
     labels: list[str]
@@ -112,6 +122,9 @@ class DetectionPayload(EventPayload):
     frame_uri: str
     crop_uri: str | None
     notification: NotificationState
+    # Unset when the camera's faces are not searched (not a person, or not asked for).
+    faces: list[FaceSeen] | None = None
+    face_status: FaceStatus | None = None
 
 
 P = TypeVar("P", bound=EventPayload)

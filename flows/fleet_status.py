@@ -1,7 +1,8 @@
 """`fleet-status`: the state of every registered camera, published as Prefect artifacts.
 
 A run reads the registry (the fleet's IoT thing group), then four parts per camera: its status
-shadow, its stream processor's status, its latest detection and its analysed video today. It
+shadow, its stream processor's status, its latest detection and latest named visitor (one query)
+and its analysed video today. It
 publishes the artifacts `fleet-status` and `fleet-status-summary` (`flows.fleet_status_report`)
 and returns the status. A task per part, not per camera (the flow runs every minute; a task run
 per camera and minute would fill the Prefect database), the cameras read by a few threads inside
@@ -49,6 +50,7 @@ SUMMARY_KEY = "fleet-status-summary"
 _READERS = 8  # threads per part: 4 parts at once stay within the clients' 64 connections
 
 T = TypeVar("T")
+LatestDetections = tuple[DetectionRecord | None, DetectionRecord | None]  # latest, named visitor
 
 
 @dataclass(frozen=True)
@@ -120,15 +122,10 @@ def read_processors(camera_ids: list[str]) -> Reads[ProcessorState | None]:
     name="read-last-detections",
     **AWS_RETRY,
 )
-def read_last_detections(camera_ids: list[str]) -> Reads[DetectionRecord | None]:
+def read_last_detections(camera_ids: list[str]) -> Reads[LatestDetections]:
     rt = runtime()
     table = rt.names.detections_table
-
-    def latest(camera_id: str) -> DetectionRecord | None:
-        found = detections.list_detections(rt.clients, table, camera_id, limit=1)
-        return found[0] if found else None
-
-    return read_each(camera_ids, latest)
+    return read_each(camera_ids, lambda c: detections.read_latest(rt.clients, table, c))
 
 
 @task(
@@ -164,7 +161,7 @@ def camera_facts(
     camera_ids: list[str],
     shadows: Reads[CameraStatus] | str,
     processors: Reads[ProcessorState | None] | str,
-    last_detections: Reads[DetectionRecord | None] | str,
+    last_detections: Reads[LatestDetections] | str,
     usage: Reads[DailyUsage] | str,
 ) -> list[CameraFacts]:
     """Each camera's parts side by side; a part given as text could not be read at all."""
@@ -172,12 +169,17 @@ def camera_facts(
     for camera_id in camera_ids:
         unread: dict[Part, str] = {}
         status = _value(camera_id, Part.SHADOW, shadows, unread)
+        latest, visitor = _value(camera_id, Part.DETECTIONS, last_detections, unread) or (
+            None,
+            None,
+        )
         facts.append(
             CameraFacts(
                 camera_id=camera_id,
                 status=status or CameraStatus(),
                 processor=_value(camera_id, Part.PROCESSOR, processors, unread),
-                last_detection=_value(camera_id, Part.DETECTIONS, last_detections, unread),
+                last_detection=latest,
+                last_visitor=visitor,
                 usage_today=_value(camera_id, Part.USAGE, usage, unread),
                 unread=unread,
             )

@@ -7,7 +7,9 @@ Per camera (one row of the `fleet-status` table artifact):
   least every 15 s) is online but silent: the bridge may be down, or the camera wedged;
 - **failing**: an online camera whose pipeline is `failed` or `stalled`, or any camera whose
   stream processor is `FAILED` (its last analysis session failed). An offline camera's last health
-  is shown as it was reported, but does not make it failing: being offline is the news.
+  is shown as it was reported, but does not make it failing: being offline is the news;
+- **last visitor**: the names in the camera's latest detection that named someone, and when
+  (on cameras registered with `--recognize-faces`).
 
 What needs attention, one line per problem, each naming the camera: offline (for how long, and
 the reason it gave), never seen, silent, pipeline failed or stalled (with its error), stream
@@ -43,6 +45,7 @@ COLUMNS = (
     "restarts",
     "last motion",
     "last detection",
+    "last visitor",
     "processor status",
     "analysed minutes today",
 )
@@ -70,6 +73,9 @@ class CameraFacts(Model):
     status: CameraStatus = CameraStatus()
     processor: ProcessorState | None = Field(None, description="None: it has no processor.")
     last_detection: DetectionRecord | None = None
+    last_visitor: DetectionRecord | None = Field(
+        None, description="The latest detection that named someone."
+    )
     usage_today: DailyUsage | None = None
     unread: dict[Part, str] = Field(default_factory=dict)
 
@@ -92,6 +98,8 @@ class CameraRow(Model):
     last_motion: datetime | None = None
     last_detection: datetime | None = None
     last_detection_label: str | None = None
+    last_visitor: tuple[str, ...] = Field((), description="Who the latest named visit named.")
+    last_visitor_at: datetime | None = None
     processor_status: ProcessorStatus | None = None
     analysed_minutes_today: float | None = None
     failing: bool = False
@@ -142,6 +150,7 @@ def _row(
     status, health = facts.status, facts.status.health
     processor = None if Part.PROCESSOR in facts.unread else facts.processor
     detection = None if Part.DETECTIONS in facts.unread else facts.last_detection
+    visitor = None if Part.DETECTIONS in facts.unread else facts.last_visitor
     usage = facts.usage_today
     minutes = None if Part.USAGE in facts.unread else usage.minutes if usage else 0.0
     presence = _presence(facts)
@@ -160,6 +169,8 @@ def _row(
         last_motion=status.last_motion,
         last_detection=detection.detected_at if detection else None,
         last_detection_label=detection.label if detection else None,
+        last_visitor=tuple(dict.fromkeys(visitor.faces.names)) if visitor and visitor.faces else (),
+        last_visitor_at=visitor.detected_at if visitor else None,
         processor_status=processor.status if processor else None,
         analysed_minutes_today=minutes,
         failing=pipeline_failing or processor_failing,
@@ -262,6 +273,11 @@ def table_rows(status: FleetStatus) -> list[dict[str, Any]]:
             if row.last_detection
             else None
         )
+        visitor = (
+            f"{', '.join(row.last_visitor)} ({_time(row.last_visitor_at)})"
+            if row.last_visitor
+            else None
+        )
         minutes = row.analysed_minutes_today
         cells = (
             row.camera,
@@ -272,6 +288,7 @@ def table_rows(status: FleetStatus) -> list[dict[str, Any]]:
             row.restarts,
             _time(row.last_motion),
             detection,
+            visitor,
             row.processor_status.value if row.processor_status else None,
             None if minutes is None else round(minutes, 1),
         )

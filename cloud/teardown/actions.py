@@ -9,6 +9,7 @@ from __future__ import annotations
 from cloud import detections, iam, iot, kvs, notify, queues, rekognition, shadow, storage, tables
 from cloud.clients import AwsClients
 from cloud.errors import InvalidInputError
+from cloud.faces import collection as faces
 from cloud.teardown import analysis_items
 from cloud.teardown.models import Kind, Resource
 
@@ -35,7 +36,7 @@ def delete(clients: AwsClients, resource: Resource) -> bool:
             return kvs.delete_stream(clients, name)
         case Kind.ROLE:
             return iam.delete_role(clients, name)
-        case Kind.RESULTS:
+        case Kind.RESULTS | Kind.FACE_PHOTOS:
             return storage.delete_prefix(clients, _required(resource), name) > 0
         case Kind.DETECTIONS:
             return detections.delete_camera_items(clients, _required(resource), name) > 0
@@ -49,6 +50,8 @@ def delete(clients: AwsClients, resource: Resource) -> bool:
             return queues.delete_queue(clients, name)
         case Kind.TABLE | Kind.ANALYSIS_TABLE:
             return tables.delete_table(clients, name)
+        case Kind.FACE_COLLECTION:
+            return faces.delete_collection(clients, name)
         case Kind.BUCKET:
             return storage.delete_bucket(clients, name)
         case Kind.IOT_POLICY:

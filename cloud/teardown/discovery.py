@@ -16,6 +16,7 @@ from cloud import detections, iam, iot, kvs, notify, queues, rekognition, shadow
 from cloud.bridge_identity import BRIDGE_ATTRIBUTE
 from cloud.clients import AwsClients
 from cloud.errors import InvalidInputError
+from cloud.faces import collection as faces
 from cloud.models import ProcessorStatus
 from cloud.naming import FleetNames
 from cloud.registry import FLEET_ATTRIBUTE
@@ -102,6 +103,7 @@ def discover(
     _analysis(clients, found, each)
     _topics(clients, found)
     if scope is None:
+        _faces(clients, found)
         _queues(clients, found)
         _iot_fleet_level(clients, found)
     return Inventory(
@@ -335,6 +337,31 @@ def _topics(clients: AwsClients, found: _Found) -> None:
                 )
             )
         found.add(Resource(kind=Kind.TOPIC, name=arn))
+
+
+# Known faces (fleet-level): the collection, and the photos and records kept beside it.
+
+
+def _faces(clients: AwsClients, found: _Found) -> None:
+    """The collection if tagged as the fleet's; the objects under the faces prefix of the
+    fleet's own bucket (they go before the bucket, and with `--keep-results` too)."""
+    names = found.names
+    collection = names.faces_collection
+    tags = faces.collection_tags(clients, names.faces_collection_arn())
+    if tags is not None and found.judge(
+        Kind.FACE_COLLECTION, collection, by_tags(tags, names.fleet)
+    ):
+        indexed = faces.list_faces(clients, collection) or []
+        found.add(Resource(kind=Kind.FACE_COLLECTION, name=collection, count=len(indexed)))
+    bucket = names.results_bucket
+    if any(r.kind is Kind.BUCKET and r.name == bucket for r in found.resources):
+        keys = storage.list_keys(clients, bucket, names.faces_prefix)
+        if keys:
+            found.add(
+                Resource(
+                    kind=Kind.FACE_PHOTOS, name=names.faces_prefix, parent=bucket, count=len(keys)
+                )
+            )
 
 
 # Fleet-level: queues, the IoT policies, role alias and thing group, orphaned certificates.

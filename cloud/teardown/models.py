@@ -42,6 +42,8 @@ class Kind(StrEnum):
     QUEUE = "SQS queue"
     TABLE = "DynamoDB table"
     ANALYSIS_TABLE = "analysis table"
+    FACE_COLLECTION = "face collection"
+    FACE_PHOTOS = "S3 face photos"
     BUCKET = "S3 bucket"
     IOT_POLICY = "IoT policy"
     ROLE_ALIAS = "IoT role alias"
@@ -68,6 +70,8 @@ _SERVICES = {
     Kind.QUEUE: Service.SQS,
     Kind.TABLE: Service.DYNAMODB,
     Kind.ANALYSIS_TABLE: Service.DYNAMODB,
+    Kind.FACE_COLLECTION: Service.REKOGNITION,
+    Kind.FACE_PHOTOS: Service.S3,
     Kind.BUCKET: Service.S3,
     Kind.IOT_POLICY: Service.IOT,
     Kind.ROLE_ALIAS: Service.IOT,
@@ -101,7 +105,7 @@ class Resource(Model):
     def label(self) -> str:
         """How a person reads it: the kind, the name and, where it helps, where it lives."""
         where = f" of {self.parent}" if self.parent and self.kind is Kind.SHADOW else ""
-        if self.kind in (Kind.RESULTS, Kind.DETECTIONS, Kind.ANALYSIS_ITEM):
+        if self.kind in (Kind.RESULTS, Kind.FACE_PHOTOS, Kind.DETECTIONS, Kind.ANALYSIS_ITEM):
             where = f" in {self.parent}"
         count = f" ({self.count})" if self.count is not None else ""
         return f"{self.kind.value} {self.short_name}{where}{count}"

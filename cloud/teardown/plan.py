@@ -31,6 +31,8 @@ FLEET_ORDER = (
     Kind.QUEUE,
     Kind.TABLE,
     Kind.ANALYSIS_TABLE,
+    Kind.FACE_COLLECTION,
+    Kind.FACE_PHOTOS,  # with --keep-results too: known faces are not results
     Kind.BUCKET,
     Kind.CERTIFICATE,
     Kind.SHADOW,
@@ -60,6 +62,8 @@ ACTIONS = {
     Kind.QUEUE: "delete with its messages",
     Kind.TABLE: "delete with its records",
     Kind.ANALYSIS_TABLE: "delete with its items",
+    Kind.FACE_COLLECTION: "delete with its faces",
+    Kind.FACE_PHOTOS: "delete objects",
     Kind.BUCKET: "empty, delete",
     Kind.IOT_POLICY: "delete versions, policy",
     Kind.ROLE_ALIAS: "delete",

@@ -1,9 +1,11 @@
-"""The results consumer's decisions, pure: message in, what to do out (triage, duplicates, the
-notification cooldown, texts, retry delays, event ids). No I/O; the clock is passed in.
+"""The results consumer's decisions, pure: message in, what to do out (triage, duplicates, face
+recognition and quiet people, the notification cooldown, texts, retry delays, event ids). No I/O;
+the clock is passed in.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from cloud.errors import InvalidInputError
+from cloud.faces.models import FaceRecognition, FaceStatus
+from cloud.models import Label
 from cloud.naming import FleetNames
 from cloud.rekognition_messages import (
     CooldownState,
@@ -25,6 +29,7 @@ from cloud.rekognition_messages import (
     readable_utc,
     session_end_record,
 )
+from flows.events import DetectionPayload, FaceSeen
 
 MAX_RETRY_DELAY_S = 300
 _EVENT_NAMESPACE = uuid.UUID("1b0c7f1e-4a57-4cbb-9d55-0d1c6a1e7f3a")
@@ -84,6 +89,26 @@ def after_store(created: bool, existing: DetectionRecord | None) -> Step:
     return Step.DUPLICATE
 
 
+def wants_faces(record: DetectionRecord) -> bool:
+    """Whether the detection's faces are to be searched, if its camera asks for it: a person
+    whose faces are not searched yet (a redelivery reuses the stored recognition)."""
+    return record.label == Label.PERSON.value and record.faces is None
+
+
+def everyone_named(faces: FaceRecognition | None) -> bool:
+    """Every face seen was named (then whether they are all quiet is worth asking)."""
+    return (
+        faces is not None
+        and faces.status is FaceStatus.NAMED
+        and all(face.name is not None for face in faces.faces)
+    )
+
+
+def is_quiet(faces: FaceRecognition | None, quiet: frozenset[str]) -> bool:
+    """Recorded without a notification: every face is named and every name is quiet."""
+    return everyone_named(faces) and faces is not None and set(faces.names) <= quiet
+
+
 class Notify(StrEnum):
     SEND = "send"
     SUPPRESS = "suppress"
@@ -101,19 +126,71 @@ def decide_notification(
     return Notify.SUPPRESS
 
 
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def _unknown(count: int, among_others: bool) -> str:
+    if count > 1:
+        return f"{count} unknown people"
+    return "an unknown person" if among_others else "unknown person"
+
+
+def _percent(value: float) -> str:
+    """Rounded down: a similarity shown is never above the one measured."""
+    return f"{math.floor(value)}%"
+
+
+def _named(faces: FaceRecognition) -> tuple[str, list[str]]:
+    """Who (each name once, at its best similarity, then the unknown faces) and the
+    similarities, in the same order."""
+    best: dict[str, float | None] = {}
+    for face in faces.faces:
+        if face.name is not None:
+            measured = [v for v in (best.get(face.name), face.similarity) if v is not None]
+            best[face.name] = max(measured) if measured else None
+    unknown = sum(face.name is None for face in faces.faces)
+    who = list(best) + ([_unknown(unknown, among_others=True)] if unknown else [])
+    return _and(who), [_percent(v) for v in best.values() if v is not None]
+
+
+def _who_and_detail(record: DetectionRecord) -> tuple[str, str]:
+    """The subject (who at which camera) and what follows it before the time."""
+    where = f"at {record.camera_id}"
+    confidence = f", {record.confidence:.0f}%" if record.confidence is not None else ""
+    faces = record.faces
+    if faces is None or faces.status is FaceStatus.FAILED:  # not searched, or the search failed
+        return f"{record.label} {where}", confidence
+    if faces.status is FaceStatus.NO_FACE:
+        return f"{record.label} {where} (no face visible)", confidence
+    if faces.status is FaceStatus.UNKNOWN:
+        return f"{_unknown(max(1, len(faces.faces)), among_others=False)} {where}", ""
+    who, similarities = _named(faces)
+    return f"{who} {where}", "".join(f", {s}" for s in similarities)
+
+
 def notification_subject(record: DetectionRecord) -> str:
-    """SNS subjects are ASCII, at most 100 characters."""
-    return f"{record.label} at {record.camera_id}"[:100]
+    """SNS subjects are ASCII, at most 100 characters (names, labels and camera ids are)."""
+    return _who_and_detail(record)[0][:100]
 
 
 def notification_text(record: DetectionRecord) -> str:
-    """For example `PERSON at front-door, 97% — 2024-06-22 20:43:43 UTC`."""
-    confidence = f", {record.confidence:.0f}%" if record.confidence is not None else ""
-    when = readable_utc(record.detected_at)
-    return f"{record.label} at {record.camera_id}{confidence} — {when}"
+    """For example `PERSON at front-door, 97% — 2024-06-22 20:43:43 UTC`; with faces searched
+    `alice at front-door, 99% — ...`, `alice and bob at front-door, 99%, 97% — ...`,
+    `alice and an unknown person at front-door, 99% — ...`, `unknown person at front-door — ...`
+    or `PERSON at front-door (no face visible), 97% — ...`. A failed search says nothing of
+    faces."""
+    who, detail = _who_and_detail(record)
+    return f"{who}{detail} — {readable_utc(record.detected_at)}"
+
+
+def _faces_seen(faces: FaceRecognition) -> list[FaceSeen]:
+    return [FaceSeen(name=face.name, similarity=face.similarity) for face in faces.faces]
 
 
 def webhook_payload(record: DetectionRecord, fleet: str) -> dict[str, Any]:
+    """`faces` and `face_status` are null when the camera's faces are not searched."""
+    faces = record.faces
     return {
         "fleet": fleet,
         "camera": record.camera_id,
@@ -123,8 +200,28 @@ def webhook_payload(record: DetectionRecord, fleet: str) -> dict[str, Any]:
         "session": record.session_id,
         "frame_uri": record.frame_uri,
         "crop_uri": record.crop_uri,
+        "faces": None if faces is None else [f.model_dump(mode="json") for f in _faces_seen(faces)],
+        "face_status": None if faces is None else faces.status.value,
         "text": notification_text(record),
     }
+
+
+def detection_payload(record: DetectionRecord) -> DetectionPayload:
+    """The `camera.detection` event's payload; `faces` and `face_status` only when searched."""
+    searched: dict[str, Any] = {}
+    if record.faces is not None:
+        searched = {"faces": _faces_seen(record.faces), "face_status": record.faces.status}
+    return DetectionPayload(
+        label=record.label,
+        labels=[record.label],
+        confidence=record.confidence,
+        session_id=record.session_id,
+        detected_at=iso_ms(record.detected_at),
+        frame_uri=record.frame_uri,
+        crop_uri=record.crop_uri,
+        notification=record.notification,
+        **searched,
+    )
 
 
 def retry_delay_seconds(receive_count: int) -> int:

@@ -1,5 +1,5 @@
-"""The results consumer: Rekognition's notifications in, detection records, events and
-notifications out.
+"""The results consumer: Rekognition's notifications in, detection records (with who was seen,
+on cameras that ask for it), events and notifications out.
 
 `ResultsConsumer` handles one batch of the `<fleet>-results` queue (`decisions` decides, this
 module does the I/O); `ConsumerRunner` polls in a worker thread until stopped. Every step is
@@ -26,6 +26,7 @@ from pydantic import Field
 from cloud import detections, notify, queues
 from cloud.clients import AwsClients
 from cloud.errors import FleetError, RetryableError
+from cloud.faces.models import FaceStatus
 from cloud.fleet import fleet_names
 from cloud.naming import FleetNames
 from cloud.rekognition_messages import (
@@ -33,10 +34,11 @@ from cloud.rekognition_messages import (
     DetectionRecord,
     NotificationState,
     SessionEndRecord,
+    faces_summary,
     iso_ms,
 )
 from cloud.settings import FleetSettings
-from flows.events import DETECTION, DetectionPayload, camera_resource, fleet_related
+from flows.events import DETECTION, camera_resource, fleet_related
 from services.harness.config import ServiceConfig
 from services.harness.loop import run_loop
 from services.harness.process import run_service
@@ -48,13 +50,18 @@ from services.results_consumer.decisions import (
     Step,
     after_store,
     decide_notification,
+    detection_payload,
     event_id,
+    everyone_named,
+    is_quiet,
     notification_subject,
     notification_text,
     retry_delay_seconds,
     triage,
+    wants_faces,
     webhook_payload,
 )
+from services.results_consumer.faces import FaceCameras, FaceRecognizer, registry_attributes
 from services.results_consumer.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -100,16 +107,7 @@ class PrefectEvents:
             related=fleet_related(fleet),
             occurred=record.detected_at,
             id=event_id(fleet, record),
-            payload=DetectionPayload(
-                label=record.label,
-                labels=[record.label],
-                confidence=record.confidence,
-                session_id=record.session_id,
-                detected_at=iso_ms(record.detected_at),
-                frame_uri=record.frame_uri,
-                crop_uri=record.crop_uri,
-                notification=record.notification,
-            ).wire(),
+            payload=detection_payload(record).wire(),
         )
 
     def close(self, timeout: float = 5.0) -> None:
@@ -126,6 +124,9 @@ class ConsumerCounters(Counters):
     duplicates: int = 0
     notified: int = 0
     suppressed: int = 0
+    quiet: int = 0
+    faces_searched: int = 0
+    faces_failed: int = 0
     sessions: int = 0
     rejected: int = 0
     failures: int = 0
@@ -174,6 +175,8 @@ class ResultsConsumer:
         events: EventSink,
         webhook: WebhookSender | None = None,
         clock: Callable[[], datetime] = utc_now,
+        faces: FaceRecognizer | None = None,
+        face_cameras: FaceCameras | None = None,
     ) -> None:
         self._clients = clients
         self._names = names
@@ -182,6 +185,8 @@ class ResultsConsumer:
         self._events = events
         self._webhook = webhook
         self._clock = clock
+        self._faces = faces
+        self._face_cameras = face_cameras or FaceCameras(registry_attributes(clients, names))
         self._warn = config.limited_log(log)
         self.counters = ConsumerCounters()
 
@@ -242,7 +247,8 @@ class ResultsConsumer:
         return Outcome.SESSION_ENDED
 
     def _detection(self, record: DetectionRecord) -> bool:
-        """Store, notify (or not), mark, emit. False for a redelivered duplicate."""
+        """Store, recognise faces (once), notify (or not), mark, emit. False for a redelivered
+        duplicate."""
         table = self._at.table
         created = detections.put_detection(self._clients, table, record)
         existing = None if created else detections.get_detection(self._clients, table, record)
@@ -250,19 +256,57 @@ class ResultsConsumer:
             self.counters.duplicates += 1
             log.debug("camera %s: detection %s already handled", record.camera_id, record.key)
             return False
-        state = self._notify(record)
-        detections.set_notification(self._clients, table, record, state)
+        if existing is not None:  # an earlier attempt may have searched its faces
+            record = record.model_copy(update={"faces": existing.faces})
+        record = self._recognised(record)
+        state = NotificationState.QUIET if self._quiet(record) else self._notify(record)
         stored = record.model_copy(update={"notification": state})
+        if stored.faces is not None and stored.faces.status is FaceStatus.NAMED:
+            detections.put_visitor(self._clients, table, stored)
+        detections.set_notification(self._clients, table, record, state)
         self._events.detection(self._names.fleet, stored)
         self.counters.detections += 1
         log.info(
-            "camera %s: %s detected at %s (session %s), notification %s",
+            "camera %s: %s detected at %s (session %s), faces %s, notification %s",
             record.camera_id,
             record.label,
             iso_ms(record.detected_at),
             record.session_id,
+            faces_summary(record.faces) or "not searched",
             state.value,
         )
+        return True
+
+    def _recognised(self, record: DetectionRecord) -> DetectionRecord:
+        """The record with its faces searched and kept, if it is a person on a camera that asks
+        for it; as it is otherwise."""
+        if (
+            self._faces is None
+            or not wants_faces(record)
+            or not self._face_cameras.recognizes_faces(record.camera_id)
+        ):
+            return record
+        found = self._faces.recognise(record)
+        kept = detections.set_faces(self._clients, self._at.table, record, found)
+        self.counters.faces_searched += 1
+        if kept.status is FaceStatus.FAILED:
+            self.counters.faces_failed += 1
+            self._warn.warning(
+                "faces",
+                "camera %s: faces of detection %s not searched: %s",
+                record.camera_id,
+                record.key,
+                kept.reason,
+            )
+        return record.model_copy(update={"faces": kept})
+
+    def _quiet(self, record: DetectionRecord) -> bool:
+        """Every face named and every name quiet: recorded, not notified (no cooldown claim)."""
+        if self._faces is None or not everyone_named(record.faces):
+            return False
+        if not is_quiet(record.faces, self._faces.quiet_names()):
+            return False
+        self.counters.quiet += 1
         return True
 
     def _notify(self, record: DetectionRecord) -> NotificationState:
@@ -349,12 +393,14 @@ class ConsumerRunner:
         config: ConsumerConfig,
         events: EventSink,
         webhook: WebhookSender | None = None,
+        faces: FaceRecognizer | None = None,
     ) -> None:
         self._clients = clients
         self._names = names
         self._config = config
         self._events = events
         self._webhook = webhook
+        self._faces = faces
         self.consumer: ResultsConsumer | None = None
         self._ready = False
         self._problem = "starting"
@@ -397,6 +443,7 @@ class ConsumerRunner:
                         self._config,
                         self._events,
                         self._webhook,
+                        faces=self._faces,
                     )
                 self._ready, self._problem = True, ""
                 messages = self.consumer.receive()
@@ -421,12 +468,19 @@ class ConsumerRunner:
 
 
 def run_consumer(settings: FleetSettings, config: ConsumerConfig, stop: threading.Event) -> None:
-    """The composition root of one consumer: clients, names, events, webhook; until `stop`."""
+    """The composition root of one consumer: clients, names, events, webhook, face
+    recognition; until `stop`."""
+    from services.results_consumer.rekognition_faces import (  # noqa: PLC0415 - face APIs
+        RekognitionFaces,  # and Pillow only where a consumer runs; tests inject a fake
+    )
+
     clients = AwsClients(settings)
+    names = fleet_names(clients)
     events = PrefectEvents()
     webhook = WebhookSender(config.webhook_url) if config.webhook_url else None
+    faces = RekognitionFaces(clients, names, settings.face_match_threshold)
     try:
-        ConsumerRunner(clients, fleet_names(clients), config, events, webhook).run(stop)
+        ConsumerRunner(clients, names, config, events, webhook, faces).run(stop)
     finally:
         if webhook is not None:
             webhook.close()

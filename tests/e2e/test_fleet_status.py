@@ -182,6 +182,7 @@ def test_the_artifact_matches_the_registry_and_the_health_in_the_shadows(
         "restarts": 4,
         "last motion": _time(quiet.last_motion),
         "last detection": f"{_time(quiet_detection.detected_at)} (PACKAGE)",
+        "last visitor": None,
         "processor status": quiet_record.processor_status.value,
         "analysed minutes today": 1.5,
     }

@@ -162,6 +162,34 @@ def test_mutable_settings_update_the_processor_in_place(ctx: RegistrationContext
     assert show_camera(ctx.clients, ctx.names, "cam1").settings == changed
 
 
+def test_recognising_faces_is_a_thing_attribute_set_without_any_face_api(
+    ctx: RegistrationContext, local_endpoint: Any
+) -> None:
+    seq = _last_seq(local_endpoint)
+    register_camera(ctx, CameraSpec(camera_id="cam1", recognize_faces=True))
+    rekognition_calls = {
+        r["operation"]
+        for r in requests_since(local_endpoint.url, seq)
+        if r["service"] == "rekognition"
+    }
+    assert "CreateStreamProcessor" in rekognition_calls  # the log names Rekognition's calls
+    assert not rekognition_calls & {
+        "CreateCollection",
+        "IndexFaces",
+        "ListFaces",
+        "SearchFacesByImage",
+        "DetectFaces",
+        "DeleteFaces",
+    }
+    thing = iot.describe_thing(ctx.clients, ctx.names.thing("cam1"))
+    assert thing is not None and thing.attributes["recognize_faces"] == "true"
+    assert show_camera(ctx.clients, ctx.names, "cam1").settings.recognize_faces is True
+
+    again = register_camera(ctx, CameraSpec(camera_id="cam1"))  # without the flag: off again
+    assert again.changed == ("updated IoT thing",)
+    assert show_camera(ctx.clients, ctx.names, "cam1").settings.recognize_faces is False
+
+
 def test_immutable_difference_is_refused_unless_replace(
     ctx: RegistrationContext, local_endpoint: Any, tmp_path: Path
 ) -> None:

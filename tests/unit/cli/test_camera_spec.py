@@ -1,12 +1,21 @@
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from cli.camera import app as camera_app
 from cli.camera_input import camera_spec, camera_specs_from_file, parse_region
 from cloud.errors import InvalidInputError
-from cloud.models import CameraSpec, Label
-from cloud.registry import spec_from_attributes, thing_attributes
+from cloud.models import CameraSpec, Label, RegistrationResult
+from cloud.registry import (
+    RECOGNIZE_FACES_ATTRIBUTE,
+    recognizes_faces,
+    spec_from_attributes,
+    thing_attributes,
+)
 
 
 def test_defaults() -> None:
@@ -80,3 +89,88 @@ def test_many_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bad.write_text('[{"camera_id": "ok"}, {"camera_id": "ok2", "min_confidence": 200}]')
     with pytest.raises(InvalidInputError, match=r"camera 2 .*min_confidence"):
         camera_specs_from_file(bad)
+
+
+def test_faces_are_not_recognised_unless_asked() -> None:
+    assert camera_spec("cam1", None, None, None, None, None).recognize_faces is False
+    assert camera_spec("cam1", None, None, None, None, None, recognize_faces=True).recognize_faces
+
+
+@pytest.mark.parametrize("recognize", [True, False])
+def test_recognize_faces_round_trips_through_the_thing_attributes(recognize: bool) -> None:
+    spec = CameraSpec(camera_id="cam1", recognize_faces=recognize)
+    attributes = thing_attributes(spec, "camfleet")
+    assert attributes[RECOGNIZE_FACES_ATTRIBUTE] == ("true" if recognize else "false")
+    assert spec_from_attributes("cam1", attributes) == spec
+
+
+def test_a_camera_registered_before_faces_existed_does_not_recognise_them() -> None:
+    attributes = thing_attributes(CameraSpec(camera_id="cam1"), "camfleet")
+    del attributes[RECOGNIZE_FACES_ATTRIBUTE]
+    assert spec_from_attributes("cam1", attributes).recognize_faces is False
+    assert recognizes_faces(attributes) is False
+    assert recognizes_faces({RECOGNIZE_FACES_ATTRIBUTE: "TRUE"}) is False  # only what we write
+
+
+def test_a_many_file_may_ask_for_faces_per_camera(tmp_path: Path) -> None:
+    listed = tmp_path / "cameras.json"
+    listed.write_text('[{"camera_id": "door", "recognize_faces": true}, {"camera_id": "yard"}]')
+    specs = camera_specs_from_file(listed)
+    assert [(s.camera_id, s.recognize_faces) for s in specs] == [("door", True), ("yard", False)]
+
+
+@dataclass
+class _Registered:
+    specs: list[CameraSpec] = field(default_factory=list)
+
+
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> _Registered:
+    """`fleet camera register` up to the flow: the spec it would register, no flow run."""
+    import cli.prefect_context
+    import flows.register
+
+    seen = _Registered()
+
+    def flow(camera: CameraSpec, replace: bool = False) -> CameraSpec:
+        seen.specs.append(camera)
+        return camera
+
+    def run_flow(settings: object, spec: CameraSpec) -> RegistrationResult:
+        return RegistrationResult(
+            camera_id=spec.camera_id,
+            thing_name=spec.camera_id,
+            stream_arn=f"arn:aws:kinesisvideo:us-east-1:123456789012:stream/{spec.camera_id}/1",
+            processor_arn=None,
+            role_arn=None,
+            certificate_arn="arn:aws:iot:us-east-1:123456789012:cert/abc",
+            bundle_dir=tmp_path,
+            changed=(),
+        )
+
+    monkeypatch.setattr(flows.register, "register_camera_flow", flow)
+    monkeypatch.setattr(cli.prefect_context, "run_flow", run_flow)
+    monkeypatch.setenv("FLEET_HOME", str(tmp_path))
+    return seen
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], False), (["--recognize-faces"], True)])
+def test_register_takes_the_recognize_faces_flag(
+    registered: _Registered, flags: list[str], expected: bool
+) -> None:
+    result = CliRunner().invoke(camera_app, ["register", "door", *flags])
+    assert result.exit_code == 0, result.output
+    assert [(s.camera_id, s.recognize_faces) for s in registered.specs] == [("door", expected)]
+
+
+def test_register_many_refuses_the_flag_for_every_camera(
+    registered: _Registered, tmp_path: Path
+) -> None:
+    listed = tmp_path / "ids.txt"
+    listed.write_text("door\n")
+    result = CliRunner().invoke(
+        camera_app, ["register", "--many", str(listed), "--recognize-faces"]
+    )
+    assert result.exit_code != 0
+    assert "recognize_faces per camera in the file" in result.output
+    assert registered.specs == []

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from cloud.faces.models import FaceStatus
 from cloud.rekognition_messages import NotificationState, iso_ms
 from device.messages import PipelineState
 from flows import events
@@ -22,6 +23,7 @@ from flows.events import (
     CameraEventKind,
     DetectionPayload,
     EventPayload,
+    FaceSeen,
     HealthPayload,
     MotionVerdictPayload,
     PipelineFailedPayload,
@@ -89,7 +91,19 @@ SAMPLES: dict[type[EventPayload], list[EventPayload]] = {
             frame_uri="s3://frames/front-door/1.jpg",
             crop_uri=None,
             notification=NotificationState.SENT,
-        )
+        ),
+        DetectionPayload(
+            label="PERSON",
+            labels=["PERSON"],
+            confidence=97.5,
+            session_id="s-2",
+            detected_at=iso_ms(datetime(2024, 6, 22, 20, 44, 1, 0, UTC)),
+            frame_uri="s3://frames/front-door/2.jpg",
+            crop_uri="s3://frames/front-door/2-crop.jpg",
+            notification=NotificationState.QUIET,
+            faces=[FaceSeen(name="alice", similarity=99.1), FaceSeen(name=None, similarity=None)],
+            face_status=FaceStatus.NAMED,
+        ),
     ],
 }
 
@@ -157,6 +171,19 @@ def test_only_what_the_emitter_set_goes_on_the_wire() -> None:
 def test_a_misspelt_payload_key_fails() -> None:
     with pytest.raises(ValidationError):
         PipelineFailedPayload.model_validate({"eror": "boom"})
+    with pytest.raises(ValidationError):
+        FaceSeen.model_validate({"name": "alice", "similarity": 99.0, "simlarity": 99.0})
+
+
+def test_a_detection_without_faces_searched_carries_no_face_keys() -> None:
+    plain = SAMPLES[DetectionPayload][0].wire()
+    assert "faces" not in plain and "face_status" not in plain
+    named = SAMPLES[DetectionPayload][1].wire()
+    assert named["faces"] == [
+        {"name": "alice", "similarity": 99.1},
+        {"name": None, "similarity": None},
+    ]
+    assert named["face_status"] == "named"
 
 
 # The source check.

@@ -10,13 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from cloud.errors import AccessDeniedError, RetryableError
+from cloud.faces.models import FaceMatch, FaceRecognition, FaceStatus
 from cloud.models import ProcessorStatus
 from cloud.rekognition_messages import DailyUsage, DetectionRecord
 from cloud.settings import FleetSettings
 from cloud.shadow import CameraStatus
 from device.messages import PipelineState
 from flows import runtime
-from flows.fleet_status import Reads, camera_facts, deployment, read_each
+from flows.fleet_status import LatestDetections, Reads, camera_facts, deployment, read_each
 from flows.fleet_status_report import (
     COLUMNS,
     CameraFacts,
@@ -34,10 +35,10 @@ from tests.support.messages import health_event
 NOW = datetime(2026, 5, 2, 18, 30, tzinfo=UTC)
 BUDGET = 30.0
 STOPPED = ProcessorState(status=ProcessorStatus.STOPPED)
-# As issue 5 lists them.
+# As issue 5 lists them, and the last named visitor.
 ISSUE_COLUMNS = (
     "(camera, online, last seen, pipeline state, fps, restarts, last motion, last detection, "
-    "processor status, analysed minutes today)"
+    "last visitor, processor status, analysed minutes today)"
 )
 
 
@@ -72,7 +73,16 @@ def facts(camera: str, status: CameraStatus | None = None, **parts: object) -> C
     )
 
 
-def detection(camera: str, at: datetime, label: str = "PERSON") -> DetectionRecord:
+def detection(
+    camera: str, at: datetime, label: str = "PERSON", names: tuple[str | None, ...] = ()
+) -> DetectionRecord:
+    faces = FaceRecognition(
+        status=FaceStatus.NAMED,
+        faces=tuple(
+            FaceMatch(name=n, similarity=99.0 if n else None, box=(0.1, 0.1, 0.1, 0.1))
+            for n in names
+        ),
+    )
     return DetectionRecord(
         camera_id=camera,
         session_id="s1",
@@ -81,6 +91,7 @@ def detection(camera: str, at: datetime, label: str = "PERSON") -> DetectionReco
         detected_at=at,
         frame_uri=f"s3://bucket/cameras/{camera}/frame.jpg",
         processor=f"camfleet-{camera}",
+        faces=faces if names else None,
     )
 
 
@@ -188,6 +199,11 @@ def test_the_table_has_the_issues_columns_and_one_row_per_camera() -> None:
                     update={"last_motion": datetime(2026, 5, 2, 18, 29, 1, 500_000, tzinfo=UTC)}
                 ),
                 last_detection=detection("front", datetime(2026, 5, 2, 18, 29, 3, tzinfo=UTC)),
+                last_visitor=detection(
+                    "front",
+                    datetime(2026, 5, 2, 9, 1, 2, tzinfo=UTC),
+                    names=("alice", None, "bob", "alice"),
+                ),
                 usage_today=usage("front", 1.26),
             ),
             facts("garage", offline(12), processor=None),
@@ -208,6 +224,7 @@ def test_the_table_has_the_issues_columns_and_one_row_per_camera() -> None:
         "restarts": 2,
         "last motion": "2026-05-02 18:29:01 UTC",
         "last detection": "2026-05-02 18:29:03 UTC (PERSON)",
+        "last visitor": "alice, bob (2026-05-02 09:01:02 UTC)",
         "processor status": "STOPPED",
         "analysed minutes today": 1.3,
     }
@@ -299,12 +316,16 @@ def test_a_part_that_could_not_be_read_is_unread_for_every_camera() -> None:
         values={"front": online("front")}, errors={"porch": "not a camera status"}
     )
     processors: Reads[ProcessorState | None] = Reads(values={"front": STOPPED, "porch": None})
-    detections: Reads[DetectionRecord | None] = Reads(values={"front": None, "porch": None})
+    visitor = detection("front", datetime(2026, 5, 2, 9, 1, 2, tzinfo=UTC), names=("alice",))
+    detections: Reads[LatestDetections] = Reads(
+        values={"front": (None, visitor), "porch": (None, None)}
+    )
     gathered = camera_facts(
         ["front", "porch"], shadows, processors, detections, "read-usage failed: AccessDenied"
     )
     front, porch = gathered
     assert front.status == shadows.values["front"] and front.processor == STOPPED
+    assert (front.last_detection, front.last_visitor) == (None, visitor)
     assert front.unread == {Part.USAGE: "read-usage failed: AccessDenied"}
     assert porch.status == CameraStatus() and porch.processor is None
     assert porch.unread == {

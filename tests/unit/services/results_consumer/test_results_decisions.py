@@ -177,6 +177,8 @@ def test_the_webhook_payload_is_the_record_in_plain_json() -> None:
         "session": "s1",
         "frame_uri": "s3://b/k/frame.jpg",
         "crop_uri": "s3://b/k/cropped.jpg",
+        "faces": None,
+        "face_status": None,
         "text": "PERSON at front-door, 97% — 2024-06-22 20:43:43 UTC",
     }
 

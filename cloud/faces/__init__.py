@@ -1,0 +1,1 @@
+"""The fleet's known faces: a Rekognition collection, the photos kept beside it, recognition."""
