@@ -14,40 +14,65 @@ from cloud.models import CameraRecord, CameraSpec, Label, ThingRecord
 from cloud.naming import FleetNames
 
 FLEET_ATTRIBUTE = "fleet"
-RECOGNIZE_FACES_ATTRIBUTE = "recognize_faces"
-_SPEC_ATTRIBUTES = ("labels", "min_confidence", "retention_hours", "max_duration_seconds")
+SETTINGS_ATTRIBUTE = "camera"
+# A thing without a thing type has at most three attributes on AWS IoT: the fleet, and the
+# camera's settings packed in one value (`labels=PERSON/PET,min_confidence=50,...`).
+_SETTINGS = ("labels", "min_confidence", "retention_hours", "max_duration_seconds")
+_RECOGNIZE_FACES = "recognize_faces"
 
 
 def thing_attributes(spec: CameraSpec, fleet: str) -> dict[str, str]:
-    """IoT attribute values allow [a-zA-Z0-9_.,@/:#-]; regions of interest live on the processor."""
-    return {
-        FLEET_ATTRIBUTE: fleet,
-        "labels": ",".join(spec.sorted_labels),
+    """IoT attribute values allow [a-zA-Z0-9_.,@/:#=-]; regions of interest live on the processor
+    (or in the analysis table)."""
+    settings = {
+        "labels": "/".join(spec.sorted_labels),
         "min_confidence": f"{spec.min_confidence:g}",
         "retention_hours": str(spec.retention_hours),
         "max_duration_seconds": str(spec.max_duration_seconds),
-        RECOGNIZE_FACES_ATTRIBUTE: "true" if spec.recognize_faces else "false",
+        _RECOGNIZE_FACES: "true" if spec.recognize_faces else "false",
+    }
+    return {
+        FLEET_ATTRIBUTE: fleet,
+        SETTINGS_ATTRIBUTE: ",".join(f"{key}={value}" for key, value in settings.items()),
     }
 
 
+def _settings(attributes: dict[str, str]) -> dict[str, str]:
+    """The camera's settings, packed (`camera`) or, for a thing registered before they were,
+    one attribute each (labels then comma-separated)."""
+    packed = attributes.get(SETTINGS_ATTRIBUTE)
+    if packed is None:
+        unpacked = dict(attributes)
+        if "labels" in unpacked:
+            unpacked["labels"] = unpacked["labels"].replace(",", "/")
+        return unpacked
+    return dict(field.partition("=")[::2] for field in packed.split(",") if field)
+
+
 def recognizes_faces(attributes: dict[str, str]) -> bool:
-    """Whether the camera's faces are searched; a camera registered before the attribute
-    existed has none and does not."""
-    return attributes.get(RECOGNIZE_FACES_ATTRIBUTE) == "true"
+    """Whether the camera's faces are searched; a camera registered before the setting existed
+    does not."""
+    return _settings(attributes).get(_RECOGNIZE_FACES) == "true"
 
 
 def spec_from_attributes(camera_id: str, attributes: dict[str, str]) -> CameraSpec:
-    missing = [a for a in _SPEC_ATTRIBUTES if a not in attributes]
+    settings = _settings(attributes)
+    missing = [a for a in _SETTINGS if a not in settings]
     if missing:
-        raise NotFoundError(f"camera {camera_id}: thing attributes {missing} are missing")
-    return CameraSpec(
-        camera_id=camera_id,
-        labels=frozenset(Label(v) for v in attributes["labels"].split(",") if v),
-        min_confidence=float(attributes["min_confidence"]),
-        retention_hours=int(attributes["retention_hours"]),
-        max_duration_seconds=int(attributes["max_duration_seconds"]),
-        recognize_faces=recognizes_faces(attributes),
-    )
+        raise NotFoundError(f"camera {camera_id}: its thing lacks the settings {missing}")
+    try:
+        return CameraSpec(
+            camera_id=camera_id,
+            labels=frozenset(Label(v) for v in settings["labels"].split("/") if v),
+            min_confidence=float(settings["min_confidence"]),
+            retention_hours=int(settings["retention_hours"]),
+            max_duration_seconds=int(settings["max_duration_seconds"]),
+            recognize_faces=settings.get(_RECOGNIZE_FACES) == "true",
+        )
+    except ValueError as err:
+        raise NotFoundError(
+            f"camera {camera_id}: its thing's settings are unreadable: {err}"
+        ) from err
 
 
 def list_camera_ids(clients: AwsClients, names: FleetNames) -> list[str]:

@@ -10,7 +10,9 @@ Patched on ``moto.iot.models.IoTBackend`` (process-wide, at endpoint start):
   call): the configured MQTT host for ``iot:Data-ATS``/``iot:Data``, a
   fixed placeholder host for ``iot:CredentialProvider`` and ``iot:Jobs``;
 - ``delete_thing``: the thing leaves its thing groups too, as in AWS (moto's
-  keeps listing a deleted thing in its groups).
+  keeps listing a deleted thing in its groups);
+- ``create_thing``, ``update_thing``: a thing without a thing type has at most
+  three attributes (AWS IoT's developer guide, "Thing types"; moto has no limit).
 
 moto's ``iot.use_valid_cert`` is switched on so certificate ids are the
 SHA-256 of the DER, as AWS computes them.
@@ -53,6 +55,7 @@ _current: contextvars.ContextVar[IotContext | None] = contextvars.ContextVar(
 )
 _default: list[IotContext] = []
 _ORIGINALS: dict[str, Any] = {}
+MAX_UNTYPED_ATTRIBUTES = 3
 
 
 def current_context() -> IotContext:
@@ -123,12 +126,56 @@ def _delete_thing(self: Any, thing_name: str) -> None:
         group.things.pop(arn, None)
 
 
+def _check_untyped_attributes(thing_name: str, typed: bool, attributes: dict[str, Any]) -> None:
+    if not typed and len(attributes) > MAX_UNTYPED_ATTRIBUTES:
+        raise InvalidRequestException(
+            msg=f"A thing without a thing type can have at most {MAX_UNTYPED_ATTRIBUTES} "
+            f"attributes; {thing_name} would have {len(attributes)}."
+        )
+
+
+def _create_thing(
+    self: Any,
+    thing_name: str,
+    thing_type_name: str,
+    attribute_payload: dict[str, Any] | None,
+    billing_group_name: str | None = None,
+) -> Any:
+    attributes = (attribute_payload or {}).get("attributes") or {}
+    _check_untyped_attributes(thing_name, bool(thing_type_name), attributes)
+    return _ORIGINALS["create_thing"](
+        self, thing_name, thing_type_name, attribute_payload, billing_group_name
+    )
+
+
+def _update_thing(
+    self: Any,
+    thing_name: str,
+    thing_type_name: str,
+    attribute_payload: dict[str, Any] | None,
+    remove_thing_type: bool,
+) -> None:
+    thing = self.describe_thing(thing_name)
+    attributes = dict(thing.attributes)
+    if attribute_payload is not None and "attributes" in attribute_payload:
+        given = attribute_payload["attributes"]
+        attributes = {**attributes, **given} if attribute_payload.get("merge") else dict(given)
+        attributes = {key: value for key, value in attributes.items() if value}
+    typed = bool(thing_type_name) or (thing.thing_type is not None and not remove_thing_type)
+    _check_untyped_attributes(thing_name, typed, attributes)
+    _ORIGINALS["update_thing"](
+        self, thing_name, thing_type_name, attribute_payload, remove_thing_type
+    )
+
+
 _PATCHES = {
     "create_keys_and_certificate": _create_keys_and_certificate,
     "create_certificate_from_csr": _create_certificate_from_csr,
     "_generate_certificate_pem": _generate_certificate_pem,
     "describe_endpoint": _describe_endpoint,
     "delete_thing": _delete_thing,
+    "create_thing": _create_thing,
+    "update_thing": _update_thing,
 }
 
 

@@ -83,6 +83,28 @@ def test_describe_endpoint_is_stable(local_endpoint: LocalEndpoint) -> None:
     assert len(creds) == 1
 
 
+def test_a_thing_without_a_thing_type_has_at_most_three_attributes(
+    local_endpoint: LocalEndpoint,
+) -> None:
+    iot = iot_client(local_endpoint)
+    name = f"attrs-{uuid.uuid4().hex[:8]}"
+    four = {"attributes": {"a": "1", "b": "2", "c": "3", "d": "4"}}
+    with pytest.raises(iot.exceptions.InvalidRequestException, match="at most 3 attributes"):
+        iot.create_thing(thingName=name, attributePayload=four)
+    iot.create_thing(thingName=name, attributePayload={"attributes": {"a": "1", "b": "2"}})
+    merged = {"attributes": {"c": "3", "d": "4"}, "merge": True}
+    with pytest.raises(iot.exceptions.InvalidRequestException, match="would have 4"):
+        iot.update_thing(thingName=name, attributePayload=merged)
+    # Replacing or removing keeps within the limit; a thing type lifts it (to AWS's 50).
+    iot.update_thing(
+        thingName=name, attributePayload={"attributes": {"a": "", "c": "3"}, "merge": True}
+    )
+    assert iot.describe_thing(thingName=name)["attributes"] == {"b": "2", "c": "3"}
+    iot.create_thing_type(thingTypeName=f"type-{name}")
+    iot.update_thing(thingName=name, thingTypeName=f"type-{name}", attributePayload=four)
+    assert len(iot.describe_thing(thingName=name)["attributes"]) == 4
+
+
 def test_ca_survives_reload_and_issues_server_certs(tmp_path: Path) -> None:
     ca = LocalCA.load_or_create(tmp_path)
     assert (tmp_path / "ca.key").stat().st_mode & 0o777 == 0o600

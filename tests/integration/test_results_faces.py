@@ -54,11 +54,12 @@ class FakeFaces:
 
 
 def register(fleet: Fleet, camera_id: str, recognize_faces: bool | None) -> None:
-    """The camera's thing as registration writes it; None: as written before the attribute."""
+    """The camera's thing as registration writes it; None: as written before faces existed."""
     spec = CameraSpec(camera_id=camera_id, recognize_faces=bool(recognize_faces))
     attributes = registry.thing_attributes(spec, fleet.names.fleet)
     if recognize_faces is None:
-        del attributes[registry.RECOGNIZE_FACES_ATTRIBUTE]
+        packed = attributes[registry.SETTINGS_ATTRIBUTE]
+        attributes[registry.SETTINGS_ATTRIBUTE] = packed.replace(",recognize_faces=false", "")
     iot.ensure_thing(fleet.clients, fleet.names.thing(camera_id), attributes)
 
 

@@ -8,10 +8,9 @@ from typer.testing import CliRunner
 
 from cli.camera import app as camera_app
 from cli.camera_input import camera_spec, camera_specs_from_file, parse_region
-from cloud.errors import InvalidInputError
+from cloud.errors import InvalidInputError, NotFoundError
 from cloud.models import CameraSpec, Label, RegistrationResult
 from cloud.registry import (
-    RECOGNIZE_FACES_ATTRIBUTE,
     recognizes_faces,
     spec_from_attributes,
     thing_attributes,
@@ -77,7 +76,12 @@ def test_attributes_round_trip() -> None:
         max_duration_seconds=12,
     )
     attributes = thing_attributes(spec, "camfleet")
-    assert attributes["labels"] == "PERSON,PET"
+    # At most three attributes: AWS IoT's limit for a thing without a thing type.
+    assert attributes == {
+        "fleet": "camfleet",
+        "camera": "labels=PERSON/PET,min_confidence=72.5,retention_hours=3,"
+        "max_duration_seconds=12,recognize_faces=false",
+    }
     assert spec_from_attributes("cam1", attributes) == spec
 
 
@@ -100,16 +104,39 @@ def test_faces_are_not_recognised_unless_asked() -> None:
 def test_recognize_faces_round_trips_through_the_thing_attributes(recognize: bool) -> None:
     spec = CameraSpec(camera_id="cam1", recognize_faces=recognize)
     attributes = thing_attributes(spec, "camfleet")
-    assert attributes[RECOGNIZE_FACES_ATTRIBUTE] == ("true" if recognize else "false")
+    assert f"recognize_faces={str(recognize).lower()}" in attributes["camera"].split(",")
     assert spec_from_attributes("cam1", attributes) == spec
+    assert recognizes_faces(attributes) is recognize
 
 
-def test_a_camera_registered_before_faces_existed_does_not_recognise_them() -> None:
-    attributes = thing_attributes(CameraSpec(camera_id="cam1"), "camfleet")
-    del attributes[RECOGNIZE_FACES_ATTRIBUTE]
-    assert spec_from_attributes("cam1", attributes).recognize_faces is False
-    assert recognizes_faces(attributes) is False
-    assert recognizes_faces({RECOGNIZE_FACES_ATTRIBUTE: "TRUE"}) is False  # only what we write
+def test_a_camera_registered_before_the_settings_were_packed_is_read_as_it_was() -> None:
+    attributes = {
+        "fleet": "camfleet",
+        "labels": "PERSON,PET",
+        "min_confidence": "60",
+        "retention_hours": "24",
+        "max_duration_seconds": "30",
+    }
+    spec = spec_from_attributes("cam1", attributes)
+    assert (spec.labels, spec.min_confidence) == (frozenset({Label.PERSON, Label.PET}), 60)
+    assert spec.recognize_faces is False and recognizes_faces(attributes) is False
+    packed = thing_attributes(CameraSpec(camera_id="cam1"), "camfleet")
+    assert (
+        recognizes_faces({**packed, "camera": packed["camera"].replace("=false", "=TRUE")}) is False
+    )
+
+
+def test_unreadable_settings_say_so() -> None:
+    with pytest.raises(NotFoundError, match="lacks the settings"):
+        spec_from_attributes("cam1", {"fleet": "camfleet", "camera": "labels=PERSON"})
+    with pytest.raises(NotFoundError, match="unreadable"):
+        spec_from_attributes(
+            "cam1",
+            {
+                "fleet": "camfleet",
+                "camera": "labels=NOPE,min_confidence=50,retention_hours=1,max_duration_seconds=5",
+            },
+        )
 
 
 def test_a_many_file_may_ask_for_faces_per_camera(tmp_path: Path) -> None:
