@@ -56,12 +56,29 @@ def recognise_frame(
         boxes = faces.detect_faces(clients, faces.s3_image(bucket, key), where)[:MAX_FACES]
         if not boxes:
             return decide([], [])
-        frame = store.read_object(clients, bucket, key)
-        searches = _search_each(clients, collection, frame, boxes, threshold, where)
+        if len(boxes) == 1:  # the frame's one face is its largest: search the frame in place
+            searches = _search_frame(clients, collection, bucket, key, threshold, where)
+        else:
+            frame = store.read_object(clients, bucket, key)
+            searches = _search_each(clients, collection, frame, boxes, threshold, where)
     except FleetError as err:
         log.warning("face recognition of %s failed: %s", where, err)
         return FaceRecognition(status=FaceStatus.FAILED, reason=str(err))
     return decide(boxes, searches)
+
+
+def _search_frame(
+    clients: AwsClients, collection: str, bucket: str, key: str, threshold: float, where: str
+) -> list[FaceSearch | None]:
+    """SearchFacesByImage searches an image's largest face: with one face in the frame, the
+    frame itself (read by Rekognition from S3: no download, no crop)."""
+    try:
+        return [
+            faces.search_face(clients, collection, faces.s3_image(bucket, key), threshold, where)
+        ]
+    except NotFoundError:  # no collection: nobody is known
+        log.debug("no face collection %s: the face of %s is unknown", collection, where)
+        return [None]
 
 
 def _search_each(

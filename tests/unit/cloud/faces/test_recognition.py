@@ -70,7 +70,12 @@ def _get_frame(stub: Stubber, body: bytes) -> None:
     )
 
 
-def _search(stub: Stubber, match: tuple[str, float] | None, threshold: float = 95.0) -> None:
+def _search(
+    stub: Stubber,
+    match: tuple[str, float] | None,
+    threshold: float = 95.0,
+    image: dict[str, Any] | None = None,
+) -> None:
     answer: dict[str, Any] = {
         "SearchedFaceBoundingBox": {"Left": 0.25, "Top": 0.25, "Width": 0.5, "Height": 0.5},
         "SearchedFaceConfidence": 99.0,
@@ -88,7 +93,7 @@ def _search(stub: Stubber, match: tuple[str, float] | None, threshold: float = 9
         answer,
         {
             "CollectionId": COLLECTION,
-            "Image": {"Bytes": ANY},
+            "Image": image or {"Bytes": ANY},
             "MaxFaces": 1,
             "FaceMatchThreshold": threshold,
         },
@@ -148,6 +153,21 @@ def test_each_face_is_searched_largest_first_and_the_frame_read_once(
     assert [(f.name, f.similarity, f.box) for f in recognition.faces] == [
         ("alice", 99.4, BIG.as_tuple()),
         (None, None, SMALL.as_tuple()),
+    ]
+
+
+def test_a_frame_with_one_face_is_searched_in_place_without_reading_it(
+    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+) -> None:
+    rekognition, _ = stubs  # no GetObject is stubbed: a read would fail the recognition
+    _detect(rekognition, BIG)
+    _search(rekognition, ("alice", 99.1), image={"S3Object": {"Bucket": BUCKET, "Name": KEY}})
+
+    recognition = recognise_frame(clients, COLLECTION, BUCKET, KEY, 95.0)
+
+    assert recognition.status is FaceStatus.NAMED
+    assert [(f.name, f.similarity, f.box) for f in recognition.faces] == [
+        ("alice", 99.1, BIG.as_tuple())
     ]
 
 
@@ -227,13 +247,12 @@ def test_a_fault_of_the_apis_fails_the_recognition_with_its_reason_and_never_rai
     rekognition, s3 = stubs
     if operation == "detect_faces":
         rekognition.add_client_error(operation, code, "no")
+    elif operation == "get_object":  # read when the frame has more than one face
+        _detect(rekognition, BIG, SMALL)
+        s3.add_client_error(operation, code, "no")
     else:
         _detect(rekognition, BIG)
-        if operation == "get_object":
-            s3.add_client_error(operation, code, "no")
-        else:
-            _get_frame(s3, _frame())
-            rekognition.add_client_error(operation, code, "no")
+        rekognition.add_client_error(operation, code, "no")
 
     recognition = recognise_frame(clients, COLLECTION, BUCKET, KEY, 95.0)
 
@@ -246,7 +265,7 @@ def test_a_frame_that_is_no_image_fails_the_recognition(
     clients: AwsClients, stubs: tuple[Stubber, Stubber]
 ) -> None:
     rekognition, s3 = stubs
-    _detect(rekognition, BIG)
+    _detect(rekognition, BIG, SMALL)
     _get_frame(s3, b"not a jpeg")
 
     recognition = recognise_frame(clients, COLLECTION, BUCKET, KEY, 95.0)
