@@ -23,6 +23,8 @@ class Scenario(StrEnum):
     PERSON = "person"
     EMPTY = "empty"
     STORM = "storm"
+    VISITOR = "visitor"
+    STRANGER = "stranger"
 
 
 class AnalyzerChoice(StrEnum):

@@ -6,6 +6,13 @@ motion for the motion detector and, in `person`, a real face for the local strea
 `storm`: the astronaut crossing again and again, in bursts with stillness between them, so that
 with the agent's `motion.gap_seconds = 1` every burst is a motion event of its own.
 
+`visitor` and `stranger` are a caller at a front door, every `VISIT_PERIOD_S` seconds: the person
+steps into view at the left edge at `VISIT_ENTERS_S`, walks up to the camera growing larger,
+stands still in front of it, large, from `VISIT_ARRIVES_S` to `VISIT_LEAVES_S`, walks off to the
+right and is out of view from `VISIT_GONE_S`; only the wall before and after. `visitor` is the
+astronaut (facing the camera: the known face once indexed), `stranger` the cameraman (three-
+quarter view), both head and shoulders from `stack.cameras.people`.
+
 Staged scenes (`StagedScene`) are for benchmarks and tests, not offered by `fleet camera
 simulate`: `late-person` is `empty` (motion from the first frame, no person) until the astronaut
 walks in from the left at `LATE_PERSON_ENTERS_S` and then moves to and fro, so a session started
@@ -19,6 +26,7 @@ plays (`avidemux` and `jpegdec` are in plugins-good), as the agent's file source
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -29,6 +37,8 @@ import numpy as np
 import numpy.typing as npt
 from skimage import data
 
+from stack.cameras import people
+
 Image = npt.NDArray[np.uint8]
 
 SUFFIX = ".avi"
@@ -38,6 +48,16 @@ STORM_BURST_S = 2.5
 STORM_STILL_S = 1.5
 LATE_PERSON_ENTERS_S = 10.0
 WALK_IN_S = 1.5  # a late sprite takes this long to come fully into view from the left edge
+VISIT_ENTERS_S = 0.5  # a visitor steps into view at the left edge
+VISIT_ARRIVES_S = 3.0  # and stands still in front of the camera
+VISIT_LEAVES_S = 9.0  # until walking off to the right
+VISIT_GONE_S = 11.0  # out of view again
+VISIT_PERIOD_S = 14  # a visit scene repeats
+_VISIT_FAR = 0.6  # the visitor's height on stepping into view, share of the frame height
+_VISIT_NEAR = 0.95  # standing at the door
+_VISIT_OFF = 0.75  # on stepping out of view
+_VISIT_TOP = 0.02  # the head stays near the top, at about the camera's height
+_VISIT_BOB = 0.015  # steps: vertical wobble while walking, share of the frame height
 
 
 class SceneKind(StrEnum):
@@ -46,6 +66,8 @@ class SceneKind(StrEnum):
     PERSON = "person"
     EMPTY = "empty"
     STORM = "storm"
+    VISITOR = "visitor"
+    STRANGER = "stranger"
 
 
 class StagedScene(StrEnum):
@@ -69,6 +91,20 @@ class _Sprite:
     bob_fraction: float = 0.0  # vertical wobble, fraction of the frame height
     crossing: bool = False  # enter on the left, leave on the right, again and again
     enters_s: float = 0.0  # absent before; then walks in from the left over WALK_IN_S
+
+
+@dataclass(frozen=True)
+class _Visit:
+    """A person calling at the door: a photograph cropped to head and shoulders."""
+
+    photo: Callable[[], people.Rgb]
+    crop: tuple[int, int, int, int]  # top, bottom, left, right in the photograph
+
+
+_VISITS: dict[Scene, _Visit] = {
+    SceneKind.VISITOR: _Visit(people.astronaut, (0, 400, 20, 420)),  # her head and shoulders
+    SceneKind.STRANGER: _Visit(people.cameraman, (20, 420, 40, 440)),  # his head and shoulders
+}
 
 
 _SPRITES: dict[Scene, tuple[_Sprite, ...]] = {
@@ -108,10 +144,13 @@ def scene_frame(kind: Scene, index: int, width: int, height: int, fps: int) -> I
     frame = _background(width, height).copy()
     if kind is SceneKind.STORM:
         _draw_shapes(frame, t)
-    for sprite in _SPRITES[kind]:
+    for sprite in _SPRITES.get(kind, ()):
         _paste(
             frame, _sprite_image(sprite.image, round(height * sprite.height_fraction)), sprite, t
         )
+    visit = _VISITS.get(kind)
+    if visit is not None:
+        _paste_visit(frame, _visit_image(visit), t)
     return frame
 
 
@@ -142,6 +181,30 @@ def write_scene(
     return path
 
 
+def visit_place(t: float, width: int, height: int, aspect: float) -> tuple[int, int, int] | None:
+    """Where a visit scene's person is at `t` seconds: left, top and height in pixels of a
+    `width` x `height` frame (`aspect`: the photograph's width / height); None out of view.
+    """
+    t %= VISIT_PERIOD_S
+    if t < VISIT_ENTERS_S or t >= VISIT_GONE_S:
+        return None
+    if t < VISIT_ARRIVES_S:  # walking in from the left, slowing to a stop in the middle
+        walked = (t - VISIT_ENTERS_S) / (VISIT_ARRIVES_S - VISIT_ENTERS_S)
+        way = -((1 - walked) ** 2)
+    elif t < VISIT_LEAVES_S:  # standing still
+        walked, way = 1.0, 0.0
+    else:  # walking off to the right, speeding up
+        walked = (t - VISIT_LEAVES_S) / (VISIT_GONE_S - VISIT_LEAVES_S)
+        way = walked**2
+    far = _VISIT_FAR if way < 0 else _VISIT_OFF  # smaller the farther from the middle
+    h = round(height * (_VISIT_NEAR - (_VISIT_NEAR - far) * abs(way)))
+    w = round(h * aspect)
+    middle = (width - w) / 2
+    left = round(middle + way * (middle + w))  # way -1: just out of view left; +1: right
+    steps = abs(math.sin(2 * math.pi * t)) if 0 < walked < 1 else 0.0
+    return left, round(height * (_VISIT_TOP + _VISIT_BOB * steps)), h
+
+
 @cache
 def _background(width: int, height: int) -> Image:
     """A blurred, dimmed brick wall over a floor gradient: static, without people."""
@@ -165,6 +228,24 @@ def _sprite_image(name: str, height: int) -> Image:
     return np.asarray(cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
 
 
+@cache
+def _visit_image(visit: _Visit) -> Image:
+    top, bottom, left, right = visit.crop
+    rgb = visit.photo()[top:bottom, left:right]
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def _paste_visit(frame: Image, image: Image, t: float) -> None:
+    frame_h, frame_w = frame.shape[:2]
+    place = visit_place(t, frame_w, frame_h, image.shape[1] / image.shape[0])
+    if place is None:
+        return
+    left, top, h = place
+    w = round(h * image.shape[1] / image.shape[0])
+    scaled = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
+    _blit(frame, scaled, left, top)
+
+
 def _paste(frame: Image, image: Image, sprite: _Sprite, t: float) -> None:
     frame_h, frame_w = frame.shape[:2]
     h, w = image.shape[:2]
@@ -183,6 +264,13 @@ def _paste(frame: Image, image: Image, sprite: _Sprite, t: float) -> None:
         x = round(-w + (x + w) * walked_in)
     bob = sprite.bob_fraction * frame_h * math.sin(4 * math.pi * cycle)
     y = round(max(0, frame_h - h) * sprite.y_fraction + bob)
+    _blit(frame, image, x, y)
+
+
+def _blit(frame: Image, image: Image, x: int, y: int) -> None:
+    """Paste `image` with its top left corner at (x, y); what falls outside the frame is cut."""
+    frame_h, frame_w = frame.shape[:2]
+    h, w = image.shape[:2]
     left, top = max(x, 0), max(y, 0)
     right, bottom = min(x + w, frame_w), min(y + h, frame_h)
     if right <= left or bottom <= top:

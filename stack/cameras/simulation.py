@@ -23,10 +23,16 @@ from pathlib import Path
 from cloud.errors import NotFoundError
 from cloud.naming import validate_camera_id
 from cloud.settings import FleetSettings
-from stack.cameras.scenes import SUFFIX, SceneKind, write_scene
+from stack.cameras.scenes import SUFFIX, VISIT_PERIOD_S, SceneKind, write_scene
 
 # Long enough for the scenes' movements to repeat (the file source loops on end of stream).
-SCENE_SECONDS = {SceneKind.PERSON: 24, SceneKind.EMPTY: 24, SceneKind.STORM: 32}
+SCENE_SECONDS = {
+    SceneKind.PERSON: 24,
+    SceneKind.EMPTY: 24,
+    SceneKind.STORM: 32,
+    SceneKind.VISITOR: VISIT_PERIOD_S,
+    SceneKind.STRANGER: VISIT_PERIOD_S,
+}
 # The agent's log line for a motion it publishes (device/agent.py).
 _MOTION_LINE = re.compile(r"motion (\d+) at (\d+)")
 _STOP_TIMEOUT_S = 30.0
@@ -65,7 +71,9 @@ def prepare(settings: FleetSettings, camera_id: str, scenario: SceneKind) -> Sim
 def scene_file(settings: FleetSettings, scenario: SceneKind) -> Path:
     path = settings.home / "scenes" / f"{scenario.value}{SUFFIX}"
     if not path.exists():  # written beside it, then renamed: a half-written scene is never used
-        partial = path.with_name(f".{path.stem}.partial{SUFFIX}")
+        # A name of this writer's own: cameras simulated at once may each write the scene.
+        writer = f"{os.getpid()}-{threading.get_ident()}"
+        partial = path.with_name(f".{path.stem}.{writer}.partial{SUFFIX}")
         write_scene(scenario, partial, SCENE_SECONDS[scenario])
         partial.replace(path)
     return path

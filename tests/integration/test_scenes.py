@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,12 @@ import cv2
 import numpy as np
 import pytest
 
+from cloud.settings import FleetSettings
 from device.config import AgentConfig
 from device.gst_output import FragmentClosed, GstEvent, MotionBegan, parse_line
 from device.pipeline import build_pipeline, child_env
 from stack.cameras.scenes import STORM_BURST_S, SceneKind, scene_frame, write_scene
+from stack.cameras.simulation import SCENE_SECONDS, scene_file
 from stack.endpoint.rekognition.detection import FaceDetector, Label
 
 
@@ -158,3 +161,12 @@ def test_the_storm_brings_motion_again_and_again(tmp_path: Path) -> None:
     events = play(agent_config(scene, tmp_path, gap_seconds=1), tmp_path, seconds=10)
     begins = [e for e in events if isinstance(e, MotionBegan)]
     assert len(begins) >= 2, events[-10:]  # a burst at 0 s and one at 4 s
+
+
+def test_cameras_simulated_at_once_each_find_the_whole_scene(tmp_path: Path) -> None:
+    settings = FleetSettings(home=tmp_path)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        paths = list(pool.map(lambda _: scene_file(settings, SceneKind.VISITOR), range(3)))
+    assert len(set(paths)) == 1 and paths[0].is_file()
+    assert len(read_frames(paths[0])) == SCENE_SECONDS[SceneKind.VISITOR] * 15
+    assert [p.name for p in paths[0].parent.iterdir()] == [paths[0].name]  # no partial left

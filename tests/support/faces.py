@@ -22,6 +22,11 @@ from stack.cameras.people import Rgb, astronaut, cameraman, jpeg
 __all__ = ["jpeg", "no_face", "person_a", "person_a_transformed", "person_b", "two_faces"]
 
 
+def _sample(name: str) -> Rgb:
+    """One of scikit-image's sample photographs (shipped in its wheel)."""
+    return np.asarray(getattr(data, name)(), dtype=np.uint8)
+
+
 def _turned(image: Rgb, degrees: float) -> Rgb:
     height, width = image.shape[:2]
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
@@ -58,4 +63,4 @@ def two_faces() -> bytes:
 
 @functools.cache
 def no_face() -> bytes:
-    return jpeg(np.asarray(data.coffee(), dtype=np.uint8))
+    return jpeg(_sample("coffee"))

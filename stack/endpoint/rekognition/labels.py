@@ -1,11 +1,11 @@
 """What DetectLabels answers for what the local detector finds (pure).
 
-The local detector (``detection.py``) finds people by their frontal faces, so the only label
-this endpoint reports is **Person** (AWS's label: alias "Human", category "Person
+The local detector (``detection.py``) finds people by their faces, frontal or in profile, so the
+only label this endpoint reports is **Person** (AWS's label: alias "Human", category "Person
 Description", no parents), with one instance per face found: its box is the head and shoulders
 estimated from the face (AWS's box is the whole person), its confidence the cascade's. Every
 other label of AWS's catalogue is never reported: pets ("Dog", "Cat", "Pet", "Animal"), packages
-("Package", "Box", "Cardboard"), people seen from behind or in profile, objects, scenes,
+("Package", "Box", "Cardboard"), people seen from behind, objects, scenes,
 concepts. A filter naming them simply finds nothing.
 
 The request's knobs, as DetectLabels has them: ``MinConfidence`` (default 55) drops instances
