@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -56,7 +55,6 @@ from flows.analyze import AnalysisOutcome, AnalysisRequest, analyze_motion
 from flows.camera_events import read_camera_events
 from flows.events import ANALYSIS_COALESCED, ANALYSIS_FAILED, ANALYSIS_STARTED, DETECTION
 from services.bridge.motion_gate import Verdict
-from services.harness.heartbeat import Heartbeat
 from services.results_consumer.decisions import notification_subject, notification_text
 from stack.supervisor.layout import PartName, StackLayout
 from stack.supervisor.local_stack import status, up
@@ -64,7 +62,14 @@ from stack.supervisor.models import StackStatus
 from tests.e2e.cli import fleet_json
 from tests.e2e.stacks import make_room, prefect_environment, running_stack
 from tests.support.endpoint_admin import clear_faults, inject_fault, last_seq, requests_since
-from tests.support.frames import Agents, Inbox, analysis_requests, wait_for
+from tests.support.frames import (
+    Agents,
+    Inbox,
+    analysis_requests,
+    wait_for,
+    wait_until_the_bridge_follows,
+    wait_until_the_worker_polls,
+)
 
 # The fixture's phases take about three minutes: more than the default limit of a test.
 pytestmark = pytest.mark.timeout(600)
@@ -186,43 +191,11 @@ def frames_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FramesFle
             assert all(o["result"]["processor_arn"] is None for o in outcomes)
             rt = runtime.configure(settings)
             inbox = Inbox(rt.clients, rt.names.user_notifications_topic_arn(), sorted(SESSION_S))
-            _wait_until_the_bridge_follows_frames(settings)
+            wait_until_the_bridge_follows(settings, "frames")
             yield FramesFleet(settings, stack_status, rt, inbox, datetime.now(UTC))
         finally:
             logs = tmp_path_factory.mktemp("frames-stack-logs")
             shutil.copytree(StackLayout(settings.stack_dir).logs_dir, logs, dirs_exist_ok=True)
-
-
-def _heartbeat(path: Path) -> Heartbeat | None:
-    try:
-        return Heartbeat.model_validate_json(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-def _wait_until_the_bridge_follows_frames(settings: FleetSettings) -> None:
-    """The bridge re-reads the fleet's analyzer every 30 s and says which in its heartbeat: it
-    started before `fleet init` recorded it."""
-    path = StackLayout(settings.stack_dir).bridge_heartbeat
-
-    def following() -> bool | None:
-        beat = _heartbeat(path)
-        return True if beat is not None and beat.facts.get("analyzer") == "frames" else None
-
-    wait_for("the bridge to follow the frames analyzer", following, 75)
-
-
-def _wait_until_the_worker_polls(settings: FleetSettings) -> None:
-    """The worker looks for the analysis queue every 30 s: it started before `fleet init` made
-    it. A session queued before then would wait in the queue, and its redelivery after a kill
-    would come as much later."""
-    path = StackLayout(settings.stack_dir).analyzer_heartbeat
-
-    def polling() -> bool | None:
-        beat = _heartbeat(path)
-        return True if beat is not None and beat.detail.startswith("polling") else None
-
-    wait_for("the analysis worker to poll its queue", polling, 75)
 
 
 # The sessions.
@@ -278,7 +251,7 @@ def _kill_the_worker_mid_session(ff: FramesFleet, agents: Agents) -> Crash:
     Returns once the killed worker's last long poll has run out at the endpoint: a message sent
     before then would be handed to that poll, whose client is gone, and would come back only
     after its visibility timeout, as SQS does with a receive nobody reads."""
-    _wait_until_the_worker_polls(ff.settings)
+    wait_until_the_worker_polls(ff.settings)
     agents.start(CRASH, "person", 10, 0)
 
     def worked() -> FramesCamera | None:

@@ -16,6 +16,8 @@ from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from cloud.clients import AwsClients
 from cloud.settings import FleetSettings
 from flows.analyze import AnalysisRequest, analyze_motion
+from services.harness.heartbeat import Heartbeat
+from stack.supervisor.layout import StackLayout
 from tests.e2e.cli import FLEET, cli_env
 
 T = TypeVar("T")
@@ -121,3 +123,34 @@ async def analysis_requests(camera: str) -> list[AnalysisRequest]:
         )
     requests = [AnalysisRequest.model_validate(run.parameters["request"]) for run in runs]
     return [r for r in requests if r.camera_id == camera]
+
+
+def _heartbeat(path: Path) -> Heartbeat | None:
+    try:
+        return Heartbeat.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_until_the_bridge_follows(settings: FleetSettings, analyzer: str) -> None:
+    """The bridge re-reads the fleet's analyzer every 30 s and says which in its heartbeat: it
+    may have started before `fleet init` recorded it, or before a switch."""
+    path = StackLayout(settings.stack_dir).bridge_heartbeat
+
+    def following() -> bool | None:
+        beat = _heartbeat(path)
+        return True if beat is not None and beat.facts.get("analyzer") == analyzer else None
+
+    wait_for(f"the bridge to follow the {analyzer} analyzer", following, 75)
+
+
+def wait_until_the_worker_polls(settings: FleetSettings) -> None:
+    """The worker looks for the analysis queue every 30 s: it may have started before the queue
+    was made. A session queued before then would wait in the queue."""
+    path = StackLayout(settings.stack_dir).analyzer_heartbeat
+
+    def polling() -> bool | None:
+        beat = _heartbeat(path)
+        return True if beat is not None and beat.detail.startswith("polling") else None
+
+    wait_for("the analysis worker to poll its queue", polling, 75)
