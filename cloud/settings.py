@@ -123,7 +123,7 @@ class FleetSettings(BaseSettings):
         "least this (SearchFacesByImage's FaceMatchThreshold; AWS's default is 80). A stranger "
         "named as family is the costly error, a miss only says `unknown person`; AWS recommends "
         "99 where a wrong match is costly, which misses more of the household (bench/faces.py: "
-        "the same face as a door camera sees it 90 to 99.8, different people 24 to 51).",
+        "the same face as a door camera sees it 90 to 99.8, different people 25 to 54).",
     )
     webhook_url: str | None = Field(
         None,
