@@ -20,14 +20,12 @@ lock, the models outside it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from stack.endpoint.exceptions import InvalidImageFormatException, InvalidParameterException
+from stack.endpoint.exceptions import InvalidParameterException
 from stack.endpoint.rekognition import faces_detail, faces_requests, faces_search
 from stack.endpoint.rekognition.faces_collection import (
     FACE_MODEL_VERSION,
@@ -39,11 +37,8 @@ from stack.endpoint.rekognition.faces_collection import (
 from stack.endpoint.rekognition.faces_detail import FaceFacts, Reason
 from stack.endpoint.rekognition.faces_model import FaceModelPool, shared_pool
 from stack.endpoint.rekognition.faces_seen import SeenImage, SeenImages
-from stack.endpoint.rekognition.image_analysis import ImageRef, S3Reader
+from stack.endpoint.rekognition.image_analysis import ImageRef, S3Reader, image_bytes
 from stack.endpoint.rekognition.image_input import (
-    INVALID_FORMAT,
-    MAX_BYTES,
-    MAX_S3_BYTES,
     decode_image,
 )
 from stack.endpoint.rekognition.models import RekognitionBackend, RekognitionState
@@ -166,20 +161,10 @@ class FaceAnalysis:
         }
 
     def _look(self, account_id: str, region: str, ref: ImageRef) -> SeenImage:
-        data, limit = self._image_bytes(account_id, region, ref)
+        data, limit = image_bytes(self._read_s3, account_id, region, ref)
         seen = self._images.look(data, decode_image(data, limit))
         logger.debug("%d faces in a %dx%d image", len(seen.faces), seen.width, seen.height)
         return seen
-
-    def _image_bytes(self, account_id: str, region: str, ref: ImageRef) -> tuple[bytes, int]:
-        """The image's bytes and the size limit that applies to where they came from."""
-        if ref.s3_object is not None:
-            s3 = ref.s3_object
-            return self._read_s3(account_id, region, s3.bucket, s3.name, s3.version), MAX_S3_BYTES
-        try:
-            return base64.b64decode(ref.data or "", validate=True), MAX_BYTES
-        except (binascii.Error, ValueError) as err:
-            raise InvalidImageFormatException(INVALID_FORMAT) from err
 
     def _indexed(
         self,

@@ -65,6 +65,19 @@ class ImageRef(BaseModel):
     s3_object: S3ObjectRef | None = Field(None, alias="S3Object")
 
 
+def image_bytes(
+    read_s3: S3Reader, account_id: str, region: str, ref: ImageRef
+) -> tuple[bytes, int]:
+    """The request image's bytes and the size limit that applies to where they came from."""
+    if ref.s3_object is not None:
+        s3 = ref.s3_object
+        return read_s3(account_id, region, s3.bucket, s3.name, s3.version), MAX_S3_BYTES
+    try:
+        return base64.b64decode(ref.data or "", validate=True), MAX_BYTES
+    except (binascii.Error, ValueError) as err:
+        raise InvalidImageFormatException(INVALID_FORMAT) from err
+
+
 class DetectLabelsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -109,7 +122,7 @@ class ImageAnalysis:
         self, account_id: str, region: str, body: Mapping[str, Any]
     ) -> dict[str, Any]:
         request = parse_detect_labels(body)
-        image = decode_image(*self._image_bytes(account_id, region, request.image))
+        image = decode_image(*image_bytes(self._read_s3, account_id, region, request.image))
         with self._pool.lent(DETECTED) as detector:
             detections = detector.detect(image)
         settings = request.settings.general_labels if request.settings else None
@@ -118,13 +131,3 @@ class ImageAnalysis:
         )
         logger.debug("DetectLabels: %d labels on a %s image", len(labels), image.shape)
         return {"Labels": labels, "LabelModelVersion": LABEL_MODEL_VERSION}
-
-    def _image_bytes(self, account_id: str, region: str, ref: ImageRef) -> tuple[bytes, int]:
-        """The image's bytes and the size limit that applies to where they came from."""
-        if ref.s3_object is not None:
-            s3 = ref.s3_object
-            return self._read_s3(account_id, region, s3.bucket, s3.name, s3.version), MAX_S3_BYTES
-        try:
-            return base64.b64decode(ref.data or "", validate=True), MAX_BYTES
-        except (binascii.Error, ValueError) as err:
-            raise InvalidImageFormatException(INVALID_FORMAT) from err
