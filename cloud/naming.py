@@ -25,19 +25,26 @@ FACES_ROOT = "faces/"  # known people's photos and records: faces/<name>/ in the
 _FLEET_NAME = re.compile(rf"^[a-z][a-z0-9-]{{0,{FLEET_NAME_MAX - 1}}}$")
 
 
-def validate_camera_id(value: str) -> str:
-    if _CAMERA_ID.fullmatch(value):
-        return value
+def name_problems(value: str, max_length: int, symbols: str) -> list[str]:
+    """Why `value` is not a name of a-z, 0-9 and `symbols`, 1 to `max_length` characters,
+    starting with a letter or digit: each reason in a few words (none: it is one)."""
     reasons = []
     if not value:
         reasons.append("it is empty")
-    if len(value) > CAMERA_ID_MAX:
-        reasons.append(f"it is {len(value)} characters long (at most {CAMERA_ID_MAX})")
-    bad = sorted({c for c in value if not re.fullmatch(r"[a-z0-9_-]", c)})
+    if len(value) > max_length:
+        reasons.append(f"it is {len(value)} characters long (at most {max_length})")
+    bad = sorted({c for c in value if not (c in symbols or re.fullmatch(r"[a-z0-9]", c))})
     if bad:
         reasons.append("it contains " + " ".join(repr(c) for c in bad))
     if value and not re.fullmatch(r"[a-z0-9]", value[0]):
         reasons.append("it does not start with a lower-case letter or digit")
+    return reasons
+
+
+def validate_camera_id(value: str) -> str:
+    if _CAMERA_ID.fullmatch(value):
+        return value
+    reasons = name_problems(value, CAMERA_ID_MAX, "_-")
     raise InvalidInputError(
         f"camera id {value!r} is not valid: {', '.join(reasons)}. A camera id is the KVS stream, "
         "IoT thing and MQTT client name, so it may use only a-z, 0-9, '-' and '_' "

@@ -11,6 +11,7 @@ from pydantic import Field
 from cloud.errors import InvalidInputError
 from cloud.faces.models import PERSON_NAME_PATTERN
 from cloud.models import Model
+from cloud.naming import name_problems
 
 PERSON_NAME_MAX = 63
 _PERSON_NAME = re.compile(PERSON_NAME_PATTERN)
@@ -49,16 +50,7 @@ def validate_person_name(value: str) -> str:
     """A known person's name: it is the faces' ExternalImageId and a key prefix in S3."""
     if _PERSON_NAME.fullmatch(value):
         return value
-    reasons = []
-    if not value:
-        reasons.append("it is empty")
-    if len(value) > PERSON_NAME_MAX:
-        reasons.append(f"it is {len(value)} characters long (at most {PERSON_NAME_MAX})")
-    bad = sorted({c for c in value if not re.fullmatch(r"[a-z0-9_.-]", c)})
-    if bad:
-        reasons.append("it contains " + " ".join(repr(c) for c in bad))
-    if value and not re.fullmatch(r"[a-z0-9]", value[0]):
-        reasons.append("it does not start with a lower-case letter or digit")
+    reasons = name_problems(value, PERSON_NAME_MAX, "_.-")
     hint = ""
     if value != value.lower() and _PERSON_NAME.fullmatch(value.lower()):
         hint = f" (names are lower case: {value.lower()!r})"
