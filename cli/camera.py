@@ -16,6 +16,8 @@ from cli.options import DryRun, JsonOption, KeepResults, Scenario, Yes
 from cli.settings import current_settings
 
 if TYPE_CHECKING:
+    from cloud.clients import AwsClients
+    from cloud.links import MediaLink
     from cloud.models import CameraRecord, CameraSpec
     from cloud.rekognition_messages import DetectionRecord
     from cloud.settings import FleetSettings
@@ -208,29 +210,40 @@ def overview(json_output: JsonOption = False) -> None:
 def events(
     camera_id: str,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    open_latest: Annotated[
+        bool, typer.Option("--open", help="Open the latest detection's frame in a browser.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """List the camera's detections, newest first (label, confidence, who was seen, time,
-    session, images)."""
+    session, images), each with a link to its frame that works for FLEET_SNAPSHOT_LINK_SECONDS."""
     from cli.control_plane import control_plane
     from cli.output import emit_json, emit_table
     from cloud import detections
+    from cloud.errors import NotFoundError
     from cloud.naming import validate_camera_id
     from cloud.registry import require_member
 
     validate_camera_id(camera_id)
-    rt = control_plane(current_settings())
+    settings = current_settings()
+    rt = control_plane(settings)
     found = detections.list_detections(rt.clients, rt.names.detections_table, camera_id, limit)
     if not found:
         require_member(rt.clients, rt.names, camera_id)  # none yet, or no such camera
+        if open_latest:
+            raise NotFoundError(f"camera {camera_id} has no detections yet: no frame to open")
+    frames = [_frame_link(rt.clients, r, settings.snapshot_link_seconds) for r in found]
+    if open_latest:
+        _open_frame(found[0], frames[0])
     if json_output:
-        emit_json(found)
+        emit_json([_detection_document(r, link) for r, link in zip(found, frames, strict=True)])
         return
     emit_table(
         f"camera {camera_id}: {len(found)} detections, newest first",
         ["time (UTC)", "label", "confidence", "faces", "notified", "session", "frame", "crop"],
         [_detection_row(record) for record in found],
     )
+    _print_frame_links(found, frames)
 
 
 @app.command()
@@ -345,6 +358,63 @@ def _detection_row(record: DetectionRecord) -> tuple[object, ...]:
         record.frame_uri,
         record.crop_uri,
     )
+
+
+def _frame_link(clients: AwsClients, record: DetectionRecord, seconds: int) -> MediaLink | None:
+    """A link to the detection's frame, signed now with the CLI's credentials; None (with a
+    note on stderr) for a frame URI that is no S3 object."""
+    from cli.output import err_console
+    from cloud.errors import InvalidInputError
+    from cloud.links import presigned_link
+
+    try:
+        return presigned_link(clients, record.frame_uri, seconds)
+    except InvalidInputError as err:
+        err_console().print(f"note: no link to the frame of {record.key}: {err}", markup=False)
+        return None
+
+
+def _detection_document(record: DetectionRecord, frame: MediaLink | None) -> dict[str, Any]:
+    """The record and, beside it, its frame's link (`frame_url`, null if none could be made)."""
+    from cloud.rekognition_messages import iso_ms
+
+    return {
+        **record.model_dump(mode="json"),
+        "frame_url": None if frame is None else frame.url,
+        "frame_url_expires_at": None if frame is None else iso_ms(frame.expires_at),
+    }
+
+
+def _print_frame_links(found: list[DetectionRecord], frames: list[MediaLink | None]) -> None:
+    """The links below the table, one per line and unwrapped, so they stay clickable."""
+    from cli.output import console
+    from cloud.rekognition_messages import iso_ms, readable_utc
+
+    made = [(r, link) for r, link in zip(found, frames, strict=True) if link is not None]
+    if not made:
+        return
+    out = console()
+    out.print(f"frame links (each works until {readable_utc(made[0][1].expires_at)}):")
+    for record, link in made:
+        out.print(
+            f"  {iso_ms(record.detected_at)} {record.label}: {link.url}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _open_frame(record: DetectionRecord, frame: MediaLink | None) -> None:
+    import webbrowser
+
+    from cli.output import err_console
+    from cloud.errors import FleetError
+
+    if frame is None:
+        raise FleetError(f"no link to the frame of {record.key} ({record.frame_uri})")
+    if not webbrowser.open(frame.url):
+        raise FleetError(f"no browser to open; the frame's link: {frame.url}")
+    err_console().print(f"opened the frame of {record.key} in a browser", markup=False)
 
 
 def _camera_of(outcome: RegistrationOutcome) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from cloud import iam, iot, notify, storage
+from cloud import iam, iot, notify, retention, storage
 from cloud.analysis import choice
 from cloud.analysis.frames_queue import ensure_frames_resources
 from cloud.clients import AwsClients
@@ -42,6 +42,7 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
     common = names.arn_context()
 
     storage.ensure_bucket(clients, names.results_bucket, tags)
+    retention.ensure_media_retention(clients, names.results_bucket, settings.media_retention_days)
     topic_arn = notify.ensure_topic(clients, names.notification_topic, names.topic_arn(), tags)
     results = ensure_results(clients, names, topic_arn, tags)
     group_arn = iot.ensure_thing_group(clients, names.thing_group, tags)

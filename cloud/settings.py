@@ -125,6 +125,22 @@ class FleetSettings(BaseSettings):
         "99 where a wrong match is costly, which misses more of the household (bench/faces.py: "
         "the same face as a door camera sees it 90 to 99.8, different people 25 to 54).",
     )
+    snapshot_link_seconds: int = Field(
+        86_400,
+        ge=60,
+        le=604_800,
+        description="How long a notification's link to its frame (a presigned S3 URL) works: a "
+        "day, so a notification read the next morning still opens, while a forwarded link stops "
+        "working soon after (SigV4 allows at most 7 days; a link signed with temporary "
+        "credentials ends when they do).",
+    )
+    media_retention_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Frames and clips under the results prefix expire after this many days (an S3 "
+        "lifecycle rule set by `fleet init`); detection records stay and say so.",
+    )
     webhook_url: str | None = Field(
         None,
         pattern=r"^https?://",

@@ -14,6 +14,7 @@ from typing import Any
 
 from cloud.errors import InvalidInputError
 from cloud.faces.models import FaceRecognition, FaceStatus
+from cloud.links import MediaLink
 from cloud.models import Label
 from cloud.naming import FleetNames
 from cloud.rekognition_messages import (
@@ -184,12 +185,22 @@ def notification_text(record: DetectionRecord) -> str:
     return f"{who}{detail} — {readable_utc(record.detected_at)}"
 
 
+def notification_message(record: DetectionRecord, frame: MediaLink | None) -> str:
+    """The SNS message: the text, then the frame's link on a line of its own (left out when it
+    could not be made: the notification goes without it)."""
+    text = notification_text(record)
+    return text if frame is None else f"{text}\nFrame: {frame.url}"
+
+
 def _faces_seen(faces: FaceRecognition) -> list[FaceSeen]:
     return [FaceSeen(name=face.name, similarity=face.similarity) for face in faces.faces]
 
 
-def webhook_payload(record: DetectionRecord, fleet: str) -> dict[str, Any]:
-    """`faces` and `face_status` are null when the camera's faces are not searched."""
+def webhook_payload(
+    record: DetectionRecord, fleet: str, frame: MediaLink | None = None
+) -> dict[str, Any]:
+    """`faces` and `face_status` are null when the camera's faces are not searched;
+    `frame_url` and `frame_url_expires_at` when the frame's link could not be made."""
     faces = record.faces
     return {
         "fleet": fleet,
@@ -203,6 +214,8 @@ def webhook_payload(record: DetectionRecord, fleet: str) -> dict[str, Any]:
         "faces": None if faces is None else [f.model_dump(mode="json") for f in _faces_seen(faces)],
         "face_status": None if faces is None else faces.status.value,
         "text": notification_text(record),
+        "frame_url": None if frame is None else frame.url,
+        "frame_url_expires_at": None if frame is None else iso_ms(frame.expires_at),
     }
 
 

@@ -11,20 +11,13 @@ from cloud.clients import AwsClients
 from cloud.errors import FleetError, InvalidInputError, is_retryable
 from cloud.faces.models import FaceRecognition, FaceStatus
 from cloud.faces.recognition import quiet_names, recognise_frame
+from cloud.links import bucket_and_key
 from cloud.naming import FleetNames
 from cloud.rekognition_messages import DetectionRecord
 
 log = logging.getLogger(__name__)
 
 QUIET_TTL_S = 60.0
-
-
-def bucket_and_key(uri: str) -> tuple[str, str]:
-    """`s3://bucket/key` as its parts."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    if not uri.startswith("s3://") or not bucket or not key:
-        raise InvalidInputError(f"{uri!r} is not an s3://bucket/key URI")
-    return bucket, key
 
 
 class RekognitionFaces:

@@ -23,11 +23,12 @@ from typing import Protocol
 
 from pydantic import Field
 
-from cloud import detections, notify, queues
+from cloud import detections, links, notify, queues
 from cloud.clients import AwsClients
 from cloud.errors import FleetError, RetryableError
 from cloud.faces.models import FaceStatus
 from cloud.fleet import fleet_names
+from cloud.links import MediaLink
 from cloud.naming import FleetNames
 from cloud.rekognition_messages import (
     CooldownState,
@@ -54,8 +55,8 @@ from services.results_consumer.decisions import (
     event_id,
     everyone_named,
     is_quiet,
+    notification_message,
     notification_subject,
-    notification_text,
     retry_delay_seconds,
     triage,
     wants_faces,
@@ -76,6 +77,12 @@ class ConsumerConfig(ServiceConfig):
     visibility_timeout_seconds: int = Field(60, ge=5, le=43200)
     cooldown_seconds: float = Field(60.0, ge=0, le=86400)
     webhook_url: str | None = Field(None, pattern=r"^https?://")
+    snapshot_link_seconds: int = Field(
+        86_400,
+        ge=links.MIN_SECONDS,
+        le=links.MAX_SECONDS,
+        description="Lifetime of the frame link each notification carries.",
+    )
     stop_grace_seconds: float = Field(
         10.0, ge=0, le=120, description="On stop, how long the batch in hand may take to finish."
     )
@@ -86,6 +93,7 @@ class ConsumerConfig(ServiceConfig):
             {
                 "cooldown_seconds": settings.notification_cooldown_seconds,
                 "webhook_url": settings.webhook_url,
+                "snapshot_link_seconds": settings.snapshot_link_seconds,
                 **overrides,
             }
         )
@@ -330,11 +338,12 @@ class ResultsConsumer:
         )
 
     def _publish(self, record: DetectionRecord) -> None:
+        frame = self._frame_link(record)
         notify.publish(
             self._clients,
             self._at.notifications_topic_arn,
             subject=notification_subject(record),
-            message=notification_text(record),
+            message=notification_message(record, frame),
             attributes={
                 "fleet": self._names.fleet,
                 "camera": record.camera_id,
@@ -343,7 +352,24 @@ class ResultsConsumer:
         )
         self.counters.notified += 1
         if self._webhook is not None:
-            self._webhook.submit(webhook_payload(record, self._names.fleet))
+            self._webhook.submit(webhook_payload(record, self._names.fleet, frame))
+
+    def _frame_link(self, record: DetectionRecord) -> MediaLink | None:
+        """A link to the frame, signed now (links expire, so records keep the URI); None, with a
+        warning, when it cannot be made: the notification goes without it."""
+        try:
+            return links.presigned_link(
+                self._clients, record.frame_uri, self._config.snapshot_link_seconds
+            )
+        except Exception as err:  # a link never holds a notification back
+            self._warn.warning(
+                "link",
+                "camera %s: detection %s notified without a frame link: %s",
+                record.camera_id,
+                record.key,
+                err if isinstance(err, FleetError) else repr(err),
+            )
+            return None
 
     def _reject(self, message: queues.QueueMessage, reason: str) -> None:
         queues.send(

@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from stack.broker.acl_sync import AclSync, is_acl_relevant
-from stack.endpoint import iot_patch, kinesisvideo, persistence
+from stack.endpoint import iot_patch, kinesisvideo, persistence, presigned
 from stack.endpoint.admin import PREFIX, AdminApi
 from stack.endpoint.archived_media.responses import ArchivedMedia
 from stack.endpoint.exceptions import LocalAwsError, UnknownOperationException
@@ -236,6 +237,11 @@ class LocalEndpointApp:
                     True,
                 )
         method = environ.get("REQUEST_METHOD", "GET")
+        if info.service == "s3":
+            refused = presigned.refusal(environ.get("QUERY_STRING", ""), datetime.now(UTC))
+            if refused is not None:
+                denied = error_response(info.protocol, info.service, "AccessDenied", refused, 403)
+                return denied, False
         mutating = is_mutating(method, info.operation)
         handler = self._own_handler(info, body, environ)
         if handler is not None:

@@ -156,7 +156,11 @@ class FramesFleet:
         """The detection's notification is the camera's one and only."""
         (note,) = self.inbox.settled(detection.camera_id)
         assert note["Subject"] == notification_subject(detection)
-        assert note["Message"] == notification_text(detection)
+        text, link = note["Message"].splitlines()
+        assert text == notification_text(detection)
+        assert (
+            link.startswith(f"Frame: {self.settings.endpoint_url}/") and "X-Amz-Signature=" in link
+        )
 
     def analyzer_log(self) -> str:
         return StackLayout(self.settings.stack_dir).log_file(PartName.ANALYZER).read_text()
@@ -336,7 +340,10 @@ def test_person_is_detected_stored_with_its_images_and_notified(
 
     # Stored: `fleet camera events` lists it; notified once, on the user's topic.
     listed = fleet_json(ff.settings, "camera", "events", PERSON)
+    frame_urls = [d.pop("frame_url") for d in listed]  # beside each record: made when listed
+    assert all(d.pop("frame_url_expires_at") for d in listed)
     assert person in [DetectionRecord.model_validate(d) for d in listed]
+    assert all(url.startswith(f"{ff.settings.endpoint_url}/") for url in frame_urls)
     (decided,) = ff.notified(PERSON, session)
     assert decided.notification is NotificationState.SENT
     ff.only_notification(decided)

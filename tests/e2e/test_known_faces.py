@@ -206,8 +206,13 @@ def test_a_known_visitor_is_named_in_the_record_the_notification_and_the_event(
     assert face.name == "alice" and face.similarity is not None and face.similarity >= 95
     assert record.notification is NotificationState.SENT
     (note,) = faces_fleet.inbox.settled(camera)
-    assert note["Message"] == notification_text(record)
-    assert note["Message"].startswith(f"alice at {camera}, {int(face.similarity)}% — ")
+    text, link = note["Message"].splitlines()
+    assert text == notification_text(record)
+    assert text.startswith(f"alice at {camera}, {int(face.similarity)}% — ")
+    assert (
+        link.startswith(f"Frame: {faces_fleet.settings.endpoint_url}/")
+        and "X-Amz-Signature=" in link
+    )
     # Each detection of the camera's visits (a scene loops) is a `camera.detection` naming her.
     events = faces_fleet.events(camera)
     assert events and all(e.payload["face_status"] == "named" for e in events), events

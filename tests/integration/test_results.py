@@ -81,7 +81,17 @@ class Fleet:
         )
 
     def notifications(self, wait_s: int = 1) -> list[str]:
-        """What reached people: the notification topic's messages, drained."""
+        """What reached people, drained: each notification's text, its first line. The second
+        line is the frame's link, on this endpoint (`test_results_links` follows it)."""
+        texts: list[str] = []
+        for message in self.messages(wait_s):
+            text, link = message.splitlines()
+            assert link.startswith(f"Frame: {self.endpoint.url}/"), message
+            texts.append(text)
+        return texts
+
+    def messages(self, wait_s: int = 1) -> list[str]:
+        """The notification topic's messages, whole, drained."""
         found: list[str] = []
         while True:
             answer = self.clients.sqs.receive_message(

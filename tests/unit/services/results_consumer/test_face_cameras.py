@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from cloud.errors import AccessDeniedError, InvalidInputError, RetryableError
+from cloud.errors import AccessDeniedError, RetryableError
 from cloud.faces.models import FaceStatus
 from cloud.models import CameraSpec
 from cloud.naming import FleetNames
 from cloud.registry import thing_attributes
 from services.results_consumer import rekognition_faces
 from services.results_consumer.faces import FaceCameras
-from services.results_consumer.rekognition_faces import RekognitionFaces, bucket_and_key
+from services.results_consumer.rekognition_faces import RekognitionFaces
 from tests.unit.services.results_consumer.test_face_decisions import record
 
 NAMES = FleetNames("camfleet", "123456789012", "us-east-1")
@@ -91,26 +91,6 @@ def test_a_retryable_error_is_raised_so_the_message_comes_back() -> None:
     cameras = FaceCameras(Registry(error=RetryableError("throttled")).read)
     with pytest.raises(RetryableError):
         cameras.recognizes_faces("door")
-
-
-@pytest.mark.parametrize(
-    ("uri", "parts"),
-    [
-        (
-            "s3://bucket/cameras/door/p/s/PERSON-1/frame.jpg",
-            ("bucket", "cameras/door/p/s/PERSON-1/frame.jpg"),
-        ),
-        ("s3://b-1.x/k", ("b-1.x", "k")),
-    ],
-)
-def test_a_frame_uri_is_a_bucket_and_a_key(uri: str, parts: tuple[str, str]) -> None:
-    assert bucket_and_key(uri) == parts
-
-
-@pytest.mark.parametrize("uri", ["s3://bucket", "s3:///key", "https://bucket/key", "bucket/key"])
-def test_other_uris_are_refused(uri: str) -> None:
-    with pytest.raises(InvalidInputError):
-        bucket_and_key(uri)
 
 
 def test_a_frame_that_is_no_s3_object_fails_the_search_not_the_detection() -> None:
