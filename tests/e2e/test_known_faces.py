@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -213,6 +214,8 @@ def test_a_known_visitor_is_named_in_the_record_the_notification_and_the_event(
         link.startswith(f"Frame: {faces_fleet.settings.endpoint_url}/")
         and "X-Amz-Signature=" in link
     )
+    with urllib.request.urlopen(link.removeprefix("Frame: "), timeout=10) as answer:
+        assert answer.read(2) == b"\xff\xd8"  # the frame, a JPEG, with no AWS credentials
     # Each detection of the camera's visits (a scene loops) is a `camera.detection` naming her.
     events = faces_fleet.events(camera)
     assert events and all(e.payload["face_status"] == "named" for e in events), events
