@@ -79,6 +79,17 @@ def list_camera_ids(clients: AwsClients, names: FleetNames) -> list[str]:
     return iot.list_group_things(clients, names.thing_group)
 
 
+def member_attributes(
+    clients: AwsClients, names: FleetNames, camera_id: str
+) -> dict[str, str] | None:
+    """The camera's thing attributes if it is a camera of this fleet, else None (DescribeThing
+    alone: for services allowed nothing more)."""
+    attributes = iot.thing_attributes(clients, names.thing(camera_id))
+    if attributes is None or attributes.get(FLEET_ATTRIBUTE) != names.fleet:
+        return None
+    return attributes
+
+
 def require_member(clients: AwsClients, names: FleetNames, camera_id: str) -> ThingRecord:
     """The camera's thing if the camera is registered in this fleet; NotFoundError if not."""
     thing = iot.describe_thing(clients, names.thing(camera_id))

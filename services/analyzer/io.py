@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from cloud import iot, kvs, registry
+from cloud import kvs, registry
 from cloud.analysis import frames_table, results
 from cloud.analysis.detect import detect_labels
 from cloud.analysis.images import ImageFormat, StreamImage, StreamImages
@@ -63,8 +63,8 @@ class FleetCameras:
         self._streams: dict[str, tuple[float, str]] = {}
 
     def camera(self, camera_id: str) -> CameraInfo:
-        attributes = iot.thing_attributes(self._clients, self._names.thing(camera_id))
-        if attributes is None or attributes.get(registry.FLEET_ATTRIBUTE) != self._names.fleet:
+        attributes = registry.member_attributes(self._clients, self._names, camera_id)
+        if attributes is None:
             raise NotFoundError(
                 f"camera {camera_id} is not registered in fleet {self._names.fleet}"
             )

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from cloud import iot, registry
+from cloud import registry
 from cloud.clients import AwsClients
 from cloud.errors import FleetError, is_retryable
 from cloud.faces.models import FaceRecognition
@@ -39,10 +39,7 @@ def registry_attributes(clients: AwsClients, names: FleetNames) -> AttributesRea
     """A camera's thing attributes, or None if it is no camera of this fleet."""
 
     def read(camera_id: str) -> dict[str, str] | None:
-        attributes = iot.thing_attributes(clients, names.thing(camera_id))
-        if attributes is None or attributes.get(registry.FLEET_ATTRIBUTE) != names.fleet:
-            return None
-        return attributes
+        return registry.member_attributes(clients, names, camera_id)
 
     return read
 
