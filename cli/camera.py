@@ -6,6 +6,7 @@ commands that run a flow import Prefect, and only `simulate` reaches the local s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -216,13 +217,15 @@ def events(
     json_output: JsonOption = False,
 ) -> None:
     """List the camera's detections, newest first (label, confidence, who was seen, time,
-    session, images), each with a link to its frame that works for FLEET_SNAPSHOT_LINK_SECONDS."""
+    session, images), each with a link to its frame that works for FLEET_SNAPSHOT_LINK_SECONDS,
+    and when its media expire (FLEET_MEDIA_RETENTION_DAYS): an expired frame gets no link."""
     from cli.control_plane import control_plane
     from cli.output import emit_json, emit_table
     from cloud import detections
     from cloud.errors import NotFoundError
     from cloud.naming import validate_camera_id
     from cloud.registry import require_member
+    from cloud.retention import media_expired
 
     validate_camera_id(camera_id)
     settings = current_settings()
@@ -232,16 +235,27 @@ def events(
         require_member(rt.clients, rt.names, camera_id)  # none yet, or no such camera
         if open_latest:
             raise NotFoundError(f"camera {camera_id} has no detections yet: no frame to open")
-    frames = [_frame_link(rt.clients, r, settings.snapshot_link_seconds) for r in found]
+    days, now, seconds = (
+        settings.media_retention_days,
+        datetime.now(UTC),
+        settings.snapshot_link_seconds,
+    )
+    frames = [
+        None if media_expired(r.detected_at, days, now) else _frame_link(rt.clients, r, seconds)
+        for r in found
+    ]
     if open_latest:
         _open_frame(found[0], frames[0])
     if json_output:
-        emit_json([_detection_document(r, link) for r, link in zip(found, frames, strict=True)])
+        documents = [
+            _detection_document(r, link, days, now) for r, link in zip(found, frames, strict=True)
+        ]
+        emit_json(documents)
         return
     emit_table(
         f"camera {camera_id}: {len(found)} detections, newest first",
-        ["time (UTC)", "label", "confidence", "faces", "notified", "session", "frame", "crop"],
-        [_detection_row(record) for record in found],
+        ["time (UTC)", "label", "confidence", "faces", "notified", "session", "media", "frame"],
+        [_detection_row(record, days, now) for record in found],
     )
     _print_frame_links(found, frames)
 
@@ -344,7 +358,15 @@ def _print_camera(record: CameraRecord, status: CameraStatus) -> None:
     )
 
 
-def _detection_row(record: DetectionRecord) -> tuple[object, ...]:
+def _media_state(record: DetectionRecord, days: int, now: datetime) -> str:
+    """`until 2027-01-06` or `expired 2027-01-06` (the frame and crop, by the lifecycle rule)."""
+    from cloud.retention import media_expired, media_expires_at
+
+    when = media_expires_at(record.detected_at, days).date().isoformat()
+    return f"expired {when}" if media_expired(record.detected_at, days, now) else f"until {when}"
+
+
+def _detection_row(record: DetectionRecord, days: int, now: datetime) -> tuple[object, ...]:
     from cloud.rekognition_messages import faces_summary, iso_ms
 
     confidence = f"{record.confidence:.1f}%" if record.confidence is not None else None
@@ -355,8 +377,8 @@ def _detection_row(record: DetectionRecord) -> tuple[object, ...]:
         faces_summary(record.faces),
         record.notification.value,
         record.session_id,
+        _media_state(record, days, now),
         record.frame_uri,
-        record.crop_uri,
     )
 
 
@@ -374,14 +396,20 @@ def _frame_link(clients: AwsClients, record: DetectionRecord, seconds: int) -> M
         return None
 
 
-def _detection_document(record: DetectionRecord, frame: MediaLink | None) -> dict[str, Any]:
-    """The record and, beside it, its frame's link (`frame_url`, null if none could be made)."""
+def _detection_document(
+    record: DetectionRecord, frame: MediaLink | None, days: int, now: datetime
+) -> dict[str, Any]:
+    """The record and, beside it, its frame's link (`frame_url`, null if none could be made or
+    the media expired) and when its media expire."""
     from cloud.rekognition_messages import iso_ms
+    from cloud.retention import media_expired, media_expires_at
 
     return {
         **record.model_dump(mode="json"),
         "frame_url": None if frame is None else frame.url,
         "frame_url_expires_at": None if frame is None else iso_ms(frame.expires_at),
+        "media_expires_at": iso_ms(media_expires_at(record.detected_at, days)),
+        "media_expired": media_expired(record.detected_at, days, now),
     }
 
 
@@ -411,7 +439,10 @@ def _open_frame(record: DetectionRecord, frame: MediaLink | None) -> None:
     from cloud.errors import FleetError
 
     if frame is None:
-        raise FleetError(f"no link to the frame of {record.key} ({record.frame_uri})")
+        raise FleetError(
+            f"no link to the frame of {record.key} ({record.frame_uri}): its media expired, "
+            "or it is no S3 object"
+        )
     if not webbrowser.open(frame.url):
         raise FleetError(f"no browser to open; the frame's link: {frame.url}")
     err_console().print(f"opened the frame of {record.key} in a browser", markup=False)

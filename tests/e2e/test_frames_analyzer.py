@@ -342,6 +342,9 @@ def test_person_is_detected_stored_with_its_images_and_notified(
     listed = fleet_json(ff.settings, "camera", "events", PERSON)
     frame_urls = [d.pop("frame_url") for d in listed]  # beside each record: made when listed
     assert all(d.pop("frame_url_expires_at") for d in listed)
+    assert not any(d.pop("media_expired") for d in listed) and all(
+        d.pop("media_expires_at") for d in listed
+    )
     assert person in [DetectionRecord.model_validate(d) for d in listed]
     assert all(url.startswith(f"{ff.settings.endpoint_url}/") for url in frame_urls)
     (decided,) = ff.notified(PERSON, session)

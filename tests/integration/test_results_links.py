@@ -20,7 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli import camera as camera_cli
-from cloud import detections, iot, links, registry
+from cloud import detections, iot, links, registry, retention
 from cloud.errors import UnavailableError
 from cloud.models import CameraSpec
 from cloud.rekognition_messages import DetectionRecord
@@ -217,3 +217,32 @@ def test_camera_events_open_without_detections_is_not_found(
     assert result.exit_code == 3, result.output
     assert "camera back-yard has no detections yet" in result.output
     assert opened == []
+
+
+def test_a_detection_whose_media_expired_says_so_and_gets_no_link(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    days = fleet.clients.settings.media_retention_days
+    long_ago = datetime.now(UTC) - timedelta(days=days + 2)
+    record = DetectionRecord(
+        camera_id="side-gate",
+        session_id="s-old",
+        label="PERSON",
+        detected_at=long_ago,
+        frame_uri=f"s3://{fleet.record.bucket}/cameras/side-gate/s-old/frame.jpg",
+        processor="camfleet-side-gate",
+    )
+    detections.put_detection(fleet.clients, fleet.names.detections_table, record)
+
+    listed = _cli(fleet, monkeypatch, "events", "side-gate", "--json")
+    assert listed.exit_code == 0, listed.output
+    (document,) = json.loads(listed.stdout)
+    assert document["media_expired"] is True and document["frame_url"] is None
+    expired_on = retention.media_expires_at(long_ago, days)
+    assert datetime.fromisoformat(document["media_expires_at"]) == expired_on
+    monkeypatch.setenv("COLUMNS", "200")  # the table whole, not cut to a terminal's width
+    table = _cli(fleet, monkeypatch, "events", "side-gate")
+    assert f"expired {expired_on.date().isoformat()}" in table.stdout
+    opened = _browser(monkeypatch)
+    refused = _cli(fleet, monkeypatch, "events", "side-gate", "--open")
+    assert refused.exit_code != 0 and "its media expired" in refused.output and opened == []
