@@ -19,6 +19,7 @@ import logging
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_ba
 from stack.broker.acl_sync import AclSync, is_acl_relevant
 from stack.endpoint import iot_patch, kinesisvideo, persistence, presigned
 from stack.endpoint.admin import PREFIX, AdminApi
+from stack.endpoint.archived_media.clip_responses import Clips
+from stack.endpoint.archived_media.hls_responses import HlsStreaming
+from stack.endpoint.archived_media.media import Media
 from stack.endpoint.archived_media.responses import ArchivedMedia
 from stack.endpoint.exceptions import LocalAwsError, UnknownOperationException
 from stack.endpoint.faults import FaultInjector, RequestLog, RequestRecord, now_ms
@@ -62,7 +66,8 @@ _READ_PREFIXES = (
 _UNLOCKED = {("sqs", "ReceiveMessage")}
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 500: "Error"}
 JsonHandler = Callable[[str, str, dict[str, Any]], dict[str, Any]]
-# KVS data-plane services: GetDataEndpoint sends their clients here, and only GetImages is served.
+# KVS data-plane services: GetDataEndpoint sends their clients here; GetImages, GetClip and
+# GetHLSStreamingSessionURL (with its /hls/v1/ URLs) are served, the others refused.
 _MEDIA_SERVICES = frozenset({"kinesis-video-archived-media", "kinesis-video-media"})
 
 
@@ -141,6 +146,8 @@ class LocalEndpointApp:
             self.set_streaming_video,
         )
         self.archived_media = ArchivedMedia(fragment_root, self._find_stream)
+        self.clips = Clips(fragment_root, self._find_stream, now_ms)
+        self.hls = HlsStreaming(fragment_root, self._find_stream, now_ms)
         self.images = ImageAnalysis(self._read_s3)
         self.faces = FaceAnalysis(self._read_s3)
 
@@ -242,6 +249,9 @@ class LocalEndpointApp:
             if refused is not None:
                 denied = error_response(info.protocol, info.service, "AccessDenied", refused, 403)
                 return denied, False
+        media = self._serve_media(environ, info, body)
+        if media is not None:
+            return media, False
         mutating = is_mutating(method, info.operation)
         handler = self._own_handler(info, body, environ)
         if handler is not None:
@@ -281,6 +291,11 @@ class LocalEndpointApp:
             return data_endpoint
         if info.service == "kinesis-video-archived-media" and operation == "GetImages":
             return self.archived_media.get_images
+        if (
+            info.service == "kinesis-video-archived-media"
+            and operation == "GetHLSStreamingSessionURL"
+        ):
+            return functools.partial(_with_url, self.hls.get_url, request_url(environ))
         if info.service in _MEDIA_SERVICES and operation is not None:
             return functools.partial(_not_emulated, operation)
         if info.service == "kinesisvideo" and operation in kinesisvideo.OPERATIONS:
@@ -308,6 +323,27 @@ class LocalEndpointApp:
 
             return quotas
         return None
+
+    def _serve_media(
+        self, environ: Mapping[str, Any], info: RequestInfo, body: bytes
+    ) -> WireResponse | None:
+        """GetClip and the HLS session URLs: answers that are media, not JSON."""
+        path = environ.get("PATH_INFO", "")
+        service = "kinesis-video-archived-media"
+        if HlsStreaming.handles(path) and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", "")))
+            return _media_or_error(service, lambda: self.hls.serve(path, query))
+        if info.service != service or info.operation != "GetClip":
+            return None
+        try:
+            request = json.loads(body or b"{}")
+            if not isinstance(request, dict):
+                raise ValueError("request body is not a JSON object")
+        except ValueError as err:
+            return error_response("json", service, "SerializationException", str(err))
+        account = get_account_id_from(info.access_key or "")
+        region = info.region or "us-east-1"
+        return _media_or_error(service, lambda: self.clips.get_clip(account, region, request))
 
     def _serve_json(self, info: RequestInfo, body: bytes, handler: JsonHandler) -> WireResponse:
         try:
@@ -348,12 +384,33 @@ class LocalEndpointApp:
         return WireResponse(captured.get("status", 500), captured.get("headers", []), data)
 
 
+def _with_url(
+    handler: Callable[[str, str, dict[str, Any], str], dict[str, Any]],
+    url: str,
+    account: str,
+    region: str,
+    request: dict[str, Any],
+) -> dict[str, Any]:
+    return handler(account, region, request, url)
+
+
+def _media_or_error(service: str, produce: Callable[[], Media]) -> WireResponse:
+    try:
+        media = produce()
+    except LocalAwsError as err:
+        return error_response("json", service, err.code, err.message, err.status)
+    except Exception:
+        logger.exception("%s media request failed", service)
+        return error_response("json", service, "InternalServerError", "internal error", 500)
+    return WireResponse(200, [("Content-Type", media.content_type)], media.body)
+
+
 def _not_emulated(
     operation: str, account: str, region: str, request: dict[str, Any]
 ) -> dict[str, Any]:
     raise UnknownOperationException(
         f"{operation} is not emulated by the local endpoint; of the Kinesis Video Streams "
-        "media APIs it serves GetImages."
+        "media APIs it serves GetImages, GetClip and GetHLSStreamingSessionURL."
     )
 
 

@@ -8,9 +8,10 @@
   ``CreateStream`` (the fleet's ownership markers), read and changed.
 
 - ``GetDataEndpoint``: the address the request came to, for every ``APIName``. This endpoint is
-  the only one there is, and it serves the data-plane APIs it emulates (``GetImages``) itself;
-  moto's answer is a made-up ``amazonaws.com`` host no client can reach. The others (GetMedia,
-  GetClip, HLS, DASH, ListFragments) are not served: a client that calls them here gets
+  the only one there is, and it serves the data-plane APIs it emulates (``GetImages``,
+  ``GetClip``, ``GetHLSStreamingSessionURL`` and its HLS URLs) itself; moto's answer is a
+  made-up ``amazonaws.com`` host no client can reach. The others (GetMedia, DASH,
+  ListFragments) are not served: a client that calls them here gets
   ``UnknownOperationException`` saying so.
 
 Not emulated: the asynchronous ``UPDATING`` status (the change is immediate); tag pagination

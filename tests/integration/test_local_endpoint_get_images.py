@@ -396,9 +396,9 @@ def test_injected_faults_apply_to_get_images(camera: Camera) -> None:
 def test_media_apis_not_emulated_say_so(camera: Camera) -> None:
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
     with pytest.raises(ClientError) as excinfo:
-        camera.images_client().get_clip(
+        camera.images_client().list_fragments(
             StreamName=camera.name,
-            ClipFragmentSelector={
+            FragmentSelector={
                 "FragmentSelectorType": "PRODUCER_TIMESTAMP",
                 "TimestampRange": {
                     "StartTimestamp": start,
@@ -408,4 +408,4 @@ def test_media_apis_not_emulated_say_so(camera: Camera) -> None:
         )
     error = excinfo.value.response["Error"]
     assert error["Code"] == "UnknownOperationException"
-    assert "GetClip" in error["Message"]
+    assert "ListFragments" in error["Message"]
