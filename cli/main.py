@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli import agent, analyzer, automations, bridge, camera, faces, results_consumer
+from cli import agent, analyzer, automations, bridge, camera, faces, report, results_consumer
 from cli.errors import handled
 from cli.options import AnalyzerChoice, DryRun, JsonOption, KeepResults, Yes
 from cli.settings import current_settings, set_overrides
@@ -37,6 +37,7 @@ app.add_typer(results_consumer.app, name="results")
 app.add_typer(automations.app, name="automations")
 app.add_typer(analyzer.app, name="analyzer")
 app.add_typer(faces.app, name="faces")
+app.command(name="report")(report.report)
 
 
 @app.callback()

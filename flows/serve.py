@@ -17,7 +17,7 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
 from cloud.errors import FleetError
-from flows import fleet_status, teardown
+from flows import fleet_report, fleet_status, teardown
 from flows.analyze import analyze_motion
 from flows.automations import camera_alerts
 from flows.automations.declaration import declaration_path
@@ -52,6 +52,7 @@ def main() -> None:
     alerts = camera_alerts.deployments()
     deployments = [
         fleet_status.deployment(),
+        fleet_report.deployment(),
         register_camera_flow.to_deployment(
             name="register-camera",
             description="Register one camera: stream, processor, role, IoT identity, bundle.",

@@ -20,7 +20,13 @@ from tests.support.endpoint_admin import last_seq, requests_since
 Stack = tuple[FleetSettings, StackStatus]
 pytestmark = pytest.mark.processors(1)
 CAMERA = "from-the-ui"
-_SERVED = {"register-camera", "register-cameras", "analyze-motion", "teardown-fleet"}
+_SERVED = {
+    "register-camera",
+    "register-cameras",
+    "analyze-motion",
+    "teardown-fleet",
+    "fleet-report",
+}
 _READ = ("Describe", "List", "Get", "Head")
 _BACKGROUND = {"iot-data", "sqs"}  # the bridge writes shadows, the results consumer polls
 
@@ -63,6 +69,8 @@ def test_the_ui_offers_forms_built_from_the_models(local_stack: Stack) -> None:
     assert teardown["keep_results"]["default"] is False
     camera_ids = teardown["cameras"]["anyOf"][0]["items"]
     assert camera_ids["pattern"] == "^[a-z0-9][a-z0-9_-]{0,31}$"
+    report: Any = schemas["fleet-report"]["properties"]
+    assert report["since"]["default"] == "7d"
 
 
 def test_a_run_from_the_register_camera_deployment_registers_the_camera(

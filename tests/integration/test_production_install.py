@@ -25,6 +25,7 @@ LOCAL_ONLY = ("moto", "cv2", "skimage")
 SERVED_FLOWS = (
     "flows.analyze",
     "flows.automations.camera_alerts",
+    "flows.fleet_report",
     "flows.fleet_status",
     "flows.register",
     "flows.teardown",
