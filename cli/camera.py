@@ -1,4 +1,5 @@
-"""`fleet camera ...`: register, list, show, overview, events, simulate, remove.
+"""`fleet camera ...`: register, list, show, overview, events, simulate, remove, and (from
+`cli.camera_media`) clip and live.
 
 Each command imports what it uses when it runs: the read commands call AWS without Prefect, the
 commands that run a flow import Prefect, and only `simulate` reaches the local stack.
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cli.camera_media import add_media_commands
 from cli.errors import handled
 from cli.options import DryRun, JsonOption, KeepResults, Scenario, Yes
 from cli.settings import current_settings
@@ -217,9 +219,11 @@ def events(
     json_output: JsonOption = False,
 ) -> None:
     """List the camera's detections, newest first (label, confidence, who was seen, time,
-    session, images), each with a link to its frame that works for FLEET_SNAPSHOT_LINK_SECONDS,
-    and when its media expire (FLEET_MEDIA_RETENTION_DAYS): an expired frame gets no link."""
+    session, images), each with a link to its frame and its session's clip that work for
+    FLEET_SNAPSHOT_LINK_SECONDS, and when its media expire (FLEET_MEDIA_RETENTION_DAYS): expired
+    media get no link."""
     from cli.control_plane import control_plane
+    from cli.event_clips import clip_document, clip_links, clip_records, print_clips
     from cli.output import emit_json, emit_table
     from cloud import detections
     from cloud.errors import NotFoundError
@@ -246,9 +250,16 @@ def events(
     ]
     if open_latest:
         _open_frame(found[0], frames[0])
+    clips = clip_records(rt.clients, rt.names.detections_table, found)
+    expired = {r.session_id: media_expired(r.detected_at, days, now) for r in found}
+    clip_urls = clip_links(rt.clients, clips, expired, seconds)
     if json_output:
         documents = [
-            _detection_document(r, link, days, now) for r, link in zip(found, frames, strict=True)
+            {
+                **_detection_document(r, link, days, now),
+                **clip_document(clips[r.session_id], clip_urls.get(r.session_id)),
+            }
+            for r, link in zip(found, frames, strict=True)
         ]
         emit_json(documents)
         return
@@ -258,6 +269,7 @@ def events(
         [_detection_row(record, days, now) for record in found],
     )
     _print_frame_links(found, frames)
+    print_clips(found, clips, clip_urls)
 
 
 @app.command()
@@ -308,6 +320,9 @@ def remove(
         json_output=json_output,
         keep_results=keep_results,
     )
+
+
+add_media_commands(app)
 
 
 def _read_camera(rt: Runtime, camera_id: str) -> tuple[CameraRecord, CameraStatus]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, TypeAlias
 
 from cloud import tables
@@ -52,6 +52,8 @@ USAGE_PREFIX = "usage#"
 COOLDOWN_KEY = "cooldown"
 # Sorts after every detection key: one descending query reads it beside the latest detection.
 VISITOR_KEY = "detection~visitor"
+# The longest a session lasts, its pre-roll included, with room to spare.
+SESSION_SPAN = timedelta(minutes=5)
 
 
 def ensure_table(clients: AwsClients, name: str, tags: dict[str, str]) -> str:
@@ -255,6 +257,37 @@ def list_detections(
             break
         request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
     return records
+
+
+def session_detections(
+    clients: AwsClients, table: str, camera_id: str, session_id: str, ended_at: datetime
+) -> list[DetectionRecord]:
+    """The detections of one session, oldest first: read from the camera's detections of the
+    `SESSION_SPAN` before the session's end (and a minute after it, for clocks that differ)."""
+    first = iso_ms(ended_at - SESSION_SPAN)
+    last = iso_ms(ended_at + timedelta(minutes=1))
+    request: QueryInputTypeDef = {
+        "TableName": table,
+        "KeyConditionExpression": "#p = :p AND #k BETWEEN :first AND :last",
+        "ExpressionAttributeNames": {"#p": PARTITION_KEY, "#k": SORT_KEY},
+        "ExpressionAttributeValues": {
+            ":p": _s(camera_id),
+            ":first": _s(DETECTION_PREFIX + first),
+            ":last": _s(DETECTION_PREFIX + last),
+        },
+    }
+    found: list[DetectionRecord] = []
+    while True:
+        with aws_call(f"camera {camera_id}: read the detections of session {session_id}"):
+            answer = clients.dynamodb.query(**request)
+        found.extend(
+            record
+            for record in map(_detection, answer.get("Items", []))
+            if record.session_id == session_id
+        )
+        if "LastEvaluatedKey" not in answer:
+            return found
+        request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
 
 # The notification cooldown.

@@ -159,12 +159,20 @@ def change_visibility(clients: AwsClients, url: str, receipt_handle: str, second
         )
 
 
-def send(clients: AwsClients, url: str, body: str, attributes: Mapping[str, str]) -> str:
-    """Send `body` with string message attributes (each cut to MAX_ATTRIBUTE_CHARS)."""
+def send(
+    clients: AwsClients,
+    url: str,
+    body: str,
+    attributes: Mapping[str, str],
+    delay_seconds: int = 0,
+) -> str:
+    """Send `body` with string message attributes (each cut to MAX_ATTRIBUTE_CHARS), delivered
+    after `delay_seconds` (SQS allows up to 900)."""
     with aws_call(f"send a message to {url}"):
         answer = clients.sqs.send_message(
             QueueUrl=url,
             MessageBody=body,
+            DelaySeconds=delay_seconds,
             MessageAttributes={
                 key: {"DataType": "String", "StringValue": value[:MAX_ATTRIBUTE_CHARS] or "-"}
                 for key, value in attributes.items()

@@ -24,6 +24,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 from prefect.deployments.runner import RunnerDeployment
 from prefect.futures import PrefectFuture
+from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from cloud import detections, shadow
@@ -218,7 +219,9 @@ async def fleet_status_flow() -> FleetStatus:
         key=TABLE_KEY, table=table_rows(status), description=f"Fleet {status.fleet}: {summary}"
     )
     await acreate_markdown_artifact(
-        key=SUMMARY_KEY, markdown=summary_markdown(status), description=summary
+        key=SUMMARY_KEY,
+        markdown=summary_markdown(status, ui_url=get_current_settings().ui_url),
+        description=summary,
     )
     log.info("fleet %s: %s", status.fleet, summary)
     for line in status.attention:

@@ -15,6 +15,9 @@ What needs attention, one line per problem, each naming the camera: offline (for
 the reason it gave), never seen, silent, pipeline failed or stalled (with its error), stream
 processor failed (with its message) or missing, the daily analysis budget used up, and anything
 that could not be read.
+
+The summary links each camera to its detection gallery, the artifact `camera-<id>-detections`
+the results consumer writes (`cloud.gallery`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 from pydantic import Field
 
+from cloud.gallery import gallery_key
 from cloud.models import Analyzer, Model, ProcessorStatus
 from cloud.rekognition_messages import DailyUsage, DetectionRecord, readable_utc
 from cloud.shadow import CameraStatus
@@ -300,8 +304,19 @@ def _cameras(count: int) -> str:
     return f"{count} camera{'' if count == 1 else 's'}"
 
 
-def summary_markdown(status: FleetStatus) -> str:
-    """The markdown artifact: the counts, then what needs attention."""
+GALLERY_PATH = "/v2/artifacts/key/"  # the Prefect UI's page of an artifact key
+
+
+def gallery_url(camera_id: str, ui_url: str | None = None) -> str:
+    """Where the Prefect UI shows the camera's detection gallery: under `ui_url` (the UI's
+    address, PREFECT_UI_URL) when known, else a path the UI resolves against its own address."""
+    path = GALLERY_PATH + gallery_key(camera_id)
+    return ui_url.rstrip("/") + path if ui_url else path
+
+
+def summary_markdown(status: FleetStatus, ui_url: str | None = None) -> str:
+    """The markdown artifact: the counts, each camera's detection gallery, then what needs
+    attention."""
     lines = [
         f"# Fleet {status.fleet}: {_cameras(len(status.cameras))}",
         "",
@@ -311,6 +326,7 @@ def summary_markdown(status: FleetStatus) -> str:
         "| --- | --- | --- | --- |",
         f"| {status.online} | {status.offline} | {status.never_seen} | {status.failing} |",
         "",
+        *_galleries(status, ui_url),
         "## Needs attention",
         "",
     ]
@@ -319,6 +335,16 @@ def summary_markdown(status: FleetStatus) -> str:
     else:
         lines.append("Nothing needs attention.")
     return "\n".join(lines) + "\n"
+
+
+def _galleries(status: FleetStatus, ui_url: str | None) -> list[str]:
+    """A link per camera to its detection gallery (none for an empty fleet)."""
+    if not status.cameras:
+        return []
+    links = [
+        f"[{_escape(row.camera)}]({gallery_url(row.camera, ui_url)})" for row in status.cameras
+    ]
+    return ["## Detections", "", "Latest detections per camera: " + " · ".join(links), ""]
 
 
 def summary_line(status: FleetStatus) -> str:

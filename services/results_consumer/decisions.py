@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ValidationError
+
+from cloud.clip_store import ClipJob
 from cloud.errors import InvalidInputError
 from cloud.faces.models import FaceRecognition, FaceStatus
 from cloud.links import MediaLink
@@ -49,17 +52,29 @@ class EndSession:
 
 
 @dataclass(frozen=True)
+class MakeClip:
+    job: ClipJob
+
+
+@dataclass(frozen=True)
 class Reject:
     reason: str
 
 
-Triage = StoreDetections | EndSession | Reject
+Triage = StoreDetections | EndSession | MakeClip | Reject
+_CLIP_JOB_START = '{"kind":"clip-job"'
 
 
 def triage(body: str, names: FleetNames, received_at: datetime) -> Triage:
     """What a results message asks for: detections to store, a session end to record, or a
-    rejection with a one-line reason (to the dead-letter queue). `received_at` (when SQS got it)
-    dates a message that carries no time of its own."""
+    rejection with a one-line reason (to the dead-letter queue); or a session's clip to make (a
+    job the consumer sent itself). `received_at` (when SQS got it) dates a message that carries
+    no time of its own."""
+    if body.startswith(_CLIP_JOB_START):
+        try:
+            return MakeClip(ClipJob.model_validate_json(body))
+        except ValidationError as err:
+            return Reject(f"clip job: {err.errors()[0]['msg']}")
     try:
         parsed = parse_notification(body)
     except MalformedMessageError as err:
@@ -185,11 +200,18 @@ def notification_text(record: DetectionRecord) -> str:
     return f"{who}{detail} — {readable_utc(record.detected_at)}"
 
 
-def notification_message(record: DetectionRecord, frame: MediaLink | None) -> str:
-    """The SNS message: the text, then the frame's link on a line of its own (left out when it
-    could not be made: the notification goes without it)."""
-    text = notification_text(record)
-    return text if frame is None else f"{text}\nFrame: {frame.url}"
+def notification_message(
+    record: DetectionRecord, frame: MediaLink | None, clip: MediaLink | None = None
+) -> str:
+    """The SNS message: the text, then the frame's link and the clip's, each on a line of its
+    own (left out when it could not be made: the notification goes without it). The clip is
+    made when the session ends: its link answers once it is."""
+    lines = [notification_text(record)]
+    if frame is not None:
+        lines.append(f"Frame: {frame.url}")
+    if clip is not None:
+        lines.append(f"Clip (when the event ends): {clip.url}")
+    return "\n".join(lines)
 
 
 def _faces_seen(faces: FaceRecognition) -> list[FaceSeen]:
@@ -197,10 +219,14 @@ def _faces_seen(faces: FaceRecognition) -> list[FaceSeen]:
 
 
 def webhook_payload(
-    record: DetectionRecord, fleet: str, frame: MediaLink | None = None
+    record: DetectionRecord,
+    fleet: str,
+    frame: MediaLink | None = None,
+    clip: MediaLink | None = None,
 ) -> dict[str, Any]:
     """`faces` and `face_status` are null when the camera's faces are not searched;
-    `frame_url` and `frame_url_expires_at` when the frame's link could not be made."""
+    `frame_url` and `frame_url_expires_at` when the frame's link could not be made, `clip_url`
+    and `clip_url_expires_at` likewise (the clip's link answers once the session has ended)."""
     faces = record.faces
     return {
         "fleet": fleet,
@@ -216,6 +242,8 @@ def webhook_payload(
         "text": notification_text(record),
         "frame_url": None if frame is None else frame.url,
         "frame_url_expires_at": None if frame is None else iso_ms(frame.expires_at),
+        "clip_url": None if clip is None else clip.url,
+        "clip_url_expires_at": None if clip is None else iso_ms(clip.expires_at),
     }
 
 

@@ -23,8 +23,9 @@ from typing import Protocol
 
 from pydantic import Field
 
-from cloud import detections, links, notify, queues
+from cloud import clip_store, detections, links, notify, queues
 from cloud.clients import AwsClients
+from cloud.clip_store import clip_uri
 from cloud.errors import FleetError, RetryableError
 from cloud.faces.models import FaceStatus
 from cloud.fleet import fleet_names
@@ -44,8 +45,10 @@ from services.harness.config import ServiceConfig
 from services.harness.loop import run_loop
 from services.harness.process import run_service
 from services.harness.stats import Counters, Reporter, Status
+from services.results_consumer.clip_maker import ClipMaker
 from services.results_consumer.decisions import (
     EndSession,
+    MakeClip,
     Notify,
     Reject,
     Step,
@@ -63,6 +66,7 @@ from services.results_consumer.decisions import (
     webhook_payload,
 )
 from services.results_consumer.faces import FaceCameras, FaceRecognizer, registry_attributes
+from services.results_consumer.gallery import GalleryPublisher
 from services.results_consumer.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -83,6 +87,12 @@ class ConsumerConfig(ServiceConfig):
         le=links.MAX_SECONDS,
         description="Lifetime of the frame link each notification carries.",
     )
+    preroll_ms: int = Field(
+        2_000, ge=0, le=30_000, description="Video before a motion an analysis session covers."
+    )
+    clip_workers: int = Field(
+        2, ge=0, le=16, description="Clips made at once (0: on the polling thread, for tests)."
+    )
     stop_grace_seconds: float = Field(
         10.0, ge=0, le=120, description="On stop, how long the batch in hand may take to finish."
     )
@@ -94,6 +104,7 @@ class ConsumerConfig(ServiceConfig):
                 "cooldown_seconds": settings.notification_cooldown_seconds,
                 "webhook_url": settings.webhook_url,
                 "snapshot_link_seconds": settings.snapshot_link_seconds,
+                "preroll_ms": settings.analysis_preroll_ms,
                 **overrides,
             }
         )
@@ -136,6 +147,7 @@ class ConsumerCounters(Counters):
     faces_searched: int = 0
     faces_failed: int = 0
     sessions: int = 0
+    clips_asked: int = 0
     rejected: int = 0
     failures: int = 0
 
@@ -144,6 +156,7 @@ class Outcome(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
     SESSION_ENDED = "session-ended"
+    CLIP_QUEUED = "clip-queued"
     REJECTED = "rejected"
     FAILED = "failed"
 
@@ -185,6 +198,8 @@ class ResultsConsumer:
         clock: Callable[[], datetime] = utc_now,
         faces: FaceRecognizer | None = None,
         face_cameras: FaceCameras | None = None,
+        clips: ClipMaker | None = None,
+        gallery: GalleryPublisher | None = None,
     ) -> None:
         self._clients = clients
         self._names = names
@@ -197,6 +212,10 @@ class ResultsConsumer:
         self._face_cameras = face_cameras or FaceCameras(registry_attributes(clients, names))
         self._warn = config.limited_log(log)
         self.counters = ConsumerCounters()
+        self._gallery = gallery
+        self.clips = clips or ClipMaker(
+            clients, names, endpoints.table, endpoints.queue_url, workers=config.clip_workers
+        )
 
     def poll_once(self, wait_seconds: int | None = None) -> list[Outcome]:
         """Long-poll one batch and handle each message; returns what became of each."""
@@ -225,6 +244,9 @@ class ResultsConsumer:
         self.counters.received += 1
         decision = triage(message.body, self._names, message.sent_at or self._clock())
         try:
+            if isinstance(decision, MakeClip):  # the clip maker deletes the message
+                self.clips.submit(message, decision.job)
+                return Outcome.CLIP_QUEUED
             if isinstance(decision, Reject):
                 self._reject(message, decision.reason)
                 outcome = Outcome.REJECTED
@@ -240,8 +262,11 @@ class ResultsConsumer:
         return outcome
 
     def _session_end(self, record: SessionEndRecord) -> Outcome:
-        """Store it and count its video in the day's usage, once."""
-        if not detections.put_session_end(self._clients, self._at.table, record):
+        """Store it and count its video in the day's usage, once; ask for its clip if it has a
+        detection (again on a redelivery: the clip maker drops a clip made already)."""
+        stored = detections.put_session_end(self._clients, self._at.table, record)
+        self._ask_for_clip(record)
+        if not stored:
             self.counters.duplicates += 1
             log.debug("camera %s: session %s already ended", record.camera_id, record.session_id)
             return Outcome.DUPLICATE
@@ -253,6 +278,26 @@ class ResultsConsumer:
             record.processed_ms,
         )
         return Outcome.SESSION_ENDED
+
+    def _ask_for_clip(self, session_end: SessionEndRecord) -> None:
+        found = detections.session_detections(
+            self._clients,
+            self._at.table,
+            session_end.camera_id,
+            session_end.session_id,
+            session_end.ended_at,
+        )
+        if not found:
+            return
+        job = clip_store.clip_job(session_end, found, self._config.preroll_ms)
+        queues.send(
+            self._clients,
+            self._at.queue_url,
+            job.model_dump_json(),
+            {"camera": job.camera_id, "kind": job.kind},
+            delay_seconds=clip_store.DELAY_SECONDS,
+        )
+        self.counters.clips_asked += 1
 
     def _detection(self, record: DetectionRecord) -> bool:
         """Store, recognise faces (once), notify (or not), mark, emit. False for a redelivered
@@ -273,7 +318,14 @@ class ResultsConsumer:
             detections.put_visitor(self._clients, table, stored)
         detections.set_notification(self._clients, table, record, state)
         self._events.detection(self._names.fleet, stored)
+        if self._gallery is not None:
+            self._gallery.submit(record.camera_id)
         self.counters.detections += 1
+        ended = detections.get_session_end(
+            self._clients, table, record.camera_id, record.session_id
+        )
+        if ended is not None:  # the detection came after its session's end: the clip now
+            self._ask_for_clip(ended)
         log.info(
             "camera %s: %s detected at %s (session %s), faces %s, notification %s",
             record.camera_id,
@@ -338,12 +390,13 @@ class ResultsConsumer:
         )
 
     def _publish(self, record: DetectionRecord) -> None:
-        frame = self._frame_link(record)
+        frame = self._link(record, record.frame_uri, "frame")
+        clip = self._link(record, clip_uri(record), "clip")
         notify.publish(
             self._clients,
             self._at.notifications_topic_arn,
             subject=notification_subject(record),
-            message=notification_message(record, frame),
+            message=notification_message(record, frame, clip),
             attributes={
                 "fleet": self._names.fleet,
                 "camera": record.camera_id,
@@ -352,21 +405,20 @@ class ResultsConsumer:
         )
         self.counters.notified += 1
         if self._webhook is not None:
-            self._webhook.submit(webhook_payload(record, self._names.fleet, frame))
+            self._webhook.submit(webhook_payload(record, self._names.fleet, frame, clip))
 
-    def _frame_link(self, record: DetectionRecord) -> MediaLink | None:
-        """A link to the frame, signed now (links expire, so records keep the URI); None, with a
-        warning, when it cannot be made: the notification goes without it."""
+    def _link(self, record: DetectionRecord, uri: str, what: str) -> MediaLink | None:
+        """A link to the frame or the clip, signed now (links expire, so records keep the URI);
+        None, with a warning, when it cannot be made: the notification goes without it."""
         try:
-            return links.presigned_link(
-                self._clients, record.frame_uri, self._config.snapshot_link_seconds
-            )
+            return links.presigned_link(self._clients, uri, self._config.snapshot_link_seconds)
         except Exception as err:  # a link never holds a notification back
             self._warn.warning(
                 "link",
-                "camera %s: detection %s notified without a frame link: %s",
+                "camera %s: detection %s notified without a %s link: %s",
                 record.camera_id,
                 record.key,
+                what,
                 err if isinstance(err, FleetError) else repr(err),
             )
             return None
@@ -420,6 +472,7 @@ class ConsumerRunner:
         events: EventSink,
         webhook: WebhookSender | None = None,
         faces: FaceRecognizer | None = None,
+        gallery: GalleryPublisher | None = None,
     ) -> None:
         self._clients = clients
         self._names = names
@@ -427,6 +480,7 @@ class ConsumerRunner:
         self._events = events
         self._webhook = webhook
         self._faces = faces
+        self._gallery = gallery
         self.consumer: ResultsConsumer | None = None
         self._ready = False
         self._problem = "starting"
@@ -456,6 +510,8 @@ class ConsumerRunner:
             self._handling.release()  # the worker sees `stop` and returns
         else:
             log.warning("results consumer: stopped while a batch was still being handled")
+        if self.consumer is not None:
+            self.consumer.clips.close(timeout=self._config.stop_grace_seconds)
         self._ready, self._problem = False, "stopped"
 
     def _work(self, stop: threading.Event) -> None:
@@ -470,6 +526,7 @@ class ConsumerRunner:
                         self._events,
                         self._webhook,
                         faces=self._faces,
+                        gallery=self._gallery,
                     )
                 self._ready, self._problem = True, ""
                 messages = self.consumer.receive()
@@ -486,11 +543,29 @@ class ConsumerRunner:
                 stop.wait(_NOT_READY_RETRY_S)
 
     def _status(self) -> Status:
-        counters = self.consumer.counters.snapshot() if self.consumer else {}
+        counters = {}
+        if self.consumer is not None:
+            counters.update(self.consumer.counters.snapshot())
+            counters.update(self.consumer.clips.counters.snapshot("clip_"))
         if self._webhook is not None:
             counters.update(self._webhook.counters.snapshot("webhook_"))
+        if self._gallery is not None:
+            counters.update(self._gallery.counters.snapshot("gallery_"))
         detail = f"polling {self._names.results_queue}" if self._ready else self._problem
         return Status(self._ready, detail, counters)
+
+
+def clip_state_reader(clients: AwsClients, table: str) -> Callable[[DetectionRecord], str | None]:
+    """What the gallery says of a detection's clip: None once made (a plain link), `failed`, or
+    `pending` while its session runs."""
+
+    def state(record: DetectionRecord) -> str | None:
+        clip = clip_store.get_clip_record(clients, table, record.camera_id, record.session_id)
+        if clip is None:
+            return "pending"
+        return None if clip.state is clip_store.ClipState.MADE else clip.state.value
+
+    return state
 
 
 def run_consumer(settings: FleetSettings, config: ConsumerConfig, stop: threading.Event) -> None:
@@ -505,11 +580,20 @@ def run_consumer(settings: FleetSettings, config: ConsumerConfig, stop: threadin
     events = PrefectEvents()
     webhook = WebhookSender(config.webhook_url) if config.webhook_url else None
     faces = RekognitionFaces(clients, names, settings.face_match_threshold)
+    gallery = GalleryPublisher(
+        clients,
+        names.detections_table,
+        config.snapshot_link_seconds,
+        retention_days=settings.media_retention_days,
+        clip_state=clip_state_reader(clients, names.detections_table),
+        limiter=config.limiter(),
+    )
     try:
-        ConsumerRunner(clients, names, config, events, webhook, faces).run(stop)
+        ConsumerRunner(clients, names, config, events, webhook, faces, gallery).run(stop)
     finally:
         if webhook is not None:
             webhook.close()
+        gallery.close()
         events.close()
 
 

@@ -156,11 +156,12 @@ class FramesFleet:
         """The detection's notification is the camera's one and only."""
         (note,) = self.inbox.settled(detection.camera_id)
         assert note["Subject"] == notification_subject(detection)
-        text, link = note["Message"].splitlines()
+        text, link, clip = note["Message"].splitlines()
         assert text == notification_text(detection)
         assert (
             link.startswith(f"Frame: {self.settings.endpoint_url}/") and "X-Amz-Signature=" in link
         )
+        assert clip.startswith(f"Clip (when the event ends): {self.settings.endpoint_url}/")
 
     def analyzer_log(self) -> str:
         return StackLayout(self.settings.stack_dir).log_file(PartName.ANALYZER).read_text()

@@ -207,13 +207,14 @@ def test_a_known_visitor_is_named_in_the_record_the_notification_and_the_event(
     assert face.name == "alice" and face.similarity is not None and face.similarity >= 95
     assert record.notification is NotificationState.SENT
     (note,) = faces_fleet.inbox.settled(camera)
-    text, link = note["Message"].splitlines()
+    text, link, clip = note["Message"].splitlines()
     assert text == notification_text(record)
     assert text.startswith(f"alice at {camera}, {int(face.similarity)}% — ")
     assert (
         link.startswith(f"Frame: {faces_fleet.settings.endpoint_url}/")
         and "X-Amz-Signature=" in link
     )
+    assert clip.startswith(f"Clip (when the event ends): {faces_fleet.settings.endpoint_url}/")
     with urllib.request.urlopen(link.removeprefix("Frame: "), timeout=10) as answer:
         assert answer.read(2) == b"\xff\xd8"  # the frame, a JPEG, with no AWS credentials
     # Each detection of the camera's visits (a scene loops) is a `camera.detection` naming her.

@@ -81,12 +81,14 @@ class Fleet:
         )
 
     def notifications(self, wait_s: int = 1) -> list[str]:
-        """What reached people, drained: each notification's text, its first line. The second
-        line is the frame's link, on this endpoint (`test_results_links` follows it)."""
+        """What reached people, drained: each notification's text, its first line. The next
+        lines are the frame's link and the clip's, on this endpoint (`test_results_links` follows
+        them)."""
         texts: list[str] = []
         for message in self.messages(wait_s):
-            text, link = message.splitlines()
-            assert link.startswith(f"Frame: {self.endpoint.url}/"), message
+            text, frame, clip = message.splitlines()
+            assert frame.startswith(f"Frame: {self.endpoint.url}/"), message
+            assert clip.startswith(f"Clip (when the event ends): {self.endpoint.url}/"), message
             texts.append(text)
         return texts
 

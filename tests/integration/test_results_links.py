@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -80,14 +81,17 @@ def test_the_notification_links_to_the_frame_and_the_link_serves_the_jpeg(fleet:
     webhook.close()
 
     (note,) = fleet.messages()
-    text, link_line = note.splitlines()
+    text, link_line, clip_line = note.splitlines()
     assert text == "PERSON at front-door, 97% — 2022-06-22 20:43:43 UTC"
     url = link_line.removeprefix("Frame: ")
+    clip_url = clip_line.removeprefix("Clip (when the event ends): ")
+    assert urlsplit(clip_url).path == urlsplit(url).path.rsplit("/", 2)[0] + "/clip.mp4"
     assert url.startswith(f"{fleet.endpoint.url}/{fleet.record.bucket}/cameras/{CAMERA}/")
     assert _get(url) == jpeg
 
     (payload,) = posted
     assert payload["frame_url"] == url
+    assert payload["clip_url"] == clip_url
     expires = datetime.fromisoformat(payload["frame_url_expires_at"])
     assert signed_after + timedelta(seconds=600) <= expires
     assert expires <= datetime.now(UTC) + timedelta(seconds=600)

@@ -78,3 +78,32 @@ def test_the_consumer_lists_only_the_faces_prefix() -> None:
     (statement,) = _granting("s3:ListBucket")
     assert statement["Resource"] == f"arn:aws:s3:::{FLEET.results_bucket}"
     assert statement["Condition"] == {"StringEquals": {"s3:prefix": FLEET.faces_prefix}}
+
+
+@pytest.mark.parametrize(
+    ("key", "allowed"),
+    [
+        ("cameras/porch/camfleet-porch/s1/clip.mp4", True),
+        ("cameras/porch/camfleet-porch/s1/PERSON-1/frame.jpg", False),  # the analyzer's
+        ("faces/alice/clip.mp4", False),
+    ],
+)
+def test_the_consumer_writes_only_clips_under_the_cameras(key: str, allowed: bool) -> None:
+    resources = [r for s in _granting("s3:PutObject") for r in _as_list(s["Resource"])]
+    assert any(fnmatchcase(f"arn:aws:s3:::{FLEET.results_bucket}/{key}", r) for r in resources) is (
+        allowed
+    )
+
+
+def test_the_consumer_cuts_clips_only_from_its_fleets_streams() -> None:
+    (statement,) = _granting("kinesisvideo:GetClip")
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/camera-fleet:fleet": FLEET.fleet}
+    }
+    granted = {a for s in _statements() for a in _as_list(s["Action"])}
+    assert {a for a in granted if a.startswith("kinesisvideo:")} == {
+        "kinesisvideo:GetDataEndpoint",
+        "kinesisvideo:GetClip",
+    }
+    (queue,) = _granting("sqs:SendMessage", FLEET)[:1]
+    assert queue["Resource"].endswith(":camfleet-results")  # its own clip jobs

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from cloud.errors import AccessDeniedError, RetryableError
 from cloud.faces.models import FaceMatch, FaceRecognition, FaceStatus
+from cloud.gallery import gallery_key
 from cloud.models import ProcessorStatus
 from cloud.rekognition_messages import DailyUsage, DetectionRecord
 from cloud.settings import FleetSettings
@@ -350,3 +351,25 @@ def test_the_served_deployment_runs_every_status_interval(
     assert getattr(slower.schedule, "interval", None) == timedelta(minutes=5)
     with pytest.raises(ValidationError):
         FleetSettings(home=tmp_path, status_interval_seconds=5)
+
+
+def test_the_summary_links_each_camera_to_its_detection_gallery() -> None:
+    status = build_status(
+        "camfleet",
+        [facts("front-door", online("front-door")), facts("back_yard", offline(5))],
+        NOW,
+        BUDGET,
+    )
+    absolute = summary_markdown(status, ui_url="http://127.0.0.1:4200/")
+    back_yard = gallery_key("back_yard")
+    assert (
+        "## Detections\n\nLatest detections per camera: "
+        f"[back\\_yard](http://127.0.0.1:4200/v2/artifacts/key/{back_yard}) · "
+        "[front-door](http://127.0.0.1:4200/v2/artifacts/key/camera-front-door-detections)\n\n"
+        "## Needs attention\n"
+    ) in absolute
+    # Without the UI's address: paths the UI resolves against its own.
+    assert "[front-door](/v2/artifacts/key/camera-front-door-detections)" in (
+        summary_markdown(status)
+    )
+    assert "## Detections" not in summary_markdown(build_status("camfleet", [], NOW, BUDGET))

@@ -45,3 +45,20 @@ def test_the_webhook_carries_the_link_and_when_it_expires() -> None:
     assert payload["frame_uri"] == RECORD.frame_uri  # the object itself, which does not expire
     plain = webhook_payload(RECORD, "camfleet", None)
     assert (plain["frame_url"], plain["frame_url_expires_at"]) == (None, None)
+
+
+CLIP_URL = "https://camfleet-results.s3.eu-west-1.amazonaws.com/k/clip.mp4?X-Amz-Signature=cd"
+CLIP = MediaLink(url=CLIP_URL, expires_at=datetime(2024, 6, 23, 20, 43, 44, tzinfo=UTC))
+
+
+def test_the_clips_link_follows_the_frames_and_says_when_it_answers() -> None:
+    assert notification_message(RECORD, LINK, CLIP).splitlines()[1:] == [
+        f"Frame: {URL}",
+        f"Clip (when the event ends): {CLIP_URL}",
+    ]
+    assert notification_message(RECORD, None, CLIP).splitlines()[1:] == [
+        f"Clip (when the event ends): {CLIP_URL}"
+    ]
+    payload = webhook_payload(RECORD, "camfleet", LINK, CLIP)
+    assert payload["clip_url"] == CLIP_URL
+    assert payload["clip_url_expires_at"] == "2024-06-23T20:43:44.000Z"

@@ -182,6 +182,8 @@ def test_the_webhook_payload_is_the_record_in_plain_json() -> None:
         "text": "PERSON at front-door, 97% — 2024-06-22 20:43:43 UTC",
         "frame_url": None,
         "frame_url_expires_at": None,
+        "clip_url": None,
+        "clip_url_expires_at": None,
     }
 
 
