@@ -5,6 +5,8 @@ in Matroska, 2 s fragments) and placed in the `video_endpoint`'s store under the
 every call is a boto3 call at the data endpoint GetDataEndpoint answers for GET_CLIP.
 """
 
+# ruff: noqa: F811  # the tests take test_local_endpoint_get_images' `camera` fixture by its name
+
 from __future__ import annotations
 
 import os
@@ -18,9 +20,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stack.endpoint.server import LocalEndpoint
-from tests.integration.test_local_endpoint_get_images import (
+from tests.integration.test_local_endpoint_get_images import (  # noqa: F401  # the fixture
     Camera,
     archived_media,
+    camera,
     recent_base_ms,
     seconds,
     write_colours,
@@ -29,7 +32,6 @@ from tests.support.endpoint_admin import endpoint_client
 from tests.support.scene_fragments import record_fragments
 
 if TYPE_CHECKING:
-    from types_boto3_kinesis_video_archived_media import KinesisVideoArchivedMediaClient
     from types_boto3_kinesis_video_archived_media.type_defs import ClipFragmentSelectorTypeDef
 
 FPS = 15
@@ -40,20 +42,6 @@ def colours(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Six seconds of colours as three 2 s fragments, named by their offset in ms."""
     root = tmp_path_factory.mktemp("clip-recordings")
     return record_fragments(write_colours(root / "colours.avi"), root / "colours", 0)
-
-
-@pytest.fixture
-def camera(video_endpoint: LocalEndpoint) -> Camera:
-    name = f"cam-{uuid.uuid4().hex[:8]}"
-    kvs = endpoint_client(video_endpoint.url, "kinesisvideo")
-    arn = kvs.create_stream(StreamName=name, DataRetentionInHours=24)["StreamARN"]
-    return Camera(video_endpoint, name, arn)
-
-
-def clip_client(camera: Camera) -> KinesisVideoArchivedMediaClient:
-    kvs = endpoint_client(camera.endpoint.url, "kinesisvideo")
-    url = kvs.get_data_endpoint(StreamName=camera.name, APIName="GET_CLIP")["DataEndpoint"]
-    return archived_media(url)
 
 
 def selector(start_ms: int, end_ms: int, server: bool = False) -> ClipFragmentSelectorTypeDef:
@@ -93,7 +81,7 @@ def test_a_clip_is_a_faststart_mp4_of_the_fragments_in_the_range(
 ) -> None:
     base = recent_base_ms()
     camera.place(colours, base)
-    answer = clip_client(camera).get_clip(
+    answer = camera.data_client("GET_CLIP").get_clip(
         StreamName=camera.name, ClipFragmentSelector=selector(base, base + 5000)
     )
     assert answer["ContentType"] == "video/mp4"
@@ -111,7 +99,7 @@ def test_only_fragments_starting_in_the_range_are_in_the_clip(
 ) -> None:
     base = recent_base_ms()
     camera.place(colours, base)
-    answer = clip_client(camera).get_clip(
+    answer = camera.data_client("GET_CLIP").get_clip(
         StreamARN=camera.arn, ClipFragmentSelector=selector(base + 1000, base + 2000)
     )
     frames, _ = decoded(answer["Payload"].read(), tmp_path / "clip.mp4")
@@ -122,7 +110,7 @@ def test_no_fragment_in_the_range_is_not_found(camera: Camera, colours: list[Pat
     base = recent_base_ms()
     camera.place(colours, base)
     with pytest.raises(ClientError) as excinfo:
-        clip_client(camera).get_clip(
+        camera.data_client("GET_CLIP").get_clip(
             StreamName=camera.name, ClipFragmentSelector=selector(base + 7000, base + 9000)
         )
     assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -141,7 +129,7 @@ def test_fragments_older_than_the_retention_are_gone(
         received_ns = (int(placed.stem) + 2000) * 1_000_000
         os.utime(placed, ns=(received_ns, received_ns))
     with pytest.raises(ClientError) as excinfo:
-        clip_client(camera).get_clip(
+        camera.data_client("GET_CLIP").get_clip(
             StreamName=name, ClipFragmentSelector=selector(base, base + 5000)
         )
     assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -159,7 +147,7 @@ def test_fragments_older_than_the_retention_are_gone(
 def test_bad_ranges_are_refused(camera: Camera, start_s: int, end_s: int, server: bool) -> None:
     base = recent_base_ms()
     with pytest.raises(ClientError) as excinfo:
-        clip_client(camera).get_clip(
+        camera.data_client("GET_CLIP").get_clip(
             StreamName=camera.name,
             ClipFragmentSelector=selector(base + start_s * 1000, base + end_s * 1000, server),
         )
@@ -189,7 +177,7 @@ def test_a_stream_that_is_not_h264_is_unsupported(camera: Camera, tmp_path: Path
         writer.write(cv2.UMat(48, 64, cv2.CV_8UC3, (0, 0, 255)).get())
     writer.release()
     with pytest.raises(ClientError) as excinfo:
-        clip_client(camera).get_clip(
+        camera.data_client("GET_CLIP").get_clip(
             StreamName=camera.name, ClipFragmentSelector=selector(base, base + 1000)
         )
     assert excinfo.value.response["Error"]["Code"] == "UnsupportedStreamMediaTypeException"
@@ -198,7 +186,7 @@ def test_a_stream_that_is_not_h264_is_unsupported(camera: Camera, tmp_path: Path
 def test_an_unknown_stream_is_not_found(camera: Camera) -> None:
     base = recent_base_ms()
     with pytest.raises(ClientError) as excinfo:
-        clip_client(camera).get_clip(
+        camera.data_client("GET_CLIP").get_clip(
             StreamName=f"{camera.name}-gone", ClipFragmentSelector=selector(base, base + 1000)
         )
     assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"

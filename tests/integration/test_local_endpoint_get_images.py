@@ -39,6 +39,7 @@ from tests.support.scene_fragments import record_fragments
 
 if TYPE_CHECKING:
     from types_boto3_kinesis_video_archived_media import KinesisVideoArchivedMediaClient
+    from types_boto3_kinesisvideo.literals import APINameType
 
 # BGR, one second each, in this order.
 COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (255, 255, 255), (0, 255, 255), (255, 0, 255)]
@@ -104,8 +105,12 @@ class Camera:
         return placed
 
     def images_client(self) -> KinesisVideoArchivedMediaClient:
+        return self.data_client("GET_IMAGES")
+
+    def data_client(self, api: APINameType) -> KinesisVideoArchivedMediaClient:
+        """A client at the data endpoint GetDataEndpoint gives for `api`, as a real one is made."""
         kvs = endpoint_client(self.endpoint.url, "kinesisvideo")
-        url = kvs.get_data_endpoint(StreamName=self.name, APIName="GET_IMAGES")["DataEndpoint"]
+        url = kvs.get_data_endpoint(StreamName=self.name, APIName=api)["DataEndpoint"]
         return archived_media(url)
 
 

@@ -6,6 +6,8 @@ answers for GET_HLS_STREAMING_SESSION_URL; the playlists are fetched over HTTP a
 played by GStreamer (`uridecodebin`, which picks `hlsdemux`), counting the frames it decodes.
 """
 
+# ruff: noqa: F811  # the tests take test_local_endpoint_get_images' `camera` fixture by its name
+
 from __future__ import annotations
 
 import os
@@ -15,7 +17,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,19 +24,17 @@ import pytest
 from botocore.exceptions import ClientError
 
 from device.pipeline import child_env
-from stack.endpoint.server import LocalEndpoint
-from tests.integration.test_local_endpoint_get_images import (
+from tests.integration.test_local_endpoint_get_images import (  # noqa: F401  # the fixture
     Camera,
     archived_media,
+    camera,
     recent_base_ms,
     seconds,
     write_colours,
 )
-from tests.support.endpoint_admin import endpoint_client
 from tests.support.scene_fragments import record_fragments
 
 if TYPE_CHECKING:
-    from types_boto3_kinesis_video_archived_media import KinesisVideoArchivedMediaClient
     from types_boto3_kinesis_video_archived_media.literals import ContainerFormatType
     from types_boto3_kinesis_video_archived_media.type_defs import HLSFragmentSelectorTypeDef
 
@@ -46,20 +45,6 @@ FPS = 15
 def colours(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("hls-recordings")
     return record_fragments(write_colours(root / "colours.avi"), root / "colours", 0)
-
-
-@pytest.fixture
-def camera(video_endpoint: LocalEndpoint) -> Camera:
-    name = f"cam-{uuid.uuid4().hex[:8]}"
-    kvs = endpoint_client(video_endpoint.url, "kinesisvideo")
-    arn = kvs.create_stream(StreamName=name, DataRetentionInHours=24)["StreamARN"]
-    return Camera(video_endpoint, name, arn)
-
-
-def hls_client(camera: Camera) -> KinesisVideoArchivedMediaClient:
-    kvs = endpoint_client(camera.endpoint.url, "kinesisvideo")
-    url = kvs.get_data_endpoint(StreamName=camera.name, APIName="GET_HLS_STREAMING_SESSION_URL")
-    return archived_media(url["DataEndpoint"])
 
 
 def on_demand(start_ms: int, end_ms: int) -> HLSFragmentSelectorTypeDef:
@@ -119,7 +104,7 @@ def test_an_on_demand_session_plays_the_range(
 ) -> None:
     base = recent_base_ms()
     camera.place(colours, base)
-    url = hls_client(camera).get_hls_streaming_session_url(
+    url = camera.data_client("GET_HLS_STREAMING_SESSION_URL").get_hls_streaming_session_url(
         StreamName=camera.name,
         PlaybackMode="ON_DEMAND",
         ContainerFormat=container,
@@ -155,11 +140,13 @@ def test_a_live_session_slides_as_fragments_arrive(camera: Camera, colours: list
         shutil.copyfile(colours[index % len(colours)], target)
 
     with pytest.raises(ClientError) as excinfo:  # nothing received in the last 30 s
-        hls_client(camera).get_hls_streaming_session_url(StreamName=camera.name)
+        camera.data_client("GET_HLS_STREAMING_SESSION_URL").get_hls_streaming_session_url(
+            StreamName=camera.name
+        )
     assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
     arrive(0)
     arrive(1)
-    url = hls_client(camera).get_hls_streaming_session_url(
+    url = camera.data_client("GET_HLS_STREAMING_SESSION_URL").get_hls_streaming_session_url(
         StreamName=camera.name,
         PlaybackMode="LIVE",
         HLSFragmentSelector={"FragmentSelectorType": "PRODUCER_TIMESTAMP"},
@@ -183,7 +170,7 @@ def test_a_live_session_slides_as_fragments_arrive(camera: Camera, colours: list
             if stop.wait(2.0):  # one 2 s fragment every 2 s, as the agent writes
                 return
 
-    player_url = hls_client(camera).get_hls_streaming_session_url(
+    player_url = camera.data_client("GET_HLS_STREAMING_SESSION_URL").get_hls_streaming_session_url(
         StreamName=camera.name, DiscontinuityMode="NEVER"
     )["HLSStreamingSessionURL"]
     writer = threading.Thread(target=keep_arriving, daemon=True)
@@ -198,7 +185,7 @@ def test_a_live_session_slides_as_fragments_arrive(camera: Camera, colours: list
 def test_refused_sessions(camera: Camera, colours: list[Path]) -> None:
     base = recent_base_ms()
     camera.place(colours, base)
-    client = hls_client(camera)
+    client = camera.data_client("GET_HLS_STREAMING_SESSION_URL")
     cases: list[tuple[dict[str, Any], str]] = [
         ({"PlaybackMode": "ON_DEMAND"}, "InvalidArgumentException"),
         (
@@ -239,7 +226,7 @@ def test_refused_sessions(camera: Camera, colours: list[Path]) -> None:
 def test_an_expired_or_unknown_token_is_refused(camera: Camera, colours: list[Path]) -> None:
     base = recent_base_ms()
     camera.place(colours, base)
-    url = hls_client(camera).get_hls_streaming_session_url(
+    url = camera.data_client("GET_HLS_STREAMING_SESSION_URL").get_hls_streaming_session_url(
         StreamName=camera.name,
         PlaybackMode="ON_DEMAND",
         HLSFragmentSelector=on_demand(base, base + 5000),

@@ -4,9 +4,7 @@ data endpoint asked once per stream, and its errors read into the product's."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from botocore.response import StreamingBody
@@ -15,28 +13,12 @@ from botocore.stub import Stubber
 from cloud.clients import AwsClients
 from cloud.clips import TOO_LARGE, ClipUnavailableError, get_clip
 from cloud.errors import AccessDeniedError, InvalidInputError, NotFoundError, RetryableError
-from cloud.settings import FleetSettings
+from tests.support.kvs_stubs import DATA_ENDPOINT
 
 STREAM = "front-door"
-DATA_ENDPOINT = "https://b-1234abcd.kinesisvideo.us-east-1.amazonaws.com"
 START = datetime(2026, 12, 7, 18, 4, 1, tzinfo=UTC)
 END = START + timedelta(seconds=30)
 MP4 = b"\x00\x00\x00\x20ftypisom" + b"\x00" * 64
-
-
-@pytest.fixture
-def clients(tmp_path: Path) -> AwsClients:
-    return AwsClients(FleetSettings(home=tmp_path))
-
-
-@pytest.fixture
-def stubs(clients: AwsClients) -> Iterator[tuple[Stubber, Stubber]]:
-    kvs = Stubber(clients.kvs)
-    media = Stubber(clients.archived_media(DATA_ENDPOINT))
-    with kvs, media:
-        yield kvs, media
-        kvs.assert_no_pending_responses()
-        media.assert_no_pending_responses()
 
 
 def expect_endpoint(kvs: Stubber) -> None:
@@ -62,9 +44,9 @@ def clip_answer(data: bytes) -> dict[str, object]:
 
 
 def test_a_clip_is_read_whole_and_the_endpoint_asked_once(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_response("get_clip", clip_answer(MP4), clip_request())
     later = START + timedelta(minutes=5)
@@ -75,9 +57,9 @@ def test_a_clip_is_read_whole_and_the_endpoint_asked_once(
 
 
 def test_a_range_with_an_offset_is_sent_as_the_same_moment(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_response("get_clip", clip_answer(MP4), clip_request())
     paris = timezone(timedelta(hours=1))
@@ -97,7 +79,7 @@ def test_a_range_with_an_offset_is_sent_as_the_same_moment(
 )
 def test_a_range_getclip_cannot_take_is_refused_before_any_call(
     clients: AwsClients,
-    stubs: tuple[Stubber, Stubber],
+    media_stubs: tuple[Stubber, Stubber],
     start: datetime,
     end: datetime,
     problem: str,
@@ -106,8 +88,10 @@ def test_a_range_getclip_cannot_take_is_refused_before_any_call(
         get_clip(clients, STREAM, start, end)
 
 
-def test_24_hours_is_the_longest_range(clients: AwsClients, stubs: tuple[Stubber, Stubber]) -> None:
-    kvs, media = stubs
+def test_24_hours_is_the_longest_range(
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
+) -> None:
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     end = START + timedelta(hours=24)
     media.add_response("get_clip", clip_answer(MP4), clip_request(START, end))
@@ -141,12 +125,12 @@ def test_24_hours_is_the_longest_range(clients: AwsClients, stubs: tuple[Stubber
 )
 def test_what_no_retry_changes_is_a_permanent_clip_error_with_its_reason(
     clients: AwsClients,
-    stubs: tuple[Stubber, Stubber],
+    media_stubs: tuple[Stubber, Stubber],
     code: str,
     message: str,
     reason: str,
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_client_error("get_clip", code, message, http_status_code=400)
     with pytest.raises(ClipUnavailableError) as raised:
@@ -165,9 +149,9 @@ def test_what_no_retry_changes_is_a_permanent_clip_error_with_its_reason(
     ],
 )
 def test_throttling_and_service_faults_are_retryable(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber], code: str, status: int
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber], code: str, status: int
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_client_error("get_clip", code, "try later", http_status_code=status)
     with pytest.raises(RetryableError, match=code):
@@ -175,17 +159,19 @@ def test_throttling_and_service_faults_are_retryable(
 
 
 def test_a_caller_without_permission_is_denied(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_client_error("get_clip", "NotAuthorizedException", "no", http_status_code=401)
     with pytest.raises(AccessDeniedError):
         get_clip(clients, STREAM, START, END)
 
 
-def test_an_empty_answer_is_no_video(clients: AwsClients, stubs: tuple[Stubber, Stubber]) -> None:
-    kvs, media = stubs
+def test_an_empty_answer_is_no_video(
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
+) -> None:
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_response("get_clip", clip_answer(b""), clip_request())
     with pytest.raises(ClipUnavailableError, match="no video between") as raised:
@@ -194,9 +180,9 @@ def test_an_empty_answer_is_no_video(clients: AwsClients, stubs: tuple[Stubber, 
 
 
 def test_a_stream_that_does_not_exist_is_not_found(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, _ = stubs
+    kvs, _ = media_stubs
     kvs.add_client_error(
         "get_data_endpoint", "ResourceNotFoundException", "Stream not found", http_status_code=404
     )

@@ -3,9 +3,7 @@ errors read into the product's."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from botocore.stub import Stubber
@@ -13,10 +11,9 @@ from botocore.stub import Stubber
 from cloud.clients import AwsClients
 from cloud.errors import InvalidInputError, RetryableError
 from cloud.live import NO_LIVE_VIDEO, PlaybackUnavailableError, live_url, on_demand_url
-from cloud.settings import FleetSettings
+from tests.support.kvs_stubs import DATA_ENDPOINT
 
 STREAM = "front-door"
-DATA_ENDPOINT = "https://b-1234abcd.kinesisvideo.us-east-1.amazonaws.com"
 URL = f"{DATA_ENDPOINT}/hls/v1/getHLSMasterPlaylist.m3u8?SessionToken=CiAbc"
 NOW = datetime(2026, 12, 7, 18, 10, tzinfo=UTC)
 START = datetime(2026, 12, 7, 18, 4, 1, tzinfo=UTC)
@@ -25,21 +22,6 @@ END = START + timedelta(seconds=30)
 
 def clock() -> datetime:
     return NOW
-
-
-@pytest.fixture
-def clients(tmp_path: Path) -> AwsClients:
-    return AwsClients(FleetSettings(home=tmp_path))
-
-
-@pytest.fixture
-def stubs(clients: AwsClients) -> Iterator[tuple[Stubber, Stubber]]:
-    kvs = Stubber(clients.kvs)
-    media = Stubber(clients.archived_media(DATA_ENDPOINT))
-    with kvs, media:
-        yield kvs, media
-        kvs.assert_no_pending_responses()
-        media.assert_no_pending_responses()
 
 
 def expect_endpoint(kvs: Stubber) -> None:
@@ -74,9 +56,9 @@ def on_demand_request(expires: int) -> dict[str, object]:
 
 
 def test_a_live_url_expires_when_its_session_does(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_response(
         "get_hls_streaming_session_url", {"HLSStreamingSessionURL": URL}, live_request(300)
@@ -92,9 +74,9 @@ def test_a_live_url_expires_when_its_session_does(
 
 
 def test_an_on_demand_url_covers_the_range_asked_for(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_response(
         "get_hls_streaming_session_url", {"HLSStreamingSessionURL": URL}, on_demand_request(3600)
@@ -105,7 +87,7 @@ def test_an_on_demand_url_covers_the_range_asked_for(
 
 @pytest.mark.parametrize("expires", [0, 299, 43_201])
 def test_a_lifetime_outside_300_to_43200_is_refused_before_any_call(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber], expires: int
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber], expires: int
 ) -> None:
     with pytest.raises(InvalidInputError, match=f"300 to 43200 s, not {expires}"):
         live_url(clients, STREAM, expires)
@@ -123,7 +105,7 @@ def test_a_lifetime_outside_300_to_43200_is_refused_before_any_call(
 )
 def test_an_on_demand_range_hls_cannot_take_is_refused_before_any_call(
     clients: AwsClients,
-    stubs: tuple[Stubber, Stubber],
+    media_stubs: tuple[Stubber, Stubber],
     start: datetime,
     end: datetime,
     problem: str,
@@ -133,9 +115,9 @@ def test_an_on_demand_range_hls_cannot_take_is_refused_before_any_call(
 
 
 def test_live_without_recent_video_says_the_camera_is_not_streaming(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_client_error(
         "get_hls_streaming_session_url",
@@ -149,9 +131,9 @@ def test_live_without_recent_video_says_the_camera_is_not_streaming(
 
 
 def test_on_demand_without_video_in_the_range_names_the_range(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_client_error(
         "get_hls_streaming_session_url", "ResourceNotFoundException", "none", http_status_code=404
@@ -162,9 +144,9 @@ def test_on_demand_without_video_in_the_range_names_the_range(
 
 
 def test_a_stream_that_keeps_no_video_is_permanent(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_client_error(
         "get_hls_streaming_session_url", "NoDataRetentionException", "0 h", http_status_code=400
@@ -175,8 +157,8 @@ def test_a_stream_that_keeps_no_video_is_permanent(
     assert "retention 0" in raised.value.reason
 
 
-def test_throttling_is_retryable(clients: AwsClients, stubs: tuple[Stubber, Stubber]) -> None:
-    kvs, media = stubs
+def test_throttling_is_retryable(clients: AwsClients, media_stubs: tuple[Stubber, Stubber]) -> None:
+    kvs, media = media_stubs
     expect_endpoint(kvs)
     media.add_client_error(
         "get_hls_streaming_session_url",

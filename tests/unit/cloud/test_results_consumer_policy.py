@@ -107,3 +107,11 @@ def test_the_consumer_cuts_clips_only_from_its_fleets_streams() -> None:
     }
     (queue,) = _granting("sqs:SendMessage", FLEET)[:1]
     assert queue["Resource"].endswith(":camfleet-results")  # its own clip jobs
+
+
+def test_the_consumer_queries_only_its_fleets_detections() -> None:
+    (statement,) = _granting("dynamodb:Query")
+    assert statement["Resource"] == (
+        f"arn:aws:dynamodb:eu-west-1:123456789012:table/{FLEET.detections_table}"
+    )
+    assert "dynamodb:Scan" not in {a for s in _statements() for a in _as_list(s["Action"])}

@@ -4,9 +4,7 @@ real API's shape), and their answers read into the analyzer's models."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from botocore.stub import Stubber
@@ -17,26 +15,10 @@ from cloud.analysis.regions import Box
 from cloud.clients import AwsClients
 from cloud.errors import InvalidInputError, NotFoundError
 from cloud.models import Label
-from cloud.settings import FleetSettings
+from tests.support.kvs_stubs import DATA_ENDPOINT
 
 STREAM_ARN = "arn:aws:kinesisvideo:us-east-1:123456789012:stream/front-door/1719000000000"
-DATA_ENDPOINT = "https://b-1234abcd.kinesisvideo.us-east-1.amazonaws.com"
 START_MS = 1_719_089_000_000
-
-
-@pytest.fixture
-def clients(tmp_path: Path) -> AwsClients:
-    return AwsClients(FleetSettings(home=tmp_path))
-
-
-@pytest.fixture
-def stubs(clients: AwsClients) -> Iterator[tuple[Stubber, Stubber]]:
-    kvs = Stubber(clients.kvs)
-    media = Stubber(clients.archived_media(DATA_ENDPOINT))
-    with kvs, media:
-        yield kvs, media
-        kvs.assert_no_pending_responses()
-        media.assert_no_pending_responses()
 
 
 def moment(ms: int) -> datetime:
@@ -59,9 +41,9 @@ def images_request(start_ms: int, end_ms: int, **extra: object) -> dict[str, obj
 
 
 def test_get_images_reads_every_page_and_asks_the_endpoint_once(
-    clients: AwsClients, stubs: tuple[Stubber, Stubber]
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
 ) -> None:
-    kvs, media = stubs
+    kvs, media = media_stubs
     kvs.add_response(
         "get_data_endpoint",
         {"DataEndpoint": DATA_ENDPOINT},
@@ -106,8 +88,10 @@ def test_a_range_over_300_seconds_is_refused_before_any_call(clients: AwsClients
         )
 
 
-def test_a_missing_stream_is_not_found(clients: AwsClients, stubs: tuple[Stubber, Stubber]) -> None:
-    kvs, _ = stubs
+def test_a_missing_stream_is_not_found(
+    clients: AwsClients, media_stubs: tuple[Stubber, Stubber]
+) -> None:
+    kvs, _ = media_stubs
     kvs.add_client_error(
         "get_data_endpoint", "ResourceNotFoundException", "The stream was not found."
     )
