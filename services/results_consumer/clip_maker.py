@@ -59,6 +59,7 @@ class ClipMaker:
         max_pending: int = 20,
         fetch: FetchClip = get_clip,
         clock: Callable[[], datetime] = utc_now,
+        kept: Callable[[str], None] | None = None,
     ) -> None:
         self._clients = clients
         self._names = names
@@ -66,6 +67,7 @@ class ClipMaker:
         self._queue_url = queue_url
         self._fetch = fetch
         self._clock = clock
+        self._kept = kept  # told the camera whose clip outcome was just kept (its gallery)
         self.counters = ClipCounters()
         self._jobs: queue.Queue[tuple[queues.QueueMessage, ClipJob] | None] = queue.Queue(
             maxsize=max_pending
@@ -173,6 +175,8 @@ class ClipMaker:
         )
         clip_store.put_clip_record(self._clients, self._table, record)
         queues.delete(self._clients, self._queue_url, message.receipt_handle)
+        if self._kept is not None:
+            self._kept(job.camera_id)
         if state is ClipState.MADE:
             self.counters.made += 1
             log.info(

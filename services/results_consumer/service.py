@@ -214,7 +214,12 @@ class ResultsConsumer:
         self.counters = ConsumerCounters()
         self._gallery = gallery
         self.clips = clips or ClipMaker(
-            clients, names, endpoints.table, endpoints.queue_url, workers=config.clip_workers
+            clients,
+            names,
+            endpoints.table,
+            endpoints.queue_url,
+            workers=config.clip_workers,
+            kept=gallery.submit if gallery is not None else None,
         )
 
     def poll_once(self, wait_seconds: int | None = None) -> list[Outcome]:

@@ -34,9 +34,19 @@ from tests.support.results_messages import label_detected, processing_complete
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(100)
 
 
-def _consumer(fleet: Fleet, fetch: FetchClip, workers: int = 0) -> ResultsConsumer:
+def _consumer(
+    fleet: Fleet, fetch: FetchClip, workers: int = 0, kept: list[str] | None = None
+) -> ResultsConsumer:
     at = ResultsEndpoints.locate(fleet.clients, fleet.names)
-    clips = ClipMaker(fleet.clients, fleet.names, at.table, at.queue_url, workers, fetch=fetch)
+    clips = ClipMaker(
+        fleet.clients,
+        fleet.names,
+        at.table,
+        at.queue_url,
+        workers,
+        fetch=fetch,
+        kept=None if kept is None else kept.append,
+    )
     return ResultsConsumer(
         fleet.clients, fleet.names, at, ConsumerConfig(wait_seconds=1), fleet.events, clips=clips
     )
@@ -76,7 +86,8 @@ def test_a_session_with_a_detection_gets_its_clip_beside_its_frames(
         return MP4
 
     now_ms = int(time.time() * 1000)
-    consumer = _consumer(fleet, fetch)
+    kept: list[str] = []  # whose gallery is brought up to date
+    consumer = _consumer(fleet, fetch, kept=kept)
     fleet.publish(_detection(fleet, "s1", now_ms - 5_000))
     assert consumer.poll_once() == [Outcome.STORED]
     fleet.publish(processing_complete("camfleet", CAMERA, "s1", processed_ms=20_000))
@@ -89,6 +100,7 @@ def test_a_session_with_a_detection_gets_its_clip_beside_its_frames(
     assert record.uri == clip_store.clip_uri(detection)
     assert record.size_bytes == len(MP4)
     assert _object(fleet, record.uri) == MP4
+    assert kept == [CAMERA]
     ((stream, start, end),) = asked
     assert stream == CAMERA
     assert (start, end) == (record.start, record.end)
