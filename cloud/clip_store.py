@@ -30,6 +30,10 @@ CLIP_PREFIX = "clip#"
 ATTEMPTS = 3  # a clip that keeps failing for a passing reason is given up after these
 DELAY_SECONDS = 5  # after the session's end: the last fragments reach the stream first
 MAX_SECONDS = 180  # the longest clip made for a session (its pre-roll and 120 s of analysis)
+# GetClip starts at the first fragment that starts in its range; asked from this much earlier, it
+# takes in the fragment holding the window's start (fragments start at key frames: 2 s apart
+# from the agent, at most 4 s from a camera with a longer key-frame interval).
+FRAGMENT_LEAD = timedelta(seconds=4)
 
 
 class ClipState(StrEnum):

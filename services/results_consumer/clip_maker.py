@@ -120,9 +120,9 @@ class ClipMaker:
             queues.delete(self._clients, self._queue_url, message.receipt_handle)
             return None
         try:
-            video = self._fetch(
-                self._clients, self._names.stream(job.camera_id), job.start, job.end
-            )
+            stream = self._names.stream(job.camera_id)
+            start = job.start - clip_store.FRAGMENT_LEAD  # GetClip starts at a fragment's start
+            video = self._fetch(self._clients, stream, start, job.end)
             self._store(job.uri, video)
         except ClipUnavailableError as err:
             if err.permanent:

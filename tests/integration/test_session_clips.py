@@ -103,7 +103,7 @@ def test_a_session_with_a_detection_gets_its_clip_beside_its_frames(
     assert kept == [CAMERA]
     ((stream, start, end),) = asked
     assert stream == CAMERA
-    assert (start, end) == (record.start, record.end)
+    assert (start, end) == (record.start - clip_store.FRAGMENT_LEAD, record.end)
     assert start <= detection.detected_at - timedelta(seconds=2)  # its pre-roll
     assert (end - start).total_seconds() >= 20  # the video the session analysed
     assert fleet.queue_depth(fleet.record.results.queue_url) == (0, 0)  # type: ignore[union-attr]
