@@ -83,10 +83,11 @@ def prefect_ui(
     chromium: Browser,
     request: pytest.FixtureRequest,
 ) -> Iterator[PrefectUi]:
-    _, status = local_stack
+    settings, status = local_stack
     name = re.sub(r"[^\w.-]+", "-", request.node.name).strip("-")
     screenshots = Screenshots.fresh(request.config.rootpath / ARTIFACTS_DIR / name)
-    with ui_page(chromium, status.prefect_ui_url) as page:
+    assert settings.endpoint_url is not None  # the local stack's
+    with ui_page(chromium, status.prefect_ui_url, also=(settings.endpoint_url,)) as page:
         ui = PrefectUi(page, screenshots)
         yield ui
         if any(report.failed for report in request.node.stash.get(_REPORTS, {}).values()):

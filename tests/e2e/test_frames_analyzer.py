@@ -20,24 +20,30 @@ import itertools
 import json
 import shutil
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import psutil
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.events.schemas.events import ReceivedEvent
 
-from cloud import detections, registry
+from cloud import clip_store, detections, registry
 from cloud.analysis import frames_table
 from cloud.analysis.control import FramesSessions
 from cloud.analysis.detect import detect_labels
 from cloud.analysis.images import ImageFormat, StreamImages
 from cloud.analysis.models import FramesCamera
 from cloud.analysis.regions import in_regions
+from cloud.clip_store import ClipState
+from cloud.gallery import gallery_key
 from cloud.models import (
     BoundingBox,
     CameraRecord,
@@ -46,7 +52,12 @@ from cloud.models import (
     ProcessorStatus,
     RegionOfInterest,
 )
-from cloud.rekognition_messages import DetectionRecord, NotificationState, SessionEndRecord
+from cloud.rekognition_messages import (
+    DetectionRecord,
+    NotificationState,
+    SessionEndRecord,
+    readable_utc,
+)
 from cloud.settings import FleetSettings
 from cloud.teardown.models import Kind
 from device.messages import now_ms
@@ -343,6 +354,9 @@ def test_person_is_detected_stored_with_its_images_and_notified(
     listed = fleet_json(ff.settings, "camera", "events", PERSON)
     frame_urls = [d.pop("frame_url") for d in listed]  # beside each record: made when listed
     assert all(d.pop("frame_url_expires_at") for d in listed)
+    for d in listed:  # the clips: test_a_person_session_gets_a_clip_and_a_gallery_entry
+        for key in ("clip_state", "clip_reason", "clip_url", "clip_url_expires_at"):
+            d.pop(key)
     assert not any(d.pop("media_expired") for d in listed) and all(
         d.pop("media_expires_at") for d in listed
     )
@@ -360,6 +374,57 @@ def test_person_is_detected_stored_with_its_images_and_notified(
     assert [r.session_id for r in requests].count(session) == 1
 
 
+def test_a_person_session_gets_a_clip_and_a_gallery_entry(
+    frames_fleet: FramesFleet, runs: Runs, tmp_path: Path
+) -> None:
+    ff, report = frames_fleet, runs.reports[PERSON]
+    end = SessionEndRecord.model_validate(report["session_ends"][0])
+    (person,) = ff.detections(PERSON, end.session_id)
+    table = ff.rt.names.detections_table
+    clip = wait_for(
+        f"the clip of session {end.session_id}",
+        lambda: clip_store.get_clip_record(ff.rt.clients, table, PERSON, end.session_id),
+        60,
+    )
+    assert clip.state is ClipState.MADE, clip.reason
+    assert clip.uri == clip_store.clip_uri(person)
+    assert clip.start <= person.detected_at - timedelta(seconds=1) and person.detected_at < clip.end
+
+    # `fleet camera events` links it; the link serves an MP4 of the session's video, as a
+    # browser gets it (no credentials).
+    (listed,) = [
+        d
+        for d in fleet_json(ff.settings, "camera", "events", PERSON)
+        if d["session_id"] == end.session_id
+    ]
+    assert listed["clip_state"] == "made"
+    with urllib.request.urlopen(listed["clip_url"], timeout=10) as answer:
+        video = answer.read()
+    assert video[4:8] == b"ftyp" and len(video) == clip.size_bytes
+    saved = tmp_path / "clip.mp4"
+    saved.write_bytes(video)
+    capture = cv2.VideoCapture(str(saved))
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    seconds = frames / capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    # Whole fragments (2 s), from the one holding the window's start to the one holding its end.
+    window = (clip.end - clip.start).total_seconds()
+    assert window - 1 <= seconds <= window + 2 * 2 + 1, (seconds, window)
+
+    # The camera's gallery in Prefect shows the detection, with a thumbnail and the clip.
+    def gallery() -> str | None:
+        with get_client(sync_client=True) as client:
+            found = client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[gallery_key(PERSON)]))
+            )
+        markdown = str(found[0].data) if found else ""
+        shown = readable_utc(person.detected_at)[:16] in markdown
+        return markdown if shown and "clip (pending)" not in markdown else None
+
+    markdown = wait_for(f"{PERSON}'s gallery", gallery, 30)
+    assert "<img" in markdown and "clip.mp4" in markdown
+
+
 def test_empty_scene_analyses_video_and_detects_nothing(
     frames_fleet: FramesFleet, runs: Runs
 ) -> None:
@@ -372,6 +437,14 @@ def test_empty_scene_analyses_video_and_detects_nothing(
     assert report["detections"] == [] and ff.detections(EMPTY) == []  # ...with no person in it
     assert ff.events(EMPTY, _DETECTION) == []
     assert ff.inbox.settled(EMPTY) == []
+    # No clip for its sessions, no gallery for the camera.
+    table = ff.rt.names.detections_table
+    assert [
+        clip_store.get_clip_record(ff.rt.clients, table, EMPTY, e["session_id"]) for e in ends
+    ] == [None] * len(ends)
+    with get_client(sync_client=True) as client:
+        key = ArtifactFilterKey(any_=[gallery_key(EMPTY)])
+        assert client.read_artifacts(artifact_filter=ArtifactFilter(key=key)) == []
 
 
 def test_storm_coalesces_into_back_to_back_sessions_never_two_at_once(

@@ -81,13 +81,17 @@ def launch_chromium(playwright: Playwright) -> Browser:
 
 
 @contextmanager
-def ui_page(browser: Browser, ui_url: str, timeout_s: float = TIMEOUT_S) -> Iterator[Page]:
-    """A page in a context of its own whose relative URLs are the stack's UI (`ui_url`)."""
-    origin = urlsplit(ui_url).netloc
+def ui_page(
+    browser: Browser, ui_url: str, timeout_s: float = TIMEOUT_S, also: tuple[str, ...] = ()
+) -> Iterator[Page]:
+    """A page in a context of its own whose relative URLs are the stack's UI (`ui_url`); besides
+    the UI it reaches only the origins of the URLs `also` (the stack's AWS endpoint, whose
+    presigned links the artifacts show)."""
+    origins = {urlsplit(url).netloc for url in (ui_url, *also)}
 
     def elsewhere(url: str) -> bool:
         parts = urlsplit(url)
-        return parts.scheme in ("http", "https", "ws", "wss") and parts.netloc != origin
+        return parts.scheme in ("http", "https", "ws", "wss") and parts.netloc not in origins
 
     def abort(route: Route) -> None:
         route.abort()
