@@ -32,11 +32,16 @@ class EndpointProcess:
 
 
 @contextmanager
-def endpoint_process(port: int, workdir: Path) -> Iterator[EndpointProcess]:
+def endpoint_process(
+    port: int, workdir: Path, fragment_root: Path | None = None
+) -> Iterator[EndpointProcess]:
     """The local AWS endpoint in a process of its own on `port`, as `fleet up` starts it
-    (`python -m stack.endpoint`), its state and log in `workdir`; stopped on the way out."""
+    (`python -m stack.endpoint`), its state and log in `workdir`, its fragment store at
+    `fragment_root` if given; stopped on the way out."""
     argv = [sys.executable, "-m", "stack.endpoint", "--port", str(port)]
     argv += ["--state-dir", str(workdir / "aws-state"), "--log-level", "WARNING"]
+    if fragment_root is not None:
+        argv += ["--fragment-root", str(fragment_root)]
     with (workdir / "endpoint.log").open("wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         try:
