@@ -167,6 +167,20 @@ def _clip_stored(fleet: Fleet, uri: str, timeout_s: float = 60) -> float:
     raise RuntimeError(f"no clip at {uri} within {timeout_s:g} s")
 
 
+def _video_seconds(fleet: Fleet, uri: str) -> float:
+    """How much video an MP4 in the bucket holds (its frames over its frame rate)."""
+    import cv2  # the local extra's
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as saved:
+        saved.write(fleet.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        saved.flush()
+        capture = cv2.VideoCapture(saved.name)
+        frames, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+        capture.release()
+    return float(frames / fps) if fps > 0 else 0.0
+
+
 def _get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as answer:
         data: bytes = answer.read()
@@ -217,7 +231,8 @@ class Session:
     notify_ms: float
     clip_s: float
     clip_bytes: int
-    clip_seconds: float
+    clip_seconds: float  # the video in the clip, decoded
+    window_seconds: float  # the session's window it was asked for
     hls_on_demand_ms: float
     hls_live_ms: float
     links: tuple[bool, bool]
@@ -286,7 +301,8 @@ def _finish(fleet: Fleet, n: int, uri: str, ended: float, facts: dict[str, Any])
         notify_ms=facts["notify_ms"],
         clip_s=stored - ended,
         clip_bytes=record.size_bytes or 0,
-        clip_seconds=(record.end - record.start).total_seconds(),
+        clip_seconds=_video_seconds(fleet, uri),
+        window_seconds=(record.end - record.start).total_seconds(),
         hls_on_demand_ms=_hls_first_segment_ms(on_demand.url),
         hls_live_ms=facts["live_ms"],
         links=facts["links"],
@@ -380,6 +396,7 @@ def figures(baseline: list[float], timed: list[Session]) -> dict[str, Any]:
         "clip_stored_after_session_end": stats(clip_ms),
         "clip_bytes_per_video_second": round(sum(rates) / len(rates)) if rates else None,
         "clip_seconds": round(sum(s.clip_seconds for s in timed) / max(1, len(timed)), 1),
+        "window_seconds": round(sum(s.window_seconds for s in timed) / max(1, len(timed)), 1),
         "hls_on_demand_first_segment": stats([s.hls_on_demand_ms for s in timed]),
         "hls_live_first_segment": stats([s.hls_live_ms for s in timed]),
         "links_in_every_notification": all(s.links == (True, True) for s in timed),
@@ -415,10 +432,12 @@ def tables(result: dict[str, Any]) -> list[Table]:
             name, str(s["samples"]), str(s["p50_ms"]), str(s["p95_ms"]), str(s["max_ms"])
         )
     clips = Table(title="clips")
+    clips.add_column("session window (s)")
     clips.add_column("video per clip (s)")
     clips.add_column("bytes per second of video")
     clips.add_column("frame and clip link in every notification")
     clips.add_row(
+        str(f["window_seconds"]),
         str(f["clip_seconds"]),
         str(f["clip_bytes_per_video_second"]),
         str(f["links_in_every_notification"]),
