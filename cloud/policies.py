@@ -29,6 +29,7 @@ class PolicyName(StrEnum):
     RESULTS_QUEUE = "results-queue-policy"
     RESULTS_CONSUMER = "results-consumer-permissions"
     ANALYZER_WORKER = "analyzer-worker"
+    BRIDGE_PERMISSIONS = "bridge-permissions"
 
 
 @cache

@@ -391,12 +391,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat-file", type=Path)
     parser.add_argument("--flush-interval", type=float, default=15.0)
     parser.add_argument("--stats-interval", type=float, default=60.0)
+    parser.add_argument("--replica", help="this replica's part of the client id, unique")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    named = {} if args.replica is None else {"replica": args.replica}
     config = BridgeConfig(
         heartbeat_file=args.heartbeat_file,
         flush_interval_seconds=args.flush_interval,
         stats_interval_seconds=args.stats_interval,
+        **named,
     )
     return run_service(
         "bridge", args.log_level, lambda stop: run_bridge(FleetSettings(), config, stop)
