@@ -18,6 +18,7 @@ from cli import agent, analyzer, automations, bridge, camera, faces, report, res
 from cli.errors import handled
 from cli.options import AnalyzerChoice, DryRun, JsonOption, KeepResults, Yes
 from cli.settings import current_settings, set_overrides
+from cli.template import template
 
 if TYPE_CHECKING:
     pass
@@ -38,6 +39,7 @@ app.add_typer(automations.app, name="automations")
 app.add_typer(analyzer.app, name="analyzer")
 app.add_typer(faces.app, name="faces")
 app.command(name="report")(report.report)
+app.command(name="template")(template)
 
 
 @app.callback()

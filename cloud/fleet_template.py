@@ -1,0 +1,364 @@
+"""The fleet-level resources as a CloudFormation template: what `ensure_fleet` creates, with the
+same names, tags and settings, and the policy documents rendered from infra/policies. Pure.
+
+The names come from `FleetNames` with the fleet, account, region and partition left to
+CloudFormation (`${Fleet}`, the template's parameter, and the pseudo parameters), so a stack's
+resources are the ones the product finds by name. Every string that holds such a reference
+becomes an `Fn::Sub`, in which the AWS policy variables (`${iot:Connection.Thing.ThingName}`,
+`${credentials-iot:ThingName}`) are escaped as `${!...}` so they reach AWS as written.
+
+Not in the template: the Rekognition topic's subscription ARN (the topic's `Subscription`
+property subscribes the queue but has no ARN to return), the IoT endpoints (`DescribeEndpoint`
+answers, not resources) and everything per camera (registration makes those).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, cast
+
+import annotated_types
+
+from cloud import detections, iot, results_queue, retention
+from cloud.analysis import choice, frames_queue, frames_table
+from cloud.fleet import PRODUCER_POLICY
+from cloud.models import Analyzer
+from cloud.naming import FLEET_NAME_MAX, FleetNames
+from cloud.policies import PolicyName, render
+from cloud.settings import FleetSettings
+from cloud.tags import as_key_value_list, fleet_tags
+
+Template = dict[str, Any]
+
+FLEET = "Fleet"
+MEDIA_RETENTION_DAYS = "MediaRetentionDays"
+ANALYZER = "Analyzer"
+USES_FRAMES = "UsesFrames"
+FLEET_NAME_PATTERN = rf"^[a-z][a-z0-9-]{{0,{FLEET_NAME_MAX - 1}}}$"  # as `validate_fleet_name`
+
+# What deleting the stack (or replacing the resource) does: the media, the detections and the
+# cameras' regions of interest stay; the queues (work in flight, dead letters) go.
+_RETAINED = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+_DELETED = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
+# `${Name}`, `${Resource.Attribute}` and `${AWS::Pseudo}` are CloudFormation's; any other `${...}`
+# (they all contain ':' or '-') is an AWS policy variable.
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_REFERENCE = re.compile(r"AWS::[A-Za-z]+|[A-Za-z0-9]+(\.[A-Za-z]+)?")
+
+# Each output: the `FleetRecord` field (a dotted path) that `ensure_fleet` reports for it, and
+# its value.
+_OUTPUTS = {
+    "Bucket": ("bucket", "${ResultsBucket}"),
+    "TopicArn": ("topic_arn", "${RekognitionTopic}"),
+    "IotPolicy": ("iot_policy", "${CameraPolicy}"),
+    "ThingGroupArn": ("thing_group_arn", "${ThingGroup.Arn}"),
+    "ProducerRoleArn": ("producer_role_arn", "${ProducerRole.Arn}"),
+    "RoleAlias": ("role_alias", "${ProducerRoleAlias}"),
+    "RoleAliasArn": ("role_alias_arn", "${ProducerRoleAlias.RoleAliasArn}"),
+    "Analyzer": ("analyzer", "${" + ANALYZER + "}"),
+    "ResultsQueueUrl": ("results.queue_url", "${ResultsQueue}"),
+    "ResultsQueueArn": ("results.queue_arn", "${ResultsQueue.Arn}"),
+    "ResultsDlqUrl": ("results.dlq_url", "${ResultsDeadLetterQueue}"),
+    "ResultsDlqArn": ("results.dlq_arn", "${ResultsDeadLetterQueue.Arn}"),
+    "DetectionsTable": ("results.detections_table", "${DetectionsTable}"),
+    "DetectionsTableArn": ("results.detections_table_arn", "${DetectionsTable.Arn}"),
+    "NotificationsTopicArn": ("results.notifications_topic_arn", "${NotificationsTopic}"),
+    "AnalysisQueueUrl": ("frames.queue_url", "${AnalysisQueue}"),
+    "AnalysisQueueArn": ("frames.queue_arn", "${AnalysisQueue.Arn}"),
+    "AnalysisDlqUrl": ("frames.dlq_url", "${AnalysisDeadLetterQueue}"),
+    "AnalysisDlqArn": ("frames.dlq_arn", "${AnalysisDeadLetterQueue.Arn}"),
+    "AnalysisTableArn": ("frames.table_arn", "${AnalysisTable.Arn}"),
+}
+RECORD_FIELDS = {key: field for key, (field, _) in _OUTPUTS.items()}
+
+
+class _TemplateNames(FleetNames):
+    """The fleet's names and ARNs, with the fleet, account, region and partition as references
+    that CloudFormation resolves."""
+
+    def __init__(self, results_bucket: str | None) -> None:
+        super().__init__("template", "${AWS::AccountId}", "${AWS::Region}", results_bucket)
+        self.fleet = "${" + FLEET + "}"  # the template's parameter, in place of a valid name
+
+    @property
+    def partition(self) -> str:
+        return "${AWS::Partition}"
+
+
+def fleet_template(settings: FleetSettings) -> Template:
+    """The template; the settings give the parameters' defaults (fleet name, media retention,
+    analyzer) and the results bucket's name when it is set explicitly."""
+    names = _TemplateNames(settings.results_bucket)
+    tags = as_key_value_list(fleet_tags(names.fleet))
+    resources = {
+        **_results_resources(names, tags, settings),
+        **_identity_resources(names, tags),
+        **_frames_resources(names, tags),
+    }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "A camera fleet's fleet-level resources (generated by `fleet template`)",
+        "Parameters": _parameters(settings),
+        "Conditions": {USES_FRAMES: {"Fn::Equals": [{"Ref": ANALYZER}, Analyzer.FRAMES.value]}},
+        "Resources": _cfn(resources),
+        "Outputs": _cfn(_outputs()),
+    }
+
+
+def to_json(template: Template) -> str:
+    return json.dumps(template, indent=2) + "\n"
+
+
+def _parameters(settings: FleetSettings) -> dict[str, Any]:
+    low, high = _bounds("media_retention_days")
+    return {
+        FLEET: {
+            "Type": "String",
+            "Default": settings.name,
+            "AllowedPattern": FLEET_NAME_PATTERN,
+            "Description": "The fleet's name (FLEET_NAME): prefix of every resource's name",
+        },
+        MEDIA_RETENTION_DAYS: {
+            "Type": "Number",
+            "Default": settings.media_retention_days,
+            "MinValue": low,
+            "MaxValue": high,
+            "Description": "Frames and clips under cameras/ expire after this many days",
+        },
+        ANALYZER: {
+            "Type": "String",
+            "Default": (settings.analyzer or choice.DEFAULT).value,
+            "AllowedValues": [a.value for a in Analyzer],
+            "Description": "What analyses motion: Rekognition stream processors, or frames "
+            "(GetImages + DetectLabels, run by the analysis workers)",
+        },
+    }
+
+
+def _bounds(setting: str) -> tuple[int, int]:
+    """The least and greatest values `FleetSettings` accepts for an integer setting."""
+    metadata = FleetSettings.model_fields[setting].metadata
+    low = next(m.ge for m in metadata if isinstance(m, annotated_types.Ge))
+    high = next(m.le for m in metadata if isinstance(m, annotated_types.Le))
+    return cast(int, low), cast(int, high)
+
+
+def _results_resources(
+    names: FleetNames, tags: list[Any], settings: FleetSettings
+) -> dict[str, Any]:
+    rule = retention.media_rule(settings.media_retention_days)  # its days: the parameter
+    results = {
+        "VisibilityTimeout": results_queue.VISIBILITY_TIMEOUT_S,
+        "MessageRetentionPeriod": results_queue.RETENTION_S,
+        "ReceiveMessageWaitTimeSeconds": results_queue.LONG_POLL_S,
+        "RedrivePolicy": _redrive("ResultsDeadLetterQueue", results_queue.MAX_RECEIVES),
+    }
+    return {
+        "ResultsBucket": {
+            "Type": "AWS::S3::Bucket",
+            **_RETAINED,
+            "Properties": {
+                "BucketName": names.results_bucket,
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                    ]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "LifecycleConfiguration": {
+                    "Rules": [
+                        {
+                            "Id": rule["ID"],
+                            "Prefix": rule["Filter"]["Prefix"],
+                            "Status": rule["Status"],
+                            "ExpirationInDays": {"Ref": MEDIA_RETENTION_DAYS},
+                        }
+                    ]
+                },
+                "Tags": tags,
+            },
+        },
+        "RekognitionTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": names.notification_topic,
+                # SNS envelope, not raw delivery: what the results consumer reads.
+                "Subscription": [{"Protocol": "sqs", "Endpoint": "${ResultsQueue.Arn}"}],
+                "Tags": tags,
+            },
+        },
+        "ResultsDeadLetterQueue": _queue(
+            names.results_dlq, tags, MessageRetentionPeriod=results_queue.DLQ_RETENTION_S
+        ),
+        "ResultsQueue": _queue(names.results_queue, tags, **results),
+        "ResultsQueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": ["${ResultsQueue}"],
+                "PolicyDocument": results_queue.queue_policy(names, names.topic_arn()),
+            },
+        },
+        "DetectionsTable": {
+            **_table(names.detections_table, tags, detections.PARTITION_KEY, detections.SORT_KEY),
+            **_RETAINED,
+        },
+        "NotificationsTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"TopicName": names.user_notifications_topic, "Tags": tags},
+        },
+    }
+
+
+def _identity_resources(names: FleetNames, tags: list[Any]) -> dict[str, Any]:
+    return {
+        "ThingGroup": {
+            "Type": "AWS::IoT::ThingGroup",
+            "Properties": {
+                "ThingGroupName": names.thing_group,
+                "ThingGroupProperties": {
+                    "ThingGroupDescription": iot.thing_group_marker(names.fleet),
+                    # The analyzer every part follows, recorded as `fleet init` records it.
+                    "AttributePayload": {
+                        "Attributes": {choice.ANALYZER_ATTRIBUTE: {"Ref": ANALYZER}}
+                    },
+                },
+                "Tags": tags,
+            },
+        },
+        "ProducerRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": names.producer_role,
+                "Description": f"Cameras of fleet {names.fleet} stream to their own KVS stream",
+                "AssumeRolePolicyDocument": render(PolicyName.KVS_PRODUCER_TRUST),
+                "Tags": tags,
+            },
+        },
+        # The role's inline policy, as `ensure_fleet` puts it.
+        "ProducerPolicy": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": PRODUCER_POLICY,
+                "PolicyDocument": render(
+                    PolicyName.KVS_PRODUCER_PERMISSIONS, **names.arn_context()
+                ),
+                "Roles": ["${ProducerRole}"],
+            },
+        },
+        "ProducerRoleAlias": {
+            "Type": "AWS::IoT::RoleAlias",
+            "Properties": {
+                "RoleAlias": names.role_alias,
+                "RoleArn": "${ProducerRole.Arn}",
+                "CredentialDurationSeconds": iot.CREDENTIAL_DURATION_SECONDS,
+            },
+        },
+        "CameraPolicy": {
+            "Type": "AWS::IoT::Policy",
+            "Properties": {
+                "PolicyName": names.iot_policy,
+                "PolicyDocument": render(
+                    PolicyName.IOT_CAMERA,
+                    **names.arn_context(),
+                    RoleAliasArn="${ProducerRoleAlias.RoleAliasArn}",
+                ),
+            },
+        },
+    }
+
+
+def _frames_resources(names: FleetNames, tags: list[Any]) -> dict[str, Any]:
+    """The frames analyzer's queue, dead-letter queue and table: only on a `frames` fleet."""
+    analysis = {
+        "VisibilityTimeout": frames_queue.VISIBILITY_TIMEOUT_S,
+        "MessageRetentionPeriod": frames_queue.RETENTION_S,
+        "ReceiveMessageWaitTimeSeconds": frames_queue.LONG_POLL_S,
+        "RedrivePolicy": _redrive("AnalysisDeadLetterQueue", frames_queue.MAX_RECEIVES),
+    }
+    resources = {
+        "AnalysisDeadLetterQueue": _queue(
+            names.analysis_dlq, tags, MessageRetentionPeriod=frames_queue.DLQ_RETENTION_S
+        ),
+        "AnalysisQueue": _queue(names.analysis_queue, tags, **analysis),
+        "AnalysisTable": {
+            **_table(names.analysis_table, tags, frames_table.PARTITION_KEY),
+            **_RETAINED,
+        },
+    }
+    return {key: {**value, "Condition": USES_FRAMES} for key, value in resources.items()}
+
+
+def _queue(name: str, tags: list[Any], **attributes: Any) -> dict[str, Any]:
+    """A queue as `cloud.queues.ensure_queue` makes it: SQS-managed encryption, tagged."""
+    return {
+        "Type": "AWS::SQS::Queue",
+        **_DELETED,
+        "Properties": {
+            "QueueName": name,
+            **attributes,
+            "SqsManagedSseEnabled": True,
+            "Tags": tags,
+        },
+    }
+
+
+def _redrive(dead_letter_queue: str, max_receives: int) -> dict[str, Any]:
+    return {
+        "deadLetterTargetArn": "${" + dead_letter_queue + ".Arn}",
+        "maxReceiveCount": max_receives,
+    }
+
+
+def _table(
+    name: str, tags: list[Any], partition_key: str, sort_key: str | None = None
+) -> dict[str, Any]:
+    """A table as `cloud.tables.ensure_table` makes it: string keys, on demand, tagged."""
+    keys = [(partition_key, "HASH")] + ([(sort_key, "RANGE")] if sort_key else [])
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "TableName": name,
+            "KeySchema": [{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+            "AttributeDefinitions": [
+                {"AttributeName": key, "AttributeType": "S"} for key, _ in keys
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "Tags": tags,
+        },
+    }
+
+
+def _outputs() -> dict[str, Any]:
+    outputs = {}
+    for key, (field, value) in _OUTPUTS.items():
+        output: dict[str, Any] = {"Description": f"FleetRecord.{field}", "Value": value}
+        if field.startswith("frames."):
+            output["Condition"] = USES_FRAMES
+        outputs[key] = output
+    return outputs
+
+
+def _cfn(value: Any) -> Any:
+    """`value` with every string that holds a CloudFormation reference turned into an `Fn::Sub`
+    (policy variables escaped in it); other strings are left as they are."""
+    if isinstance(value, dict):
+        return {key: _cfn(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cfn(item) for item in value]
+    if not isinstance(value, str):
+        return value
+    references = [m for m in _VARIABLE.finditer(value) if _REFERENCE.fullmatch(m.group(1))]
+    if not references:
+        return value
+    return {
+        "Fn::Sub": _VARIABLE.sub(
+            lambda m: m.group(0) if _REFERENCE.fullmatch(m.group(1)) else "${!" + m.group(1) + "}",
+            value,
+        )
+    }
