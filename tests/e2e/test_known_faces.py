@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 from prefect.events.schemas.events import ReceivedEvent
 
-from cloud import detections
+from cloud import clip_store, detections
+from cloud.clip_store import ClipRecord, ClipState
 from cloud.faces.models import FaceStatus
 from cloud.models import CameraSpec, Label
 from cloud.rekognition_messages import DetectionRecord, NotificationState
@@ -221,6 +222,27 @@ def test_a_known_visitor_is_named_in_the_record_the_notification_and_the_event(
     events = faces_fleet.events(camera)
     assert events and all(e.payload["face_status"] == "named" for e in events), events
     assert all([f["name"] for f in e.payload["faces"]] == ["alice"] for e in events)
+
+
+@pytest.mark.parametrize("analyzer", ANALYZERS)
+def test_the_visits_session_gets_its_clip_with_either_analyzer(
+    faces_fleet: FacesFleet, runs: Runs, analyzer: str
+) -> None:
+    record = runs.rounds[analyzer].records[f"{analyzer}-{DOOR}"]
+    table = faces_fleet.rt.names.detections_table
+
+    def kept() -> ClipRecord | None:
+        return clip_store.get_clip_record(
+            faces_fleet.rt.clients, table, record.camera_id, record.session_id
+        )
+
+    clip = wait_for(f"the clip of {record.camera_id}'s session {record.session_id}", kept, 90)
+    assert clip.state is ClipState.MADE, clip.reason
+    assert clip.uri == clip_store.clip_uri(record) and (clip.size_bytes or 0) > 0
+    assert clip.start < record.detected_at <= clip.end
+    bucket, _, key = clip.uri.removeprefix("s3://").partition("/")
+    video = faces_fleet.rt.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert video[4:8] == b"ftyp" and len(video) == clip.size_bytes
 
 
 @pytest.mark.parametrize("analyzer", ANALYZERS)
