@@ -5,7 +5,8 @@ PYTHON ?= python3
 UV_VERSION := 0.13.8
 # chromium: the browser the UI tests drive through Playwright (which never downloads its own).
 # systemd: systemd-analyze, which verifies the services' units (infra/systemd/).
-APT_PACKAGES := python3 python3-venv mosquitto ca-certificates \
+# postgresql: the Prefect server's database with `fleet up --prefect-database postgresql`.
+APT_PACKAGES := python3 python3-venv mosquitto postgresql ca-certificates \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-opencv \
   gstreamer1.0-libav python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp \

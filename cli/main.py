@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import gc
 import logging
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -56,6 +57,14 @@ def main(
     set_overrides(aws=aws, region=region, profile=profile)
 
 
+class PrefectDatabaseChoice(StrEnum):
+    """The local stack's Prefect databases (`stack.supervisor.models.PrefectDatabase`), named here
+    so that the command line is built without loading the stack."""
+
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
 @app.command()
 @handled
 def up(
@@ -70,24 +79,35 @@ def up(
             "AWS account, which gets only the frames analyzer).",
         ),
     ] = None,
+    prefect_database: Annotated[
+        PrefectDatabaseChoice | None,
+        typer.Option(
+            help="The Prefect server's database: sqlite (default) or postgresql (a PostgreSQL "
+            "the stack starts, from the Debian package `postgresql`). Kept until changed.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Start the local stack (AWS endpoint, MQTT broker, Prefect server, served flows)."""
     from cli.output import console, emit_json
     from stack.supervisor import local_stack
+    from stack.supervisor.models import PrefectDatabase
 
     extra: dict[str, object] = {}
     if processor_quota is not None:
         extra["processor_quota"] = processor_quota
     if streaming_video is not None:
         extra["streaming_video"] = streaming_video
-    status = local_stack.up(current_settings(**extra))
+    status = local_stack.up(
+        current_settings(**extra),
+        prefect_database=PrefectDatabase(prefect_database.value) if prefect_database else None,
+    )
     if json_output:
         emit_json(status)
         return
     out = console()
     out.print("local stack is up")
-    out.print(f"  Prefect UI:    {status.prefect_ui_url}")
+    out.print(f"  Prefect UI:    {status.prefect_ui_url} ({status.prefect_database} database)")
     out.print(f"  AWS endpoint:  {status.aws_endpoint}")
     out.print(f"  MQTT (mTLS):   {status.mqtt.host}:{status.mqtt.port}")
 

@@ -17,6 +17,8 @@
   run/results.heartbeat.json what the results consumer last said about itself
   run/analyzer.heartbeat.json what the analysis worker last said about itself
   prefect/                   PREFECT_HOME of the Prefect server (SQLite database)
+  postgres/                  with `--prefect-database postgresql`: password (0600), data/ (the
+                             cluster: the Prefect server's database)
 ```
 """
 
@@ -30,8 +32,9 @@ from cloud.settings import LOCAL_BROKER_CA
 
 
 class PartName(StrEnum):
-    """The parts of the local stack, in start order."""
+    """The parts of the local stack, in start order (postgres only with its option)."""
 
+    POSTGRES = "postgres"
     AWS = "aws"
     MOSQUITTO = "mosquitto"
     PREFECT = "prefect"
@@ -113,6 +116,19 @@ class StackLayout:
     @property
     def prefect_home(self) -> Path:
         return self.root / "prefect"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.root / "postgres"
+
+    @property
+    def postgres_data_dir(self) -> Path:
+        return self.postgres_dir / "data"
+
+    @property
+    def postgres_password_file(self) -> Path:
+        """The cluster's generated password (0600): `initdb --pwfile`, the Prefect server's URL."""
+        return self.postgres_dir / "password"
 
     @property
     def bridge_heartbeat(self) -> Path:

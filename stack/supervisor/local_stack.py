@@ -8,6 +8,9 @@ resources are ensured) and the analysis worker (which idles while the fleet has 
 queue), each waited for. State lives under `settings.stack_dir` and survives
 `down` unless `wipe=True`.
 
+With `prefect_database=postgresql` (kept in stack.json: a later `up` without it keeps it), a
+PostgreSQL cluster in the stack's home is started first, and the Prefect server uses it.
+
 `status`, `down` and `prefect_env` serve the CLI's quick commands: what only `up` needs (the CA,
 the broker's files, AWS clients, the automations' declaration) is imported by `up`'s functions.
 """
@@ -28,11 +31,11 @@ from pydantic import ValidationError
 
 from cloud.errors import ConflictError
 from cloud.settings import LOOPBACK, FleetSettings
-from stack.supervisor import processes
+from stack.supervisor import postgres, processes
 from stack.supervisor.errors import PortInUseError, StackError
 from stack.supervisor.health import PartCheck, Probe, check_once, wait_until_healthy
 from stack.supervisor.layout import PartName, StackLayout
-from stack.supervisor.models import PartStatus, StackRecord, StackStatus
+from stack.supervisor.models import PartStatus, PrefectDatabase, StackRecord, StackStatus
 from stack.supervisor.parts import prefect_client_env, probes, process_specs
 from stack.supervisor.processes import ProcessSpec
 
@@ -48,6 +51,7 @@ STOP_TIMEOUT_S = 15.0
 BRIDGE_TIMEOUT_S = 60.0
 RESULTS_TIMEOUT_S = 60.0
 ANALYZER_TIMEOUT_S = 60.0
+POSTGRES_TIMEOUT_S = 60.0
 MOSQUITTO_SEARCH_PATH = "/usr/sbin:/usr/local/sbin:/usr/bin:/usr/local/bin"
 DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 DYNSEC_SEARCH = ("/usr/lib/*-linux-gnu", "/usr/lib", "/usr/local/lib")
@@ -71,8 +75,15 @@ def _servers(settings: FleetSettings) -> tuple[PartName, ...]:
     return _SERVERS if settings.is_local else _AWS_TARGET_SERVERS
 
 
-def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
-    """Start every part that is not running and return once all of them answer."""
+def up(
+    settings: FleetSettings,
+    timeout: float = UP_TIMEOUT_S,
+    prefect_database: PrefectDatabase | None = None,
+) -> StackStatus:
+    """Start every part that is not running and return once all of them answer.
+
+    `prefect_database`: the Prefect server's database; None keeps the recorded one (SQLite for a
+    new stack)."""
     from cloud.clients import AwsClients
     from flows.automations.declaration import declaration_path, load_declaration
     from stack.endpoint.ca import LocalCA
@@ -83,14 +94,22 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
     layout = StackLayout(settings.stack_dir)
     _make_private_dir(settings.home)
     _make_private_dir(layout.root)
-    record = _record_from(settings, layout)
+    record = _record_for_up(settings, layout, prefect_database)
+    if record.uses_postgres:  # missing binaries are refused before anything is recorded or started
+        postgres.require_install(layout.postgres_data_dir)
     _refuse_other_running_stack(layout, record)
     _write_record(layout, record)
     # The CA is created here, before the AWS endpoint starts: the two must not race to create it.
     ca = LocalCA.load_or_create(layout.ca_dir)
     if settings.is_local:  # the endpoint drives the broker's guard as this identity
         _ensure_admin_identity(layout, ca)
-    specs = _specs(record, layout, fleet_env(settings))
+    password = _prepare_postgres(layout) if record.uses_postgres else None
+    specs = _specs(record, layout, fleet_env(settings), password)
+    part_probes = probes(record, layout)
+    if password is not None:  # the Prefect server migrates its database as it starts
+        _start_postgres(
+            record, layout, specs[PartName.POSTGRES], part_probes[PartName.POSTGRES], password
+        )
     servers = _servers(settings)
     started: dict[PartName, int] = {}
     for part in servers:
@@ -102,7 +121,6 @@ def up(settings: FleetSettings, timeout: float = UP_TIMEOUT_S) -> StackStatus:
         if part is PartName.MOSQUITTO:
             _prepare_broker(layout, record, ca)
         started[part] = processes.start(spec)
-    part_probes = probes(record, layout)
     wait_until_healthy(
         [_part_check(p, part_probes[p], specs[p], started.get(p)) for p in servers], timeout
     )
@@ -129,6 +147,7 @@ def down(settings: FleetSettings, wipe: bool = False) -> None:
         PartName.MOSQUITTO,
         PartName.AWS,
         PartName.PREFECT,
+        PartName.POSTGRES,
     )
     if wipe and layout.root.exists():
         shutil.rmtree(layout.root)
@@ -140,7 +159,14 @@ def stop(settings: FleetSettings, *parts: PartName) -> None:
     layout = StackLayout(settings.stack_dir)
     specs = _specs(_load_record(layout) or _record_from(settings, layout), layout)
     for part in parts:
-        if processes.stop(specs[part], timeout=STOP_TIMEOUT_S):
+        spec = specs.get(part)  # postgres has a part only when the stack uses it
+        if spec is None:
+            continue
+        if part is PartName.POSTGRES:
+            stopped = postgres.stop(spec, layout.postgres_data_dir, STOP_TIMEOUT_S)
+        else:
+            stopped = processes.stop(spec, timeout=STOP_TIMEOUT_S)
+        if stopped:
             logger.info("stopped %s", part.value)
 
 
@@ -153,8 +179,9 @@ def status(settings: FleetSettings) -> StackStatus:
         mqtt=record.mqtt,
         prefect_api_url=record.prefect_api_url,
         prefect_ui_url=record.prefect_ui_url,
+        prefect_database=record.prefect_database,
         stack_dir=layout.root,
-        parts=_observe(settings, layout, record, tuple(PartName)),
+        parts=_observe(settings, layout, record, _parts(record)),
     )
 
 
@@ -171,6 +198,8 @@ def _observe(
     specs = _specs(record, layout)
     part_probes = probes(record, layout)
     used = {*_servers(settings), PartName.FLOWS}
+    if record.uses_postgres:
+        used.add(PartName.POSTGRES)
     if settings.is_local:
         used.update((PartName.BRIDGE, PartName.RESULTS, PartName.ANALYZER))
 
@@ -198,7 +227,41 @@ def prefect_env(settings: FleetSettings) -> dict[str, str]:
     return prefect_client_env(record, layout)
 
 
-def _record_from(settings: FleetSettings, layout: StackLayout) -> StackRecord:
+def _parts(record: StackRecord) -> tuple[PartName, ...]:
+    """The stack's parts, in start order: postgres only when the Prefect server uses it."""
+    return tuple(p for p in PartName if p is not PartName.POSTGRES or record.uses_postgres)
+
+
+def _record_for_up(
+    settings: FleetSettings, layout: StackLayout, database: PrefectDatabase | None
+) -> StackRecord:
+    """The record `up` works to: the database asked for, else the recorded one; PostgreSQL on
+    its recorded port while that is usable (free, or its cluster's), else on a free one."""
+    previous = _load_record(layout)
+    if database is None:
+        database = previous.prefect_database if previous is not None else PrefectDatabase.SQLITE
+    if database is PrefectDatabase.SQLITE:
+        return _record_from(settings, layout)
+    return _record_from(settings, layout, database, _postgres_port(previous, layout))
+
+
+def _postgres_port(previous: StackRecord | None, layout: StackLayout) -> int:
+    recorded = previous.postgres_port if previous is not None else None
+    if previous is None or recorded is None:
+        return _free_port(LOOPBACK)
+    if _port_is_free(LOOPBACK, recorded):
+        return recorded
+    if processes.is_running(_specs(previous, layout)[PartName.POSTGRES]):
+        return recorded
+    return _free_port(LOOPBACK)
+
+
+def _record_from(
+    settings: FleetSettings,
+    layout: StackLayout,
+    database: PrefectDatabase = PrefectDatabase.SQLITE,
+    postgres_port: int | None = None,
+) -> StackRecord:
     return StackRecord(
         host=LOOPBACK,
         aws_port=settings.aws_port,
@@ -208,6 +271,8 @@ def _record_from(settings: FleetSettings, layout: StackLayout) -> StackRecord:
         streaming_video=settings.streaming_video,
         stack_dir=layout.root,
         ca_file=layout.ca_cert,
+        prefect_database=database,
+        postgres_port=postgres_port,
     )
 
 
@@ -233,9 +298,20 @@ def fleet_env(settings: FleetSettings) -> dict[str, str]:
 
 
 def _specs(
-    record: StackRecord, layout: StackLayout, fleet: dict[str, str] | None = None
+    record: StackRecord,
+    layout: StackLayout,
+    fleet: dict[str, str] | None = None,
+    postgres_password: str | None = None,
 ) -> dict[PartName, ProcessSpec]:
-    return process_specs(record, layout, os.environ, mosquitto=_find_mosquitto(), fleet_env=fleet)
+    return process_specs(
+        record,
+        layout,
+        os.environ,
+        mosquitto=_find_mosquitto(),
+        fleet_env=fleet,
+        postgres=postgres.install_for(layout.postgres_data_dir) if record.uses_postgres else None,
+        postgres_password=postgres_password,
+    )
 
 
 def _find_dynsec_plugin() -> Path:
@@ -286,6 +362,23 @@ def _check_port_free(part: PartName, host: str, port: int) -> None:
                 f"port {host}:{port}, needed by the stack's {part.value} part, is taken"
                 f"{_port_owner(port)}; stop it or choose another port ({_PORT_SETTING[part]})"
             ) from err
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def _port_owner(port: int) -> str:
@@ -340,6 +433,32 @@ def _prepare_broker(layout: StackLayout, record: StackRecord, ca: LocalCA) -> No
         dynsec_file=layout.dynsec_file,
     )
     mosquitto.write_config(config, layout.mosquitto_conf)
+
+
+def _prepare_postgres(layout: StackLayout) -> str:
+    """The cluster's password and the cluster (`initdb` the first time); returns the password."""
+    _make_private_dir(layout.postgres_dir)
+    password = postgres.ensure_password(layout.postgres_password_file)
+    install = postgres.require_install(layout.postgres_data_dir)
+    postgres.ensure_cluster(install, layout.postgres_data_dir, layout.postgres_password_file)
+    return password
+
+
+def _start_postgres(
+    record: StackRecord, layout: StackLayout, spec: ProcessSpec, probe: Probe, password: str
+) -> None:
+    """Start the cluster unless it runs, wait until it accepts connections, and create the
+    Prefect database the first time."""
+    if record.postgres_port is None:
+        raise StackError("the stack record names no PostgreSQL port")
+    started = None
+    if processes.is_running(spec):
+        logger.info("postgres is already running")
+    else:
+        started = processes.start(spec)
+    wait_until_healthy([_part_check(PartName.POSTGRES, probe, spec, started)], POSTGRES_TIMEOUT_S)
+    install = postgres.install_for(layout.postgres_data_dir)
+    postgres.ensure_database(install, password, record.host, record.postgres_port)
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stack.supervisor.layout import PartName
 
@@ -13,6 +14,13 @@ STACK_RECORD_VERSION = 1
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PrefectDatabase(StrEnum):
+    """Where the local stack's Prefect server keeps its data."""
+
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
 
 
 class MqttEndpoint(_Model):
@@ -33,6 +41,20 @@ class StackRecord(_Model):
     streaming_video: bool = True
     stack_dir: Path
     ca_file: Path
+    prefect_database: PrefectDatabase = PrefectDatabase.SQLITE
+    postgres_port: int | None = Field(None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _postgres_has_its_port(self) -> StackRecord:
+        if (self.prefect_database is PrefectDatabase.POSTGRESQL) != (
+            self.postgres_port is not None
+        ):
+            raise ValueError("postgres_port is set exactly when prefect_database is postgresql")
+        return self
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.prefect_database is PrefectDatabase.POSTGRESQL
 
     @property
     def aws_endpoint(self) -> str:
@@ -51,11 +73,14 @@ class StackRecord(_Model):
         return MqttEndpoint(host=self.host, port=self.mqtt_port, ca_file=self.ca_file)
 
     def ports(self) -> dict[PartName, int]:
-        return {
+        ports = {
             PartName.AWS: self.aws_port,
             PartName.MOSQUITTO: self.mqtt_port,
             PartName.PREFECT: self.prefect_port,
         }
+        if self.postgres_port is not None:
+            ports[PartName.POSTGRES] = self.postgres_port
+        return ports
 
 
 class PartStatus(_Model):
@@ -75,6 +100,7 @@ class StackStatus(_Model):
     mqtt: MqttEndpoint
     prefect_api_url: str
     prefect_ui_url: str
+    prefect_database: PrefectDatabase = PrefectDatabase.SQLITE
     stack_dir: Path
     parts: list[PartStatus]
 

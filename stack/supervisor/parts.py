@@ -9,6 +9,7 @@ from pathlib import Path
 from stack.supervisor.health import HeartbeatProbe, HttpProbe, MqttProbe, Probe
 from stack.supervisor.layout import PartName, StackLayout
 from stack.supervisor.models import StackRecord
+from stack.supervisor.postgres import PostgresInstall, PostgresProbe, database_env, server_argv
 from stack.supervisor.processes import ProcessSpec
 
 AWS_HEALTH_PATH = "/_fleet/health"
@@ -111,6 +112,8 @@ def process_specs(
     environ: Mapping[str, str],
     mosquitto: str,
     fleet_env: Mapping[str, str] | None = None,
+    postgres: PostgresInstall | None = None,
+    postgres_password: str | None = None,
 ) -> dict[PartName, ProcessSpec]:
     """Each part's command, environment, log and pid file.
 
@@ -118,6 +121,9 @@ def process_specs(
     process, the bridge, the results consumer and the analysis worker which fleet and which
     stack they work on. The first three talk to Prefect: the bridge runs `analyze-motion` flow
     runs, the results consumer emits `camera.detection` events; the analysis worker does not.
+
+    With PostgreSQL recorded, `postgres` (the binaries) gives its part; `postgres_password`, when
+    given, the Prefect server's connection URL, in its environment (a command line is public).
     """
     env = base_env(environ)
     prefect_env = {**env, **prefect_client_env(record, layout)}
@@ -129,6 +135,8 @@ def process_specs(
         "PREFECT_SERVER_API_PORT": str(record.prefect_port),
         "PREFECT_SERVER_UI_API_URL": record.prefect_api_url,
     }
+    if record.postgres_port is not None and postgres_password is not None:
+        server_env.update(database_env(postgres_password, record.host, record.postgres_port))
     argv = {
         PartName.AWS: (aws_argv(record, layout), env),
         PartName.MOSQUITTO: ([mosquitto, "-c", str(layout.mosquitto_conf)], env),
@@ -138,6 +146,11 @@ def process_specs(
         PartName.RESULTS: (results_argv(layout), flows_env),
         PartName.ANALYZER: (analyzer_argv(layout), analyzer_env),
     }
+    if record.postgres_port is not None and postgres is not None:
+        argv[PartName.POSTGRES] = (
+            server_argv(postgres, layout.postgres_data_dir, record.host, record.postgres_port),
+            env,
+        )
     return {
         part: ProcessSpec(
             name=part.value,
@@ -153,7 +166,10 @@ def process_specs(
 
 def probes(record: StackRecord, layout: StackLayout) -> dict[PartName, Probe]:
     """How each part is asked whether it works (the flows part has no port and no heartbeat)."""
-    return {
+    found: dict[PartName, Probe] = {}
+    if record.postgres_port is not None:
+        found[PartName.POSTGRES] = PostgresProbe(host=record.host, port=record.postgres_port)
+    return found | {
         PartName.AWS: HttpProbe(f"{record.aws_endpoint}{AWS_HEALTH_PATH}"),
         PartName.MOSQUITTO: MqttProbe(
             host=record.host,

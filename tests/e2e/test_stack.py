@@ -274,7 +274,7 @@ def test_down_then_up_keeps_the_ca_and_the_prefect_database(stack: Stack) -> Non
     run_id = _create_flow_run(settings)
 
     down(settings)
-    assert not any(status(settings).part(p).running for p in PartName)
+    assert not any(part.running for part in status(settings).parts)
     restarted = up(settings)
 
     assert restarted.healthy
