@@ -20,28 +20,20 @@ import pytest
 from botocore.exceptions import ClientError
 
 from stack.endpoint.server import LocalEndpoint
-from tests.integration.test_local_endpoint_get_images import (  # noqa: F401  # the fixture
+from tests.integration.test_local_endpoint_get_images import (  # noqa: F401  # the fixtures
     Camera,
     archived_media,
     camera,
+    colours,
     recent_base_ms,
     seconds,
-    write_colours,
 )
 from tests.support.endpoint_admin import endpoint_client
-from tests.support.scene_fragments import record_fragments
 
 if TYPE_CHECKING:
     from types_boto3_kinesis_video_archived_media.type_defs import ClipFragmentSelectorTypeDef
 
 FPS = 15
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Six seconds of colours as three 2 s fragments, named by their offset in ms."""
-    root = tmp_path_factory.mktemp("clip-recordings")
-    return record_fragments(write_colours(root / "colours.avi"), root / "colours", 0)
 
 
 def selector(start_ms: int, end_ms: int, server: bool = False) -> ClipFragmentSelectorTypeDef:

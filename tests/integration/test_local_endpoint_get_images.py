@@ -68,11 +68,20 @@ def write_colours(path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+def colours(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Six seconds of colours as three 2 s fragments, named by their offset in ms."""
+    root = tmp_path_factory.mktemp("colour-recordings")
+    return record_fragments(write_colours(root / "colours.avi"), root / "colours", 0)
+
+
+@pytest.fixture(scope="module")
+def recordings(
+    tmp_path_factory: pytest.TempPathFactory, colours: list[Path]
+) -> dict[str, list[Path]]:
     """Each scene's fragments, named by their offset in ms from the scene's start."""
     root = tmp_path_factory.mktemp("recordings")
     return {
-        "colours": record_fragments(write_colours(root / "colours.avi"), root / "colours", 0),
+        "colours": colours,
         "person": record_fragments(
             write_scene("person", root / "person.avi", seconds=4), root / "person", 0
         ),

@@ -24,27 +24,20 @@ import pytest
 from botocore.exceptions import ClientError
 
 from device.pipeline import child_env
-from tests.integration.test_local_endpoint_get_images import (  # noqa: F401  # the fixture
+from tests.integration.test_local_endpoint_get_images import (  # noqa: F401  # the fixtures
     Camera,
     archived_media,
     camera,
+    colours,
     recent_base_ms,
     seconds,
-    write_colours,
 )
-from tests.support.scene_fragments import record_fragments
 
 if TYPE_CHECKING:
     from types_boto3_kinesis_video_archived_media.literals import ContainerFormatType
     from types_boto3_kinesis_video_archived_media.type_defs import HLSFragmentSelectorTypeDef
 
 FPS = 15
-
-
-@pytest.fixture(scope="module")
-def colours(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    root = tmp_path_factory.mktemp("hls-recordings")
-    return record_fragments(write_colours(root / "colours.avi"), root / "colours", 0)
 
 
 def on_demand(start_ms: int, end_ms: int) -> HLSFragmentSelectorTypeDef:

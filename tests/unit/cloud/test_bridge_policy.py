@@ -10,6 +10,7 @@ import pytest
 from cloud.naming import FleetNames
 from cloud.policies import PolicyName, render
 from cloud.shadow import SHADOW_NAME
+from tests.support.policy_grants import as_list, grants
 
 FLEET = FleetNames("camfleet", "123456789012", "eu-west-1")
 OTHER = FleetNames("yardfleet", "123456789012", "eu-west-1")
@@ -32,19 +33,6 @@ def _bridge(names: FleetNames = FLEET) -> list[dict[str, Any]]:
     return statements
 
 
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
-
-
-def _grants(statements: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Action -> the resources it is allowed on."""
-    granted: dict[str, list[str]] = {}
-    for statement in statements:
-        for action in _as_list(statement["Action"]):
-            granted.setdefault(action, []).extend(_as_list(statement["Resource"]))
-    return granted
-
-
 def _table_arn(names: FleetNames) -> str:
     return f"arn:aws:dynamodb:eu-west-1:123456789012:table/{names.analysis_table}"
 
@@ -53,7 +41,7 @@ def test_the_bridge_gets_exactly_the_calls_of_a_replica() -> None:
     queue = [FLEET.queue_arn(FLEET.analysis_queue)]
     table = [_table_arn(FLEET)]
     processors = [FLEET.processor_arn("cam").removesuffix("cam") + "*"]
-    assert _grants(_bridge()) == {
+    assert grants(_bridge()) == {
         "iot:UpdateThingShadow": [f"{IOT}:thing/*/{SHADOW_NAME}"],
         "iot:GetThingShadow": [f"{IOT}:thing/*/{SHADOW_NAME}"],
         "iot:DescribeThing": [f"{IOT}:thing/*"],
@@ -75,15 +63,15 @@ def test_no_wildcard_action_no_exclusion_and_nothing_that_creates_or_deletes() -
     for statement in _bridge():
         assert statement["Effect"] == "Allow"
         assert not {"NotAction", "NotResource", "NotPrincipal"} & statement.keys()
-        for action in _as_list(statement["Action"]):
+        for action in as_list(statement["Action"]):
             service, _, name = action.partition(":")
             assert service and name and not set(name) & {"*", "?"}, action
             assert not name.startswith(("Create", "Delete", "Stop", "Put", "Attach")), action
 
 
 def test_calls_on_every_resource_are_kept_to_the_fleets_region() -> None:
-    everywhere = [s for s in _bridge() if "*" in _as_list(s["Resource"])]
-    assert {a for s in everywhere for a in _as_list(s["Action"])} == {
+    everywhere = [s for s in _bridge() if "*" in as_list(s["Resource"])]
+    assert {a for s in everywhere for a in as_list(s["Action"])} == {
         "iot:DescribeEndpoint",
         "iot:ListThings",
         "rekognition:ListStreamProcessors",
@@ -119,11 +107,11 @@ def test_calls_on_every_resource_are_kept_to_the_fleets_region() -> None:
 def test_each_grant_covers_the_fleets_resource_and_none_of_its_neighbours(
     action: str, arn: str, allowed: bool
 ) -> None:
-    assert any(fnmatchcase(arn, p) for p in _grants(_bridge())[action]) is allowed
+    assert any(fnmatchcase(arn, p) for p in grants(_bridge())[action]) is allowed
 
 
 def test_no_named_grant_of_one_fleet_covers_another_fleets_resource() -> None:
-    ours, theirs = _grants(_bridge()), _grants(_bridge(OTHER))
+    ours, theirs = grants(_bridge()), grants(_bridge(OTHER))
     assert ours.keys() == theirs.keys()
     for action in ours.keys() - _NOT_BY_NAME:
         for pattern in ours[action]:
@@ -135,5 +123,5 @@ def test_a_fleet_named_as_this_one_plus_a_dash_shares_its_processor_grant() -> N
     """Processors are named `<fleet>-<camera>`, so `camfleet-*` also covers fleet
     `camfleet-2`'s: docs/deployment.md says to keep such fleets in separate accounts."""
     extended = FleetNames("camfleet-2", "123456789012", "eu-west-1")
-    (pattern,) = _grants(_bridge())["rekognition:StartStreamProcessor"]
+    (pattern,) = grants(_bridge())["rekognition:StartStreamProcessor"]
     assert fnmatchcase(extended.processor_arn("porch"), pattern)

@@ -7,6 +7,7 @@ import pytest
 from cloud.naming import RESULTS_ROOT, FleetNames
 from cloud.policies import POLICY_DIR, PolicyName, canonical, placeholders, render
 from cloud.tags import OWNER_KEY
+from tests.support.policy_grants import as_list, grants
 
 VALUES = {
     "AccountId": "123456789012",
@@ -127,19 +128,6 @@ def _worker(names: FleetNames = FLEET) -> list[dict[str, Any]]:
     return statements
 
 
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
-
-
-def _grants(statements: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Action -> the resources it is allowed on."""
-    granted: dict[str, list[str]] = {}
-    for statement in statements:
-        for action in _as_list(statement["Action"]):
-            granted.setdefault(action, []).extend(_as_list(statement["Resource"]))
-    return granted
-
-
 def _table_arn(names: FleetNames, table: str) -> str:
     return f"arn:{names.partition}:dynamodb:{names.region}:{names.account_id}:table/{table}"
 
@@ -149,7 +137,7 @@ def test_analysis_workers_get_exactly_the_calls_of_a_session_on_the_fleets_resou
     dlq = [FLEET.queue_arn(FLEET.analysis_dlq)]
     table = [_table_arn(FLEET, FLEET.analysis_table)]
     streams = [FLEET.stream_arn_pattern("any").replace("/any/", "/*/")]
-    assert _grants(_worker()) == {
+    assert grants(_worker()) == {
         "sqs:GetQueueUrl": queue + dlq,
         "sqs:SendMessage": dlq,  # a message no worker can use goes there with its reason
         "sqs:ReceiveMessage": queue,
@@ -171,22 +159,22 @@ def test_analysis_workers_get_no_wildcard_action_and_no_exclusion() -> None:
     for statement in _worker():
         assert statement["Effect"] == "Allow"
         assert not {"NotAction", "NotResource", "NotPrincipal"} & statement.keys()
-        for action in _as_list(statement["Action"]):
+        for action in as_list(statement["Action"]):
             service, _, name = action.partition(":")
             assert service and name and not set(name) & {"*", "?"}, action
 
 
 def test_only_detect_labels_is_on_every_resource_and_only_in_the_fleets_region() -> None:
-    (everywhere,) = [s for s in _worker() if "*" in _as_list(s["Resource"])]
+    (everywhere,) = [s for s in _worker() if "*" in as_list(s["Resource"])]
     assert everywhere["Action"] == "rekognition:DetectLabels"
     assert everywhere["Resource"] == "*"
     assert everywhere["Condition"] == {"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}
 
 
 def test_analysis_workers_read_only_streams_tagged_as_the_fleets() -> None:
-    (streams,) = [s for s in _worker() if "kinesisvideo:GetImages" in _as_list(s["Action"])]
+    (streams,) = [s for s in _worker() if "kinesisvideo:GetImages" in as_list(s["Action"])]
     assert streams["Condition"] == {"StringEquals": {f"aws:ResourceTag/{OWNER_KEY}": "camfleet"}}
-    (others,) = [s for s in _worker(OTHER) if "kinesisvideo:GetImages" in _as_list(s["Action"])]
+    (others,) = [s for s in _worker(OTHER) if "kinesisvideo:GetImages" in as_list(s["Action"])]
     assert others["Condition"]["StringEquals"][f"aws:ResourceTag/{OWNER_KEY}"] == "camfleet-2"
 
 
@@ -217,12 +205,12 @@ def test_each_grant_covers_the_fleets_resource_and_none_of_its_neighbours(
     action: str, resource: str, allowed: bool
 ) -> None:
     arn = resource if resource.startswith("arn:") else f"arn:aws:s3:::{resource}"
-    patterns = _grants(_worker())[action]
+    patterns = grants(_worker())[action]
     assert any(fnmatchcase(arn, p) for p in patterns) is allowed
 
 
 def test_no_named_grant_of_one_fleet_covers_another_fleets_resource() -> None:
-    ours, theirs = _grants(_worker()), _grants(_worker(OTHER))
+    ours, theirs = grants(_worker()), grants(_worker(OTHER))
     assert ours.keys() == theirs.keys()
     for action in ours.keys() - _NOT_BY_NAME:
         for pattern in ours[action]:

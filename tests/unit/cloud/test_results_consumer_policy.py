@@ -9,6 +9,7 @@ import pytest
 
 from cloud.naming import FleetNames
 from cloud.policies import PolicyName, render
+from tests.support.policy_grants import as_list
 
 FLEET = FleetNames("camfleet", "123456789012", "eu-west-1")
 OTHER = FleetNames("camfleet-2", "123456789012", "eu-west-1")
@@ -25,12 +26,8 @@ def _statements(names: FleetNames = FLEET) -> list[dict[str, Any]]:
     return statements
 
 
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
-
-
 def _granting(action: str, names: FleetNames = FLEET) -> list[dict[str, Any]]:
-    return [s for s in _statements(names) if action in _as_list(s["Action"])]
+    return [s for s in _statements(names) if action in as_list(s["Action"])]
 
 
 def test_detect_faces_has_no_resource_level_permissions_and_is_kept_to_the_region() -> None:
@@ -40,7 +37,7 @@ def test_detect_faces_has_no_resource_level_permissions_and_is_kept_to_the_regio
 
 
 def test_only_detect_faces_is_on_every_resource() -> None:
-    everywhere = [s for s in _statements() if "*" in _as_list(s["Resource"])]
+    everywhere = [s for s in _statements() if "*" in as_list(s["Resource"])]
     assert [s["Action"] for s in everywhere] == ["rekognition:DetectFaces"]
 
 
@@ -49,7 +46,7 @@ def test_the_consumer_searches_only_its_fleets_collection_and_changes_none() -> 
     assert statement["Resource"] == FLEET.faces_collection_arn()
     (theirs,) = _granting("rekognition:SearchFacesByImage", OTHER)
     assert not fnmatchcase(theirs["Resource"], statement["Resource"])
-    granted = {a for s in _statements() for a in _as_list(s["Action"])}
+    granted = {a for s in _statements() for a in as_list(s["Action"])}
     assert not {a for a in granted if a.startswith("rekognition:")} - {
         "rekognition:DetectFaces",
         "rekognition:SearchFacesByImage",
@@ -67,7 +64,7 @@ def test_the_consumer_searches_only_its_fleets_collection_and_changes_none() -> 
     ],
 )
 def test_the_consumer_reads_frames_and_records_not_the_photos(key: str, allowed: bool) -> None:
-    resources = [r for s in _granting("s3:GetObject") for r in _as_list(s["Resource"])]
+    resources = [r for s in _granting("s3:GetObject") for r in as_list(s["Resource"])]
     arn = f"arn:aws:s3:::{FLEET.results_bucket}/{key}"
     assert any(fnmatchcase(arn, r) for r in resources) is allowed
     other = f"arn:aws:s3:::{OTHER.results_bucket}/{key}"
@@ -89,7 +86,7 @@ def test_the_consumer_lists_only_the_faces_prefix() -> None:
     ],
 )
 def test_the_consumer_writes_only_clips_under_the_cameras(key: str, allowed: bool) -> None:
-    resources = [r for s in _granting("s3:PutObject") for r in _as_list(s["Resource"])]
+    resources = [r for s in _granting("s3:PutObject") for r in as_list(s["Resource"])]
     assert any(fnmatchcase(f"arn:aws:s3:::{FLEET.results_bucket}/{key}", r) for r in resources) is (
         allowed
     )
@@ -100,7 +97,7 @@ def test_the_consumer_cuts_clips_only_from_its_fleets_streams() -> None:
     assert statement["Condition"] == {
         "StringEquals": {"aws:ResourceTag/camera-fleet:fleet": FLEET.fleet}
     }
-    granted = {a for s in _statements() for a in _as_list(s["Action"])}
+    granted = {a for s in _statements() for a in as_list(s["Action"])}
     assert {a for a in granted if a.startswith("kinesisvideo:")} == {
         "kinesisvideo:GetDataEndpoint",
         "kinesisvideo:GetClip",
@@ -114,4 +111,4 @@ def test_the_consumer_queries_only_its_fleets_detections() -> None:
     assert statement["Resource"] == (
         f"arn:aws:dynamodb:eu-west-1:123456789012:table/{FLEET.detections_table}"
     )
-    assert "dynamodb:Scan" not in {a for s in _statements() for a in _as_list(s["Action"])}
+    assert "dynamodb:Scan" not in {a for s in _statements() for a in as_list(s["Action"])}
