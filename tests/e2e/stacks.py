@@ -79,7 +79,8 @@ def _refresh_prefect_settings() -> None:
 
 @contextmanager
 def prefect_environment(settings: FleetSettings) -> Iterator[None]:
-    """`prefect_env(settings)` (PREFECT_API_URL, PREFECT_HOME, ...) in os.environ meanwhile."""
+    """`prefect_env(settings)` (PREFECT_API_URL, PREFECT_HOME, ...) in os.environ meanwhile; the
+    events sent meanwhile are delivered before it ends."""
     env = prefect_env(settings)
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
@@ -87,6 +88,12 @@ def prefect_environment(settings: FleetSettings) -> Iterator[None]:
     try:
         yield
     finally:
+        # Events still queued for this server go now: sent later, to a server that is gone, they
+        # would hold up whatever drains Prefect's workers next (a test harness waits on them).
+        if "prefect.events.worker" in sys.modules:
+            from prefect.events.worker import EventsWorker
+
+            EventsWorker.drain_all(timeout=15)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

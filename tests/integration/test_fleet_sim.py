@@ -5,7 +5,6 @@ accounts for every motion they publish (a started analysis or a verdict naming t
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Iterator
 
@@ -20,7 +19,8 @@ from cloud.settings import FleetSettings
 from device.messages import Presence, now_ms
 from flows import runtime
 from flows.register import register_cameras_flow
-from stack.supervisor.local_stack import down, prefect_env, up
+from stack.supervisor.local_stack import down, up
+from tests.e2e.stacks import prefect_environment
 from tests.support.waiting import wait_for_shadow
 
 CAMERAS = 20
@@ -31,19 +31,13 @@ def frames_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetSett
     settings = local_settings(
         tmp_path_factory.mktemp("fleet-sim"), status_interval_seconds=3600, analyzer=Analyzer.FRAMES
     )
-    saved = dict(os.environ)
     try:
         up(settings)
-        os.environ.update(prefect_env(settings))
-        from prefect.context import refresh_global_settings_context
-
-        refresh_global_settings_context()
-        runtime.configure(settings)
-        yield settings
+        with prefect_environment(settings):  # restored, and Prefect's settings with it, after
+            runtime.configure(settings)
+            yield settings
     finally:
         down(settings, wipe=True)
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_simulated_cameras_reach_shadows_and_their_motion_is_accounted(
