@@ -1,8 +1,10 @@
 """The MQTT bridge: the cloud side's single ingestion point for what cameras publish.
 
-One replica: an MQTT client on a shared subscription, whose messages go through `intake` to the
-handlers of their kind (camera state, presence events, motion analysis), and a main loop that
-writes each camera's shadow as `camera_state` decides. It does not order messages across replicas.
+One replica: an MQTT client on a shared subscription, whose messages are queued at once
+(`intake_queue`: health coalesced per camera under overload, nothing else) and handled in order on
+a thread of their own through `intake` by the handlers of their kind (camera state, presence
+events, motion analysis), and a main loop that writes each camera's shadow as `camera_state`
+decides. It does not order messages across replicas.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from device.messages import TopicKind, now_ms, subscription
 from flows import runtime
 from services.bridge.camera_state import FleetState, PendingWrite
 from services.bridge.intake import CameraEvent, Dispatcher, Handler
+from services.bridge.intake_queue import IntakeQueue, Received
 from services.bridge.motion_analysis import MotionAnalysis
 from services.bridge.motion_gate import GateSettings, MotionGate
 from services.bridge.presence_emitter import PresenceEventEmitter
@@ -90,6 +93,7 @@ class Instruments:
 
     on_message: Handler | None = None  # a valid message, after every handler of its kind
     on_written: Callable[[PendingWrite], None] | None = None  # a shadow write that succeeded
+    on_coalesced: Callable[[Received], None] | None = None  # a health replaced by a newer one
 
 
 class Bridge:
@@ -101,11 +105,13 @@ class Bridge:
         handlers: Mapping[TopicKind, Sequence[Handler]] | None = None,
         on_written: Callable[[PendingWrite], None] | None = None,
         facts: Callable[[], Mapping[str, str]] | None = None,
+        on_coalesced: Callable[[Received], None] | None = None,
     ) -> None:
         """`handlers` are added after the camera state's for their kind (which also subscribes
         the bridge to it): motion analysis plugs in as `{TopicKind.MOTION: [on_motion]}`.
-        `on_written` is told of each shadow write that succeeded (`Instruments`); `facts` go
-        into the heartbeat (the analyzer the bridge follows)."""
+        `on_written` is told of each shadow write that succeeded and `on_coalesced` of each health
+        replaced before it was handled (`Instruments`); `facts` go into the heartbeat (the
+        analyzer the bridge follows)."""
         self._clients = clients
         self._facts = facts
         self._on_written = on_written
@@ -128,6 +134,8 @@ class Bridge:
             routes.setdefault(kind, [self._observe]).extend(extra)
         self.dispatcher = Dispatcher(routes, config.limiter())
         self.counters = self.dispatcher.counters
+        self.intake = IntakeQueue(on_coalesced)
+        self._handling = threading.Thread(target=self._handle_intake, name="intake", daemon=True)
         self._writers = ThreadPoolExecutor(config.shadow_writers, thread_name_prefix="shadow")
         self._writing = 0  # writes handed to the writers and not settled yet (under the lock)
         self._client = self._build()
@@ -188,7 +196,17 @@ class Bridge:
 
     def _on_publish(self, data: mqtt5.PublishReceivedData) -> None:
         packet = data.publish_packet
-        self.dispatcher.handle(packet.topic, bytes(packet.payload or b""), now_ms())
+        self.intake.put(packet.topic, bytes(packet.payload or b""), now_ms())
+
+    # The handling thread: every message queued, in order, until the queue is closed and empty.
+
+    def _handle_intake(self) -> None:
+        while True:
+            batch = self.intake.take(timeout_s=1.0)
+            for message in batch:
+                self.dispatcher.handle(message.topic, message.payload, message.received_ms)
+            if not batch and self.intake.drained:
+                return
 
     def _observe(self, event: CameraEvent, received_ms: int) -> None:
         with self._lock:
@@ -206,6 +224,7 @@ class Bridge:
             ", ".join(self._endpoint.filter_for(k) for k in self.dispatcher.routes),
             self._config.flush_interval_seconds,
         )
+        self._handling.start()
         self._client.start()
         run_loop(stop, self._reporter, self._turn, self._wake, self._wind_down)
 
@@ -221,11 +240,13 @@ class Bridge:
             return self.state.next_due_in(time.monotonic()) if writer_free else None
 
     def _wind_down(self) -> None:
-        """Write what is pending, then disconnect cleanly."""
-        self._writers.shutdown(wait=True)  # the writes under way, then the rest, here
-        self.flush(time.monotonic(), force=True)
+        """Disconnect cleanly, handle what was received, then write what is pending."""
         self._client.stop(mqtt5.DisconnectPacket())  # a clean DISCONNECT
         self._stopped.wait(_STOP_TIMEOUT_S)
+        self.intake.close()
+        self._handling.join()
+        self._writers.shutdown(wait=True)  # the writes under way, then the rest, here
+        self.flush(time.monotonic(), force=True)
         self._connected.clear()
         self._subscribed = False
         self._last_problem = "stopped"
@@ -316,6 +337,7 @@ class Bridge:
         with self._lock:
             counters = self.counters.snapshot()
             counters["cameras"] = self.state.cameras
+        counters.update(self._intake_counters())
         ready = self.ready
         detail = (
             f"connected as {self._endpoint.client_id}, subscribed" if ready else self._last_problem
@@ -328,7 +350,15 @@ class Bridge:
             counters = self.counters.snapshot()
             counters["cameras"] = self.state.cameras
             counters["pending"] = self.state.pending()
+        counters.update(self._intake_counters())
         return counters
+
+    def _intake_counters(self) -> dict[str, int]:
+        return {
+            "health_coalesced": self.intake.coalesced,
+            "backlog": len(self.intake),
+            "backlog_max": self.intake.high_water,
+        }
 
 
 def bridge_endpoint(
@@ -374,7 +404,13 @@ def run_bridge(
     try:
         endpoint = bridge_endpoint(rt.clients, settings, config)
         bridge = Bridge(
-            rt.clients, endpoint, config, handlers, instruments.on_written, facts=motion.facts
+            rt.clients,
+            endpoint,
+            config,
+            handlers,
+            instruments.on_written,
+            facts=motion.facts,
+            on_coalesced=instruments.on_coalesced,
         )
         # What start-up made (modules, the SDKs' service models) lives as long as the process:
         # out of the collector's sight, a full collection does not walk it and stop every thread
