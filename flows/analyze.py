@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.errors import ConflictError
 from cloud.models import CameraId, ProcessorStatus
-from device.messages import MIN_MILLISECONDS
+from device.messages import MIN_MILLISECONDS, now_ms
 from flows.events import (
     ANALYSIS_FAILED,
     ANALYSIS_STARTED,
@@ -49,6 +49,12 @@ class AnalysisRequest(BaseModel):
         None,
         description="The processor's LastUpdateTimestamp once the bridge's start was made: "
         "a later one means a later session.",
+    )
+    started_at_ms: int | None = Field(
+        None,
+        ge=MIN_MILLISECONDS,
+        description="When the bridge's start returned (wall clock, ms): the flow run that "
+        "mirrors the session may begin seconds later.",
     )
 
 
@@ -124,10 +130,12 @@ async def analyze_motion(request: AnalysisRequest) -> AnalysisOutcome:
     camera = request.camera_id
     sessions: list[str] = []
     session = request.session_id
+    started_at_ms = request.started_at_ms
     for attempt in (1, 2):
         if session is None:
             try:
                 session = start_analysis(camera, request.start_ms, request.duration_s)
+                started_at_ms = now_ms()
             except ConflictError as err:  # the camera's session is still running: not ours
                 log.warning("camera %s: cannot start a session: %s", camera, err)
                 return AnalysisOutcome(
@@ -146,6 +154,7 @@ async def analyze_motion(request: AnalysisRequest) -> AnalysisOutcome:
                 duration_s=request.duration_s,
                 follow_up=request.follow_up,
                 attempt=attempt,
+                started_at_ms=started_at_ms,
             ),
         )
         status, message = await await_session_end(

@@ -88,6 +88,7 @@ class AnalysisStartedPayload(EventPayload):
     duration_s: int
     follow_up: bool
     attempt: int
+    started_at_ms: int | None = None  # when the session was started (the event may come later)
 
 
 class AnalysisFailedPayload(EventPayload):

@@ -174,7 +174,7 @@ class MotionAnalysis:
                 event, self._clock.now_ms(), self._durations.get(event.camera_id)
             )
         if decision.plan is not None:
-            self._submit_start(decision.plan)
+            self._submit_start(decision.plan, event)
         else:
             self._events.submit(self._report, event, decision)
 
@@ -191,14 +191,15 @@ class MotionAnalysis:
                 ),
             )
 
-    def _submit_start(self, plan: SessionPlan) -> None:
+    def _submit_start(self, plan: SessionPlan, motion: MotionEvent | None = None) -> None:
+        """`motion`: the event that asks for the start (None for a follow-up)."""
         with self._lock:
             self._starts_in_flight += 1
-        self._starters.submit(self._start, plan)
+        self._starters.submit(self._start, plan, motion)
 
-    def _start(self, plan: SessionPlan) -> None:
+    def _start(self, plan: SessionPlan, motion: MotionEvent | None) -> None:
         try:
-            self._start_session(plan)
+            self._start_session(plan, motion)
         finally:
             with self._lock:
                 self._starts_in_flight -= 1
@@ -214,19 +215,23 @@ class MotionAnalysis:
                 return
             await self._clock.sleep(min(wait, give_up - now))
 
-    def _start_session(self, plan: SessionPlan) -> None:
+    def _start_session(self, plan: SessionPlan, motion: MotionEvent | None) -> None:
         try:
             plan = self._within_camera_limit(plan)
             sessions = self._rt.sessions(max_age_s=math.inf)  # the watch loop re-reads it
             session = sessions.start(
                 plan.camera_id, plan.start_ms, plan.duration_s, motion_ms=plan.motion_ms
             )
-        except ConflictError:  # a session started elsewhere (the UI) is running
+        except ConflictError:  # a session started elsewhere (another replica, the UI) is running
             self._events.submit(
                 self._emit,
                 ANALYSIS_COALESCED,
                 plan.camera_id,
-                MotionVerdictPayload(reason="session already running"),
+                MotionVerdictPayload(
+                    reason="session already running",
+                    sequence=motion.sequence if motion else None,
+                    producer_timestamp_ms=motion.producer_timestamp_ms if motion else None,
+                ),
             )
             self._free(plan.camera_id)
             return
@@ -241,9 +246,11 @@ class MotionAnalysis:
             self._free(plan.camera_id)
             return
         started = Session(plan.camera_id, session, self._clock.monotonic())
-        self._describers.submit(self._describe_then_follow, plan, started)
+        self._describers.submit(self._describe_then_follow, plan, started, self._clock.now_ms())
 
-    def _describe_then_follow(self, plan: SessionPlan, session: Session) -> None:
+    def _describe_then_follow(
+        self, plan: SessionPlan, session: Session, started_at_ms: int
+    ) -> None:
         """A describer's thread: the session's LastUpdateTimestamp first, so that the watcher,
         which may start the camera's follow-up, only sees the session once its flow run can tell
         it from the next; then the flow run."""
@@ -257,6 +264,7 @@ class MotionAnalysis:
             follow_up=plan.follow_up,
             session_id=session.session_id,
             session_updated_at=updated_at,
+            started_at_ms=started_at_ms,
         )
         asyncio.run_coroutine_threadsafe(self._follow(request), self._loop)
 

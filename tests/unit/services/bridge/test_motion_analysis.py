@@ -538,6 +538,7 @@ def test_a_storm_starts_each_camera_once_and_coalesces_the_rest(
         start = by_session[run.session_id]
         assert NAMES.processor(run.camera_id) == start.processor and not run.follow_up
         assert run.session_updated_at == start.updated_at
+        assert run.started_at_ms is not None and T0_MS <= run.started_at_ms <= bridge.clock.now_ms()
 
 
 def test_a_burst_starts_every_camera_once_with_the_starts_under_way_together(
@@ -662,7 +663,13 @@ def test_a_session_started_elsewhere_is_coalesced_and_the_camera_freed(
     bridge.rekognition.start_elsewhere(processor)
     bridge.motion("porch", 0, T0_MS)
     bridge.wait_until(lambda: bool(bridge.events.named(COALESCED)), "the verdict")
-    assert bridge.events.named(COALESCED) == [("porch", {"reason": "session already running"})]
+    # The motion is named, so that it is accounted for (another replica may hold the session).
+    assert bridge.events.named(COALESCED) == [
+        (
+            "porch",
+            {"reason": "session already running", "sequence": 0, "producer_timestamp_ms": T0_MS},
+        )
+    ]
     assert bridge.rekognition.refused == [processor] and bridge.rekognition.starts == []
 
     bridge.rekognition.end_session(processor)
