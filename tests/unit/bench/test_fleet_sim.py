@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,9 +49,12 @@ def _record(camera: str, kind: str, **fields: Any) -> dict[str, Any]:
             "acked_ms": 1, "error": None, "presence": None, **fields}  # fmt: skip
 
 
-def _event(name: str, camera: str, **payload: Any) -> Any:
+def _event(name: str, camera: str, at_ms: int = 0, **payload: Any) -> Any:
     return SimpleNamespace(
-        event=name, resource=SimpleNamespace(id=f"camera.{camera}"), payload=payload
+        event=name,
+        resource=SimpleNamespace(id=f"camera.{camera}"),
+        payload=payload,
+        occurred=datetime.fromtimestamp(at_ms / 1000, UTC),
     )
 
 
@@ -64,9 +68,17 @@ def test_motion_is_accounted_by_a_start_or_a_verdict_naming_it() -> None:
         _record("a", "health"),
     ]
     events = [
-        _event("camera.analysis.started", "a", start_ms=8_000, attempt=1, follow_up=False),
+        _event("camera.analysis.started", "a", 10_040, start_ms=8_000, attempt=1, follow_up=False),
         _event("camera.analysis.coalesced", "a", sequence=1, reason="coalesced"),
-        _event("camera.analysis.started", "b", start_ms=10_000, attempt=1, follow_up=False),
+        _event(
+            "camera.analysis.started",
+            "b",
+            19_000,
+            start_ms=10_000,
+            attempt=1,
+            follow_up=False,
+            started_at_ms=12_061,
+        ),
         _event("camera.analysis.started", "c", start_ms=11_000, attempt=2, follow_up=False),
     ]
     books = account_motion(records, events, preroll_ms=2_000)
@@ -74,6 +86,10 @@ def test_motion_is_accounted_by_a_start_or_a_verdict_naming_it() -> None:
     assert books["verdicts"] == {"coalesced": 1}
     assert (books["accounted"], books["unaccounted"]) == (3, 1)
     assert books["unaccounted_sample"] == [("c", 0)]
+    # From the motion's publish to its start: 40 ms (a, the event's time) and 60 ms (b, the
+    # start's own time; its event came later), a tick apart.
+    assert books["to_start"]["storm"]["samples"] == 2
+    assert books["to_start"]["storm"]["max_ms"] == 60.0
 
 
 def test_shadow_lag_is_from_publish_to_the_first_poll_showing_it() -> None:
