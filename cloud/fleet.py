@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from cloud import iam, iot, notify, retention, storage
+from cloud import fleet_index, iam, iot, notify, retention, storage
 from cloud.analysis import choice
 from cloud.analysis.frames_queue import ensure_frames_resources
 from cloud.clients import AwsClients
@@ -46,6 +46,7 @@ def ensure_fleet(clients: AwsClients) -> FleetRecord:
     topic_arn = notify.ensure_topic(clients, names.notification_topic, names.topic_arn(), tags)
     results = ensure_results(clients, names, topic_arn, tags)
     group_arn = iot.ensure_thing_group(clients, names.thing_group, tags)
+    fleet_index.ensure_indexing(clients)
     analyzer = _ensure_analyzer(clients, names, settings.analyzer)
     frames = ensure_frames_resources(clients, names, tags) if analyzer is Analyzer.FRAMES else None
     producer_role, _ = iam.ensure_role(

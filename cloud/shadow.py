@@ -134,7 +134,12 @@ def get_reported(clients: AwsClients, thing: str) -> CameraShadow | None:
             document = json.loads(answer["payload"].read())
     except NotFoundError:
         return None
-    reported = document.get("state", {}).get("reported")
+    return parse_reported(thing, document.get("state", {}).get("reported"))
+
+
+def parse_reported(thing: str, reported: object) -> CameraShadow | None:
+    """The camera status in a shadow's reported section (from GetThingShadow or the fleet index);
+    None when nothing is reported. FleetError when it does not hold a camera status."""
     if not reported:
         return None
     try:

@@ -1,13 +1,15 @@
 """`fleet-status`: the state of every registered camera, published as Prefect artifacts.
 
-A run reads the registry (the fleet's IoT thing group), then four parts per camera: its status
-shadow, its stream processor's status, its latest detection and latest named visitor (one query)
-and its analysed video today. It
-publishes the artifacts `fleet-status` and `fleet-status-summary` (`flows.fleet_status_report`)
-and returns the status. A task per part, not per camera (the flow runs every minute; a task run
-per camera and minute would fill the Prefect database), the cameras read by a few threads inside
-each. One camera's errors stay with that camera, a part that cannot be read is reported as not
-read; only an unreadable registry fails the run.
+A run reads the fleet's cameras with their status shadows from the fleet index
+(`cloud.fleet_index`: a `SearchIndex` page per 100 cameras), the stream processors' statuses (one
+listing), and, only for the cameras whose shadow shows motion today, their latest detection and
+latest named visitor (one query) and their analysed video today: its AWS calls grow with pages
+and with the cameras that moved, not three per camera. An idle camera shows that it was idle
+today. It publishes the artifacts `fleet-status` and `fleet-status-summary`
+(`flows.fleet_status_report`) and returns the status. A task per part, not per camera (the flow
+runs every minute; a task run per camera and minute would fill the Prefect database), the cameras
+read by a few threads inside each. One camera's errors stay with that camera, a part that cannot
+be read is reported as not read; only an unreadable index fails the run.
 
 Served on a schedule by `flows.serve` (`deployment`): every `FLEET_STATUS_INTERVAL_SECONDS`.
 """
@@ -27,13 +29,16 @@ from prefect.futures import PrefectFuture
 from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from cloud import detections, shadow
+from cloud import detections, fleet_index
 from cloud.errors import FleetError, is_retryable
+from cloud.fleet_index import FleetShadows
 from cloud.models import ProcessorStatus
 from cloud.registry import list_camera_ids
 from cloud.rekognition_messages import DailyUsage, DetectionRecord
 from cloud.shadow import CameraStatus
 from flows.fleet_status_report import (
+    ATTENTION_LINES,
+    TABLE_ROWS,
     CameraFacts,
     FleetStatus,
     Part,
@@ -41,6 +46,7 @@ from flows.fleet_status_report import (
     build_status,
     summary_line,
     summary_markdown,
+    table_description,
     table_rows,
 )
 from flows.retry import AWS_RETRY
@@ -96,9 +102,24 @@ def list_cameras() -> list[str]:
     name="read-shadows",
     **AWS_RETRY,
 )
-def read_shadows(camera_ids: list[str]) -> Reads[CameraStatus]:
+def read_shadows() -> FleetShadows:
     rt = runtime()
-    return read_each(camera_ids, lambda c: shadow.read_status(rt.clients, rt.names.thing(c)))
+    return fleet_index.search_statuses(rt.clients, rt.names)
+
+
+def moved_today(shadows: FleetShadows, day: date) -> list[str]:
+    """The cameras whose detections are worth reading: those whose shadow shows motion on `day`
+    (UTC), and those whose shadow could not be read (whether they moved is unknown)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return [
+        camera_id
+        for camera_id in shadows.camera_ids
+        if camera_id in shadows.errors
+        or (
+            (motion := shadows.statuses.get(camera_id, CameraStatus()).last_motion) is not None
+            and motion >= start
+        )
+    ]
 
 
 @task(
@@ -164,8 +185,10 @@ def camera_facts(
     processors: Reads[ProcessorState | None] | str,
     last_detections: Reads[LatestDetections] | str,
     usage: Reads[DailyUsage] | str,
+    idle: frozenset[str] = frozenset(),
 ) -> list[CameraFacts]:
-    """Each camera's parts side by side; a part given as text could not be read at all."""
+    """Each camera's parts side by side; a part given as text could not be read at all. The
+    `idle` cameras' detections and usage were not read: they had no motion today."""
     facts = []
     for camera_id in camera_ids:
         unread: dict[Part, str] = {}
@@ -182,6 +205,7 @@ def camera_facts(
                 last_detection=latest,
                 last_visitor=visitor,
                 usage_today=_value(camera_id, Part.USAGE, usage, unread),
+                idle_today=camera_id in idle,
                 unread=unread,
             )
         )
@@ -199,24 +223,33 @@ async def fleet_status_flow() -> FleetStatus:
     log = get_run_logger()
     rt = runtime()
     now = datetime.now(UTC)
-    camera_ids = list_cameras()
-    shadows = read_shadows.submit(camera_ids)
+    shadows = read_shadows()
+    camera_ids = shadows.camera_ids
+    moved = moved_today(shadows, now.date())
     processors = read_processors.submit(camera_ids)
-    last_detections = read_last_detections.submit(camera_ids)
-    usage = read_usage.submit(camera_ids, now.date())
+    last_detections = read_last_detections.submit(moved)
+    usage = read_usage.submit(moved, now.date())
     facts = camera_facts(
         camera_ids,
-        _gathered(shadows, Part.SHADOW),
+        Reads(values=shadows.statuses, errors=shadows.errors),
         _gathered(processors, Part.PROCESSOR),
         _gathered(last_detections, Part.DETECTIONS),
         _gathered(usage, Part.USAGE),
+        idle=frozenset(camera_ids) - frozenset(moved),
+    )
+    log.info(
+        "fleet %s: %d cameras in %d index pages, %d with motion today",
+        rt.names.fleet,
+        len(camera_ids),
+        shadows.calls,
+        len(moved),
     )
     status = build_status(
         rt.names.fleet, facts, now, budget_minutes=rt.settings.analysis_daily_budget_minutes
     ).model_copy(update={"analyzer": rt.analyzer})
     summary = summary_line(status)
     await acreate_table_artifact(
-        key=TABLE_KEY, table=table_rows(status), description=f"Fleet {status.fleet}: {summary}"
+        key=TABLE_KEY, table=table_rows(status, TABLE_ROWS), description=table_description(status)
     )
     await acreate_markdown_artifact(
         key=SUMMARY_KEY,
@@ -224,7 +257,7 @@ async def fleet_status_flow() -> FleetStatus:
         description=summary,
     )
     log.info("fleet %s: %s", status.fleet, summary)
-    for line in status.attention:
+    for line in status.attention[:ATTENTION_LINES]:
         log.info("needs attention: %s", line)
     return status
 

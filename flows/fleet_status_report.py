@@ -9,15 +9,22 @@ Per camera (one row of the `fleet-status` table artifact):
   stream processor is `FAILED` (its last analysis session failed). An offline camera's last health
   is shown as it was reported, but does not make it failing: being offline is the news;
 - **last visitor**: the names in the camera's latest detection that named someone, and when
-  (on cameras registered with `--recognize-faces`).
+  (on cameras registered with `--recognize-faces`);
+- **idle today**: its shadow shows no motion since the start of the UTC day, so its detections
+  and usage were not read (`fleet camera events ID` lists its history).
 
 What needs attention, one line per problem, each naming the camera: offline (for how long, and
 the reason it gave), never seen, silent, pipeline failed or stalled (with its error), stream
 processor failed (with its message) or missing, the daily analysis budget used up, and anything
 that could not be read.
 
-The summary links each camera to its detection gallery, the artifact `camera-<id>-detections`
-the results consumer writes (`cloud.gallery`).
+Sized for 10,000 cameras: the summary gives the counts first, then what needs attention in the
+order to act on it (offline longest first, failed pipelines and processors with their reason,
+silent longest first, never seen, the rest), at most `ATTENTION_LINES` of them; the table artifact
+has the cameras needing attention first, then the others, at most `TABLE_ROWS` rows (`fleet camera
+overview --json` has every camera). The summary links the cameras with detections today to their
+detection gallery, the artifact `camera-<id>-detections` the results consumer writes
+(`cloud.gallery`), at most `GALLERY_LINKS` of them.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ from cloud.shadow import CameraStatus
 from device.messages import PipelineState
 
 SILENT_AFTER = timedelta(minutes=2)
+TABLE_ROWS = 200  # the table artifact's rows at most
+ATTENTION_LINES = 100  # the summary's attention lines at most
+GALLERY_LINKS = 50  # the summary's gallery links at most
+ALL_CAMERAS = "fleet camera overview --json"
+IDLE = "idle today"
 _FAILING_PIPELINES = frozenset({PipelineState.FAILED, PipelineState.STALLED})
 _DETAIL_CHARS = 200
 
@@ -81,6 +93,9 @@ class CameraFacts(Model):
         None, description="The latest detection that named someone."
     )
     usage_today: DailyUsage | None = None
+    idle_today: bool = Field(
+        False, description="No motion today: its detections and usage were not read."
+    )
     unread: dict[Part, str] = Field(default_factory=dict)
 
 
@@ -95,6 +110,7 @@ class CameraRow(Model):
     camera: str
     presence: Presence
     last_seen: datetime | None = None
+    since: datetime | None = Field(None, description="When its presence last changed.")
     pipeline: PipelineState | None = None
     pipeline_error: str | None = None
     fps: float | None = None
@@ -106,6 +122,9 @@ class CameraRow(Model):
     last_visitor_at: datetime | None = None
     processor_status: ProcessorStatus | None = None
     analysed_minutes_today: float | None = None
+    idle_today: bool = False
+    pipeline_failed: bool = Field(False, description="Online with a failed or stalled pipeline.")
+    processor_failed: bool = False
     failing: bool = False
     attention: tuple[str, ...] = ()
 
@@ -115,12 +134,16 @@ class FleetStatus(Model):
     analyzer: Analyzer = Analyzer.STREAM_PROCESSOR
     at: datetime
     day: date = Field(description="The UTC day the analysed minutes are counted for.")
-    cameras: tuple[CameraRow, ...]
+    cameras: tuple[CameraRow, ...] = Field(description="Every camera, by camera id.")
     online: int
     offline: int
     never_seen: int
     failing: int
-    attention: tuple[str, ...]
+    pipelines_failed: int = 0
+    processors_failed: int = 0
+    moved_today: int = Field(0, description="Cameras whose shadow shows motion today.")
+    detected_today: int = Field(0, description="Cameras with a detection today.")
+    attention: tuple[str, ...] = Field(description="What needs attention, in the order to act.")
 
 
 def build_status(
@@ -131,17 +154,51 @@ def build_status(
     silent_after: timedelta = SILENT_AFTER,
 ) -> FleetStatus:
     rows = tuple(_row(f, now, budget_minutes, silent_after) for f in sorted(facts, key=_camera_of))
+    day = now.date()
     return FleetStatus(
         fleet=fleet,
         at=now,
-        day=now.date(),
+        day=day,
         cameras=rows,
         online=sum(r.presence is Presence.ONLINE for r in rows),
         offline=sum(r.presence is Presence.OFFLINE for r in rows),
         never_seen=sum(r.presence is Presence.NEVER_SEEN for r in rows),
         failing=sum(r.failing for r in rows),
-        attention=tuple(line for r in rows for line in r.attention),
+        pipelines_failed=sum(r.pipeline_failed for r in rows),
+        processors_failed=sum(r.processor_failed for r in rows),
+        moved_today=sum(r.last_motion is not None and r.last_motion.date() >= day for r in rows),
+        detected_today=sum(
+            r.last_detection is not None and r.last_detection.date() >= day for r in rows
+        ),
+        attention=tuple(
+            line for r in attention_first(rows, now, silent_after) for line in r.attention
+        ),
     )
+
+
+def attention_first(
+    rows: tuple[CameraRow, ...], now: datetime, silent_after: timedelta = SILENT_AFTER
+) -> list[CameraRow]:
+    """The rows in the order to act on them: offline (longest first), failed pipelines and
+    processors, silent (longest first), never seen, anything else needing attention, then the
+    cameras that need nothing; by camera id within each."""
+    return sorted(rows, key=lambda row: _urgency(row, now, silent_after))
+
+
+def _urgency(row: CameraRow, now: datetime, silent_after: timedelta) -> tuple[int, float, str]:
+    def age(moment: datetime | None) -> float:
+        return -(now - moment).total_seconds() if moment else 0.0
+
+    if row.presence is Presence.OFFLINE:
+        return 0, age(row.since or row.last_seen), row.camera
+    if row.failing:
+        return 1, 0.0, row.camera
+    silent = row.last_seen is not None and now - row.last_seen >= silent_after
+    if row.presence is Presence.ONLINE and silent:
+        return 2, age(row.last_seen), row.camera
+    if row.presence is Presence.NEVER_SEEN:
+        return 3, 0.0, row.camera
+    return (4 if row.attention else 5), 0.0, row.camera
 
 
 def _camera_of(facts: CameraFacts) -> str:
@@ -157,6 +214,7 @@ def _row(
     visitor = None if Part.DETECTIONS in facts.unread else facts.last_visitor
     usage = facts.usage_today
     minutes = None if Part.USAGE in facts.unread else usage.minutes if usage else 0.0
+    idle = facts.idle_today and Part.SHADOW not in facts.unread
     presence = _presence(facts)
     pipeline_failing = (
         presence is Presence.ONLINE and health is not None and health.pipeline in _FAILING_PIPELINES
@@ -166,6 +224,7 @@ def _row(
         camera=facts.camera_id,
         presence=presence,
         last_seen=status.last_seen,
+        since=status.status_since,
         pipeline=health.pipeline if health else None,
         pipeline_error=health.pipeline_error if health else None,
         fps=health.fps if health else None,
@@ -177,6 +236,9 @@ def _row(
         last_visitor_at=visitor.detected_at if visitor else None,
         processor_status=processor.status if processor else None,
         analysed_minutes_today=minutes,
+        idle_today=idle,
+        pipeline_failed=pipeline_failing,
+        processor_failed=processor_failing,
         failing=pipeline_failing or processor_failing,
         attention=tuple(_attention(facts, presence, now, budget_minutes, silent_after)),
     )
@@ -268,36 +330,49 @@ _ONLINE_CELL: Mapping[Presence, str] = {
 }
 
 
-def table_rows(status: FleetStatus) -> list[dict[str, Any]]:
-    """The table artifact: one row per camera, `COLUMNS`, JSON values."""
-    rows = []
-    for row in status.cameras:
-        detection = (
-            f"{_time(row.last_detection)} ({row.last_detection_label})"
-            if row.last_detection
-            else None
-        )
-        visitor = (
-            f"{', '.join(row.last_visitor)} ({_time(row.last_visitor_at)})"
-            if row.last_visitor
-            else None
-        )
-        minutes = row.analysed_minutes_today
-        cells = (
-            row.camera,
-            _ONLINE_CELL[row.presence],
-            _time(row.last_seen),
-            row.pipeline.value if row.pipeline else None,
-            None if row.fps is None else round(row.fps, 1),
-            row.restarts,
-            _time(row.last_motion),
-            detection,
-            visitor,
-            row.processor_status.value if row.processor_status else None,
-            None if minutes is None else round(minutes, 1),
-        )
-        rows.append(dict(zip(COLUMNS, cells, strict=True)))
-    return rows
+def table_rows(status: FleetStatus, limit: int | None = None) -> list[dict[str, Any]]:
+    """The table: a row per camera (`COLUMNS`, JSON values), those needing attention first, at
+    most `limit` rows (None: every camera)."""
+    ordered = attention_first(status.cameras, status.at)
+    return [_cells(row) for row in ordered[:limit]]
+
+
+def _cells(row: CameraRow) -> dict[str, Any]:
+    if row.idle_today:
+        detection: str | None = IDLE
+    elif row.last_detection:
+        detection = f"{_time(row.last_detection)} ({row.last_detection_label})"
+    else:
+        detection = None
+    visitor = (
+        f"{', '.join(row.last_visitor)} ({_time(row.last_visitor_at)})"
+        if row.last_visitor
+        else None
+    )
+    minutes = row.analysed_minutes_today
+    cells = (
+        row.camera,
+        _ONLINE_CELL[row.presence],
+        _time(row.last_seen),
+        row.pipeline.value if row.pipeline else None,
+        None if row.fps is None else round(row.fps, 1),
+        row.restarts,
+        _time(row.last_motion),
+        detection,
+        visitor,
+        row.processor_status.value if row.processor_status else None,
+        None if minutes is None else round(minutes, 1),
+    )
+    return dict(zip(COLUMNS, cells, strict=True))
+
+
+def table_description(status: FleetStatus, limit: int = TABLE_ROWS) -> str:
+    """The table artifact's description: the summary, and which rows it holds."""
+    shown = min(limit, len(status.cameras))
+    more = len(status.cameras) - shown
+    rows = f"; the first {shown} rows, those needing attention first" if more else ""
+    rest = f" ({more} more: `{ALL_CAMERAS}`)" if more else ""
+    return f"Fleet {status.fleet}: {summary_line(status)}{rows}{rest}"
 
 
 def _cameras(count: int) -> str:
@@ -315,36 +390,63 @@ def gallery_url(camera_id: str, ui_url: str | None = None) -> str:
 
 
 def summary_markdown(status: FleetStatus, ui_url: str | None = None) -> str:
-    """The markdown artifact: the counts, each camera's detection gallery, then what needs
-    attention."""
+    """The markdown artifact: the counts, what needs attention (in the order to act, at most
+    `ATTENTION_LINES`), then the detection galleries of the cameras with detections today."""
     lines = [
         f"# Fleet {status.fleet}: {_cameras(len(status.cameras))}",
         "",
         f"As of {_time(status.at)}. Analyzer: {status.analyzer}.",
         "",
-        "| online | offline | never seen | failing |",
-        "| --- | --- | --- | --- |",
-        f"| {status.online} | {status.offline} | {status.never_seen} | {status.failing} |",
+        "| online | offline | never seen | failing | pipelines failed | processors failed "
+        "| motion today | detections today |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| {status.online} | {status.offline} | {status.never_seen} | {status.failing} "
+        f"| {status.pipelines_failed} | {status.processors_failed} | {status.moved_today} "
+        f"| {status.detected_today} |",
         "",
-        *_galleries(status, ui_url),
         "## Needs attention",
         "",
+        *_attention_lines(status),
+        "",
+        *_galleries(status, ui_url),
+        f"Cameras without motion today show `{IDLE}` instead of their latest detection; "
+        "`fleet camera events ID` lists a camera's detections.",
     ]
-    if status.attention:
-        lines.extend(f"- {_escape(line)}" for line in status.attention)
-    else:
-        lines.append("Nothing needs attention.")
     return "\n".join(lines) + "\n"
 
 
+def _attention_lines(status: FleetStatus) -> list[str]:
+    if not status.attention:
+        return ["Nothing needs attention."]
+    lines = [f"- {_escape(line)}" for line in status.attention[:ATTENTION_LINES]]
+    more = len(status.attention) - ATTENTION_LINES
+    if more > 0:
+        lines.append(f"- … and {more} more: `{ALL_CAMERAS}`")
+    return lines
+
+
 def _galleries(status: FleetStatus, ui_url: str | None) -> list[str]:
-    """A link per camera to its detection gallery (none for an empty fleet)."""
-    if not status.cameras:
+    """A link to the detection gallery of each camera with detections today (at most
+    `GALLERY_LINKS`, the latest first); none when no camera has any."""
+    today = sorted(
+        (r for r in status.cameras if r.last_detection and r.last_detection.date() >= status.day),
+        key=lambda r: (r.last_detection, r.camera),
+        reverse=True,
+    )
+    if not today:
         return []
     links = [
-        f"[{_escape(row.camera)}]({gallery_url(row.camera, ui_url)})" for row in status.cameras
+        f"[{_escape(row.camera)}]({gallery_url(row.camera, ui_url)})"
+        for row in today[:GALLERY_LINKS]
     ]
-    return ["## Detections", "", "Latest detections per camera: " + " · ".join(links), ""]
+    more = len(today) - GALLERY_LINKS
+    rest = f" (and {more} more)" if more > 0 else ""
+    return [
+        "## Detections today",
+        "",
+        "Latest detections per camera: " + " · ".join(links) + rest,
+        "",
+    ]
 
 
 def summary_line(status: FleetStatus) -> str:

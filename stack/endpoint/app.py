@@ -30,7 +30,7 @@ from moto.moto_api._internal.models import moto_api_backend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from stack.broker.acl_sync import AclSync, is_acl_relevant
-from stack.endpoint import iot_patch, kinesisvideo, persistence, presigned
+from stack.endpoint import iot_index, iot_patch, kinesisvideo, persistence, presigned
 from stack.endpoint.admin import PREFIX, AdminApi
 from stack.endpoint.archived_media.clip_responses import Clips
 from stack.endpoint.archived_media.hls_responses import HlsStreaming
@@ -306,6 +306,14 @@ class LocalEndpointApp:
                     return kvs_handler(account, region, request)
 
             return kvs
+        if info.service == "iot" and operation in iot_index.OPERATIONS:
+            index_handler = iot_index.OPERATIONS[operation]
+
+            def iot_search(account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+                with self.state_lock:
+                    return index_handler(account, region, request)
+
+            return iot_search
         if info.service == "service-quotas" and operation in quota_responses.OPERATIONS:
             try:
                 request = json.loads(body or b"{}")

@@ -164,7 +164,8 @@ def test_the_artifact_matches_the_registry_and_the_health_in_the_shadows(
     registry = list_camera_ids(rt.clients, rt.names)
     table = json.loads(artifacts[TABLE_KEY])
     assert table == table_rows(status)
-    assert [row["camera"] for row in table] == sorted(registry)
+    assert sorted(row["camera"] for row in table) == sorted(registry)
+    assert table[0]["camera"] == QUIET  # a failed pipeline: the rows needing attention first
     assert all(list(row) == list(COLUMNS) for row in table)
     rows = {row["camera"]: row for row in table}
 
@@ -199,7 +200,11 @@ def test_the_artifact_matches_the_registry_and_the_health_in_the_shadows(
 
     # The summary counts what the rows say, and names what needs attention.
     summary = artifacts[SUMMARY_KEY]
-    counts = f"| {status.online} | {status.offline} | {status.never_seen} | {status.failing} |"
+    counts = (
+        f"| {status.online} | {status.offline} | {status.never_seen} | {status.failing} "
+        f"| {status.pipelines_failed} | {status.processors_failed} | {status.moved_today} "
+        f"| {status.detected_today} |"
+    )
     assert counts in summary
     assert status.online == sum(row["online"] == "yes" for row in table)
     assert status.never_seen == sum(row["online"] == "never seen" for row in table)

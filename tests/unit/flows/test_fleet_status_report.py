@@ -154,15 +154,16 @@ def test_what_needs_attention_names_the_camera_and_the_problem() -> None:
         NOW,
         BUDGET,
     )
+    # In the order to act: offline, failed, silent, never seen, the rest.
     assert status.attention == (
-        "attic: online but silent for 5 min",
-        "drive: daily analysis budget used (30.2 of 30 min)",
         "garage: offline for 12 min (connection lost)",
         "gate: stream processor FAILED: role denied",
         "porch: pipeline failed: no element x264enc",
-        "shed: never seen",
-        "side: no stream processor (register the camera again)",
         "yard: pipeline stalled",
+        "attic: online but silent for 5 min",
+        "shed: never seen",
+        "drive: daily analysis budget used (30.2 of 30 min)",
+        "side: no stream processor (register the camera again)",
     )
     by_camera = {r.camera: r for r in status.cameras}
     assert by_camera["front"].attention == ()
@@ -216,7 +217,9 @@ def test_the_table_has_the_issues_columns_and_one_row_per_camera() -> None:
     rows = table_rows(status)
     assert list(COLUMNS) == ISSUE_COLUMNS.strip("()").split(", ")
     assert all(list(row) == list(COLUMNS) for row in rows)
-    assert rows[0] == {
+    # Those needing attention first: offline, then never seen, then the rest.
+    assert [row["camera"] for row in rows] == ["garage", "shed", "front"]
+    assert rows[2] == {
         "camera": "front",
         "online": "yes",
         "last seen": "2026-05-02 18:29:50 UTC",
@@ -229,9 +232,9 @@ def test_the_table_has_the_issues_columns_and_one_row_per_camera() -> None:
         "processor status": "STOPPED",
         "analysed minutes today": 1.3,
     }
-    assert rows[1]["online"] == "no" and rows[1]["processor status"] is None
-    assert rows[1]["analysed minutes today"] == 0.0  # nothing analysed: zero, not unknown
-    assert rows[2] == {
+    assert rows[0]["online"] == "no" and rows[0]["processor status"] is None
+    assert rows[0]["analysed minutes today"] == 0.0  # nothing analysed: zero, not unknown
+    assert rows[1] == {
         **dict.fromkeys(COLUMNS),
         "camera": "shed",
         "online": "never seen",
@@ -253,8 +256,11 @@ def test_the_summary_counts_and_lists_what_needs_attention() -> None:
     )
     markdown = summary_markdown(status)
     assert markdown.startswith("# Fleet camfleet: 3 cameras\n")
-    assert "| online | offline | never seen | failing |\n| --- | --- | --- | --- |\n" in markdown
-    assert "| 2 | 1 | 0 | 1 |" in markdown
+    assert (
+        "| online | offline | never seen | failing | pipelines failed | processors failed "
+        "| motion today | detections today |\n"
+    ) in markdown
+    assert "| 2 | 1 | 0 | 1 | 1 | 0 | 0 | 0 |" in markdown
     assert "- garage: offline for 1 h 30 min\n" in markdown
     # A camera's error is shown as written, not rendered as markdown.
     assert r"- porch: pipeline failed: bad \<caps\> \| \*x\*" in markdown
@@ -263,14 +269,14 @@ def test_the_summary_counts_and_lists_what_needs_attention() -> None:
     )
 
     quiet = build_status("camfleet", [facts("front", online("front"))], NOW, BUDGET)
-    assert summary_markdown(quiet).endswith("## Needs attention\n\nNothing needs attention.\n")
+    assert "## Needs attention\n\nNothing needs attention.\n" in summary_markdown(quiet)
     assert summary_markdown(quiet).startswith("# Fleet camfleet: 1 camera\n")
 
 
 def test_an_empty_fleet() -> None:
     status = build_status("camfleet", [], NOW, BUDGET)
     assert table_rows(status) == [] and status.attention == ()
-    assert "| 0 | 0 | 0 | 0 |" in summary_markdown(status)
+    assert "| 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in summary_markdown(status)
 
 
 @pytest.mark.parametrize(
@@ -353,21 +359,29 @@ def test_the_served_deployment_runs_every_status_interval(
         FleetSettings(home=tmp_path, status_interval_seconds=5)
 
 
-def test_the_summary_links_each_camera_to_its_detection_gallery() -> None:
+def test_the_summary_links_the_cameras_with_detections_today_to_their_gallery() -> None:
+    earlier, yesterday = NOW - timedelta(hours=2), NOW - timedelta(days=1)
     status = build_status(
         "camfleet",
-        [facts("front-door", online("front-door")), facts("back_yard", offline(5))],
+        [
+            facts("front-door", online("front-door"), last_detection=detection("front-door", NOW)),
+            facts("back_yard", offline(5), last_detection=detection("back_yard", earlier)),
+            facts("porch", online("porch"), last_detection=detection("porch", yesterday)),
+            facts("shed", online("shed"), idle_today=True),
+        ],
         NOW,
         BUDGET,
     )
     absolute = summary_markdown(status, ui_url="http://127.0.0.1:4200/")
     back_yard = gallery_key("back_yard")
     assert (
-        "## Detections\n\nLatest detections per camera: "
-        f"[back\\_yard](http://127.0.0.1:4200/v2/artifacts/key/{back_yard}) · "
-        "[front-door](http://127.0.0.1:4200/v2/artifacts/key/camera-front-door-detections)\n\n"
-        "## Needs attention\n"
+        "## Detections today\n\nLatest detections per camera: "
+        "[front-door](http://127.0.0.1:4200/v2/artifacts/key/camera-front-door-detections) · "
+        f"[back\\_yard](http://127.0.0.1:4200/v2/artifacts/key/{back_yard})\n"
     ) in absolute
+    assert "porch" not in absolute and status.detected_today == 2
+    assert table_rows(status)[-1]["last detection"] == "idle today"
+    assert "`fleet camera events ID`" in absolute
     # Without the UI's address: paths the UI resolves against its own.
     assert "[front-door](/v2/artifacts/key/camera-front-door-detections)" in (
         summary_markdown(status)
