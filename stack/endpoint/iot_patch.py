@@ -34,7 +34,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from moto.core.config import default_user_config
 from moto.iot import models as iot_models
-from moto.iot.exceptions import InvalidRequestException
+from moto.iot.exceptions import InvalidRequestException, ResourceNotFoundException
+from moto.utilities.utils import get_partition
 
 from stack.endpoint.ca import LocalCA
 
@@ -119,6 +120,17 @@ def _describe_endpoint(self: Any, endpoint_type: str) -> Any:
     return endpoint
 
 
+def _describe_thing(self: Any, thing_name: str) -> Any:
+    """The thing by its ARN, the key moto keeps things under (moto walks every thing, and every
+    shadow read and write describes the thing: at 10,000 things that is most of a write)."""
+    partition = get_partition(self.region_name)
+    arn = f"arn:{partition}:iot:{self.region_name}:{self.account_id}:thing/{thing_name}"
+    thing = self.things.get(arn)
+    if thing is None:
+        raise ResourceNotFoundException()
+    return thing
+
+
 def _delete_thing(self: Any, thing_name: str) -> None:
     arn = self.describe_thing(thing_name).arn
     _ORIGINALS["delete_thing"](self, thing_name)
@@ -173,6 +185,7 @@ _PATCHES = {
     "create_certificate_from_csr": _create_certificate_from_csr,
     "_generate_certificate_pem": _generate_certificate_pem,
     "describe_endpoint": _describe_endpoint,
+    "describe_thing": _describe_thing,
     "delete_thing": _delete_thing,
     "create_thing": _create_thing,
     "update_thing": _update_thing,

@@ -105,6 +105,31 @@ def test_a_thing_without_a_thing_type_has_at_most_three_attributes(
     assert len(iot.describe_thing(thingName=name)["attributes"]) == 4
 
 
+def test_a_thing_is_found_by_its_name_and_gone_once_deleted(
+    local_endpoint: LocalEndpoint,
+) -> None:
+    """The endpoint finds a thing by its key (moto walked every thing); the answers are AWS's."""
+    iot = iot_client(local_endpoint)
+    data = boto3.client(
+        "iot-data",
+        endpoint_url=local_endpoint.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = f"found-{uuid.uuid4().hex[:8]}"
+    iot.create_thing(thingName=name)
+    assert iot.describe_thing(thingName=name)["thingArn"] == f"{ARN}:thing/{name}"
+    data.update_thing_shadow(thingName=name, payload=b'{"state": {"reported": {"a": 1}}}')
+    shadow = json.loads(data.get_thing_shadow(thingName=name)["payload"].read())
+    assert shadow["state"]["reported"] == {"a": 1}
+    iot.delete_thing(thingName=name)
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_thing(thingName=name)
+    with pytest.raises(data.exceptions.ResourceNotFoundException):
+        data.get_thing_shadow(thingName=name)
+
+
 def test_ca_survives_reload_and_issues_server_certs(tmp_path: Path) -> None:
     ca = LocalCA.load_or_create(tmp_path)
     assert (tmp_path / "ca.key").stat().st_mode & 0o777 == 0o600
