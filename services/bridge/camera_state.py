@@ -27,6 +27,7 @@ class PendingWrite:
 @dataclass
 class _Camera:
     presence: PresenceReport | None = None
+    presence_sent_ms: int | None = None  # the sending time of the status message it came from
     last_seen_ms: int | None = None
     health: HealthEvent | None = None
     last_motion_ms: int | None = None
@@ -56,12 +57,12 @@ class _Camera:
 
     @property
     def urgent(self) -> bool:
-        """A presence or pipeline change this replica has not written yet."""
-        presence = self.presence.presence if self.presence else None
-        written = self.written_presence.presence if self.written_presence else None
+        """A presence this replica has not written yet (a status message it had not seen: with
+        replicas side by side, the change in between may have gone to another), or a pipeline
+        change."""
         pipeline = self.health.pipeline if self.health else None
         written_pipeline = self.written_health.pipeline if self.written_health else None
-        return presence != written or pipeline != written_pipeline
+        return self.presence != self.written_presence or pipeline != written_pipeline
 
     def reschedule(self, min_interval_s: float) -> None:
         """`due_at` after a change: at once if urgent or never written, else one interval after
@@ -137,11 +138,13 @@ class FleetState:
             current is not None
             and current.presence is event.presence
             and current.reason == event.reason
+            and camera.presence_sent_ms in (event.sent_at_ms, None)
         ):
-            return  # the same presence again (a retained copy): keep when it began
+            return  # the status it has again (a retained copy): keep when it began
         camera.presence = PresenceReport(
             presence=event.presence, reason=event.reason, status_at_ms=received_ms
         )
+        camera.presence_sent_ms = event.sent_at_ms
 
     @staticmethod
     def _health(camera: _Camera, event: HealthEvent, received_ms: int) -> None:

@@ -66,6 +66,18 @@ def test_the_same_presence_again_writes_nothing_new() -> None:
     assert state.due(now=100.0) == []  # an offline status does not count as "seen" either
 
 
+def test_a_status_message_not_seen_before_is_written_at_once_even_if_its_presence_is() -> None:
+    """Replicas share the cameras' messages: this one saw `online`, another the `offline` after
+    it (and wrote it); the camera's next `online` is new, not a retained copy."""
+    state = FleetState(min_interval_s=INTERVAL)
+    state.observe(status(Presence.ONLINE), T0_MS)
+    write_all(state, now=0.0)
+    assert state.observe(status(Presence.ONLINE, at=T0_MS + 2_000), T0_MS + 2_010) is True
+    [write] = state.due(now=2.0)
+    assert write.urgent and write.update.presence is not None
+    assert write.update.presence.status_at_ms == T0_MS + 2_010
+
+
 def test_a_burst_of_health_within_the_interval_is_written_once() -> None:
     state = FleetState(min_interval_s=INTERVAL)
     state.observe(status(Presence.ONLINE), T0_MS)
