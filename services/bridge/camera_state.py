@@ -106,6 +106,11 @@ class FleetState:
     retry_min_s: float = 1.0
     retry_max_s: float = 60.0
     _cameras: dict[str, _Camera] = field(default_factory=dict)
+    # What `due` looks at, so that it never walks the fleet: the cameras with an urgent write
+    # (in the order they became urgent), and a heap of (due_at, camera) for the routine ones; an
+    # entry whose camera has moved on since is dropped when reached.
+    _urgent: dict[str, None] = field(default_factory=dict)
+    _routine: list[tuple[float, str]] = field(default_factory=list)
 
     @property
     def cameras(self) -> int:
@@ -126,8 +131,28 @@ class FleetState:
         else:
             camera.last_seen_ms = received_ms
             camera.last_motion_ms = max(camera.last_motion_ms or 0, event.producer_timestamp_ms)
-        camera.reschedule(self.min_interval_s)
+        self._schedule(event.camera_id, camera)
         return camera.urgent
+
+    def _schedule(self, camera_id: str, camera: _Camera) -> None:
+        """Work out when the camera is due and file it where `due` looks."""
+        before = camera.due_at
+        camera.reschedule(self.min_interval_s)
+        if camera.due_at == math.inf or camera.writing:
+            self._urgent.pop(camera_id, None)
+        elif camera.urgent:
+            self._urgent.setdefault(camera_id, None)
+        else:
+            self._urgent.pop(camera_id, None)
+            if camera.due_at != before:
+                heapq.heappush(self._routine, (camera.due_at, camera_id))
+
+    def _routine_entry(self, due_at: float, camera_id: str) -> _Camera | None:
+        """The camera of a heap entry, if the entry still holds."""
+        camera = self._cameras.get(camera_id)
+        if camera is None or camera.writing or camera.urgent or camera.due_at != due_at:
+            return None
+        return camera
 
     @staticmethod
     def _status(camera: _Camera, event: StatusEvent, received_ms: int) -> None:
@@ -162,22 +187,22 @@ class FleetState:
         The bridge asks for as many as it has writers free, so an urgent change never waits
         behind a queue of routine writes; a camera left for later is written with whatever it
         has by then."""
-        urgent: list[tuple[str, _Camera]] = []
-        routine: list[tuple[float, str, _Camera]] = []
-        for camera_id, camera in self._cameras.items():
-            if camera.writing or camera.due_at > now:
-                continue
-            if camera.urgent:
-                urgent.append((camera_id, camera))
-            else:
-                routine.append((camera.due_at, camera_id, camera))
-        room = len(urgent) + len(routine) if limit is None else limit
-        chosen = urgent[:room]
-        if len(chosen) < room:
-            longest = heapq.nsmallest(room - len(chosen), routine, key=lambda r: r[0])
-            chosen += [(camera_id, camera) for _, camera_id, camera in longest]
+        room = math.inf if limit is None else limit
+        chosen: list[tuple[str, _Camera]] = []
+        for camera_id in list(self._urgent):
+            if len(chosen) >= room:
+                break
+            camera = self._cameras[camera_id]
+            if not camera.writing and camera.due_at <= now:
+                chosen.append((camera_id, camera))
+        while self._routine and len(chosen) < room and self._routine[0][0] <= now:
+            due_at, camera_id = heapq.heappop(self._routine)
+            held = self._routine_entry(due_at, camera_id)
+            if held is not None:
+                chosen.append((camera_id, held))
         writes: list[PendingWrite] = []
         for camera_id, camera in chosen:
+            self._urgent.pop(camera_id, None)
             update = camera.update()
             if update.empty:  # what changed is equal to what was written
                 camera.due_at = math.inf
@@ -189,14 +214,21 @@ class FleetState:
     def next_due_in(self, now: float) -> float | None:
         """Seconds until `due` will have something, or None if nothing is pending (a camera
         whose write is under way counts once it is settled)."""
-        soonest = min((c.due_at for c in self._cameras.values() if not c.writing), default=math.inf)
+        soonest = min(
+            (self._cameras[c].due_at for c in self._urgent if not self._cameras[c].writing),
+            default=math.inf,
+        )
+        while self._routine and self._routine_entry(*self._routine[0]) is None:
+            heapq.heappop(self._routine)
+        if self._routine:
+            soonest = min(soonest, self._routine[0][0])
         return None if soonest == math.inf else max(0.0, soonest - now)
 
     def written(self, write: PendingWrite, now: float) -> None:
         camera = self._cameras[write.camera_id]
         self._settle(camera, write.update)
         camera.last_write, camera.failures, camera.retry_at = now, 0, 0.0
-        self._done(camera)
+        self._done(write.camera_id, camera)
 
     def failed(self, write: PendingWrite, now: float) -> float:
         """Keep it for a retry; returns the backoff in seconds."""
@@ -204,7 +236,7 @@ class FleetState:
         camera.failures += 1
         backoff: float = min(self.retry_max_s, self.retry_min_s * 2.0 ** (camera.failures - 1))
         camera.retry_at = now + backoff
-        self._done(camera)
+        self._done(write.camera_id, camera)
         return backoff
 
     def dropped(self, write: PendingWrite, now: float) -> None:
@@ -212,11 +244,12 @@ class FleetState:
         camera = self._cameras[write.camera_id]
         self._settle(camera, write.update)
         camera.last_write, camera.failures, camera.retry_at = now, 0, 0.0
-        self._done(camera)
+        self._done(write.camera_id, camera)
 
-    def _done(self, camera: _Camera) -> None:
+    def _done(self, camera_id: str, camera: _Camera) -> None:
         camera.writing = False
-        camera.reschedule(self.min_interval_s)
+        camera.due_at = math.inf  # filed afresh: its heap entries, if any, no longer hold
+        self._schedule(camera_id, camera)
 
     @staticmethod
     def _settle(camera: _Camera, update: ShadowUpdate) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device.messages import HealthEvent, MotionEvent, PipelineState, Presence, StatusEvent
 from services.bridge.camera_state import INFERRED_REASON, FleetState, PendingWrite
@@ -281,3 +285,57 @@ def test_many_cameras_heard_from_again_are_due_one_interval_after_their_write() 
     assert state.due(now=INTERVAL - 0.1) == []
     assert state.next_due_in(now=5.0) == pytest.approx(INTERVAL - 5.0)
     assert len(state.due(now=INTERVAL)) == 50
+
+
+def _walked_due(state: FleetState, now: float) -> set[str]:
+    """Which cameras are due, by walking every camera (what `due` must agree with)."""
+    return {
+        camera_id
+        for camera_id, camera in state._cameras.items()
+        if not camera.writing and camera.due_at <= now and not camera.update().empty
+    }
+
+
+def _walked_next(state: FleetState, now: float) -> float | None:
+    soonest = min((c.due_at for c in state._cameras.values() if not c.writing), default=math.inf)
+    return None if soonest == math.inf else max(0.0, soonest - now)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["status", "health", "failed-health", "due", "settle", "wait"]),
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.sampled_from(["written", "failed", "dropped"]),
+        ),
+        max_size=80,
+    )
+)
+def test_due_agrees_with_a_walk_of_every_camera(steps: list[tuple[str, str, str]]) -> None:
+    """The index `due` keeps (urgent cameras, a heap of routine ones) picks exactly the cameras
+    a walk of the fleet finds due, and `next_due_in` the same time, whatever happened before."""
+    state = FleetState(min_interval_s=INTERVAL, retry_min_s=1.0, retry_max_s=4.0)
+    now, sent = 0.0, T0_MS
+    pending: list[PendingWrite] = []
+    for action, camera, outcome in steps:
+        sent += 1
+        if action == "status":
+            presence = Presence.ONLINE if sent % 2 else Presence.OFFLINE
+            event = StatusEvent(camera_id=camera, sent_at_ms=sent, presence=presence)
+            state.observe(event, sent)
+        elif action in ("health", "failed-health"):
+            pipeline = PipelineState.FAILED if action == "failed-health" else PipelineState.RUNNING
+            state.observe(health_event(camera_id=camera, sent_at_ms=sent, pipeline=pipeline), sent)
+        elif action == "due":
+            assert state.next_due_in(now) == _walked_next(state, now)
+            expected = _walked_due(state, now)
+            writes = state.due(now)
+            assert {w.camera_id for w in writes} == expected
+            pending += writes
+        elif action == "settle" and pending:
+            write = pending.pop(0)
+            getattr(state, outcome)(write, now)
+        elif action == "wait":
+            now += 5.0
+    assert state.next_due_in(now) == _walked_next(state, now)
