@@ -66,7 +66,7 @@ _SETTINGS_REFRESH_S = 300.0
 _WATCH_S = 1.0
 # analyze-motion runs created at once per bridge: a busy server answers 503 to creations beyond
 # what it sustains. A run that waits mirrors its session late, never wrongly.
-_FLOW_RUNS = 16
+FLOW_RUNS_AT_ONCE = 16
 # A flow run is created once no start has been in flight for this long, or after the longest
 # wait: in a large fleet, starts may never pause.
 _STARTS_QUIET_S = 0.5
@@ -154,7 +154,7 @@ class MotionAnalysis:
         self._events = ThreadPoolExecutor(1, thread_name_prefix="analysis-events")
         self._closed = threading.Event()
         self._loop = asyncio.new_event_loop()
-        self._flow_runs = asyncio.Semaphore(_FLOW_RUNS)
+        self._flow_runs = asyncio.Semaphore(FLOW_RUNS_AT_ONCE)
         # Made now, not by the first start: loading the clients' service models would delay
         # that start and the others behind the clients' lock.
         if rt.analyzer is Analyzer.FRAMES:
