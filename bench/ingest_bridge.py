@@ -1,13 +1,19 @@
-"""The bridge under test in `bench/ingest.py`, in a process of its own (which the benchmark pins
-to one CPU): the real bridge (`services.bridge.service.run_bridge`, the composition root `fleet up` runs,
-with the benchmark's `Instruments`), or the naive baseline (`bench/naive_bridge.py`).
+"""A bridge replica under test in `bench/ingest.py`, in a process of its own (which the benchmark
+pins to a CPU): the real bridge (`services.bridge.service.run_bridge`, the composition root `fleet up`
+runs, with the benchmark's `Instruments`), or the naive baseline (`bench/naive_bridge.py`).
 
     python bench/ingest_bridge.py real|naive --heartbeat-file F --records F [--flush-interval S]
+        [--replica NAME] [--switch-interval S]
 
-It runs until SIGTERM, then writes what it recorded as JSON to `--records`: per valid message
-(camera, sent_at_ms, received_ms, done_ms) and per shadow write that succeeded (camera, when it
-returned, the presence's status_at_ms and value, the health's sent_at_ms and pipeline state),
-and the counters. Recording is a list append per message and per write.
+`--replica` is the replica's part of its client id (`<fleet>-bridge-<replica>`, which the bridge
+identity's policy allows): replicas with different names share the subscription. It runs until
+SIGTERM, then writes what it recorded as JSON to `--records`: per valid message (camera,
+sent_at_ms, received_ms, done_ms), per health the bridge coalesced (camera, sent_at_ms,
+received_ms: replaced by the camera's newer health before it was handled), per shadow write that
+succeeded (camera, when it returned, the presence's status_at_ms and value, the health's
+sent_at_ms and pipeline state), and the counters. Recording is a list append per message, per
+coalesced health and per write; a coalesced health's payload is parsed when the records are
+written.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from device.messages import HealthEvent, StatusEvent, now_ms
 from flows import runtime
 from services.bridge.camera_state import PendingWrite
 from services.bridge.intake import CameraEvent
+from services.bridge.intake_queue import Received
 from services.bridge.service import BridgeConfig, Instruments, bridge_endpoint, run_bridge
 from services.harness.heartbeat import write_heartbeat
 from services.harness.process import run_service
@@ -40,8 +47,11 @@ class Recorder:
     def __init__(self) -> None:
         self.messages: list[tuple[str, int, int, int]] = []
         self.writes: list[tuple[str, int, int | None, str | None, int | None, str | None]] = []
+        self.replaced: list[Received] = []  # coalesced healths, as the bridge's queue held them
+        self._coalesced: list[tuple[str, int, int]] = []  # parsed: (camera, sent_at_ms, received)
         # Collections of 5 ms or more (when, how long): every thread waits meanwhile.
         self.gc_pauses: list[tuple[int, float]] = []
+        self.threads: dict[int, str] = {}  # native id: name
         self._gc_started = 0.0
         gc.callbacks.append(self._on_gc)
 
@@ -55,6 +65,18 @@ class Recorder:
 
     def on_message(self, event: CameraEvent, received_ms: int) -> None:
         self.messages.append((event.camera_id, event.sent_at_ms, received_ms, now_ms()))
+
+    def on_coalesced(self, replaced: Received) -> None:
+        self.replaced.append(replaced)
+
+    def coalesced(self) -> list[tuple[str, int, int]]:
+        """The coalesced healths so far, parsed (each once)."""
+        for replaced in self.replaced[len(self._coalesced) :]:
+            health = json.loads(replaced.payload)
+            self._coalesced.append(
+                (health["camera_id"], health["sent_at_ms"], replaced.received_ms)
+            )
+        return self._coalesced[:]
 
     def on_written(self, write: PendingWrite) -> None:
         self.written(write.camera_id, write.update)
@@ -74,12 +96,16 @@ class Recorder:
 
     def dump(self, path: Path, counters: dict[str, Any]) -> None:
         """Atomically (the benchmark waits for the file): a copy of the lists, then the file."""
-        threads = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+        # Every thread seen at a dump: the last one, at exit, comes after some have ended.
+        self.threads.update(
+            {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+        )
         document = {
             "messages": self.messages[:],
             "writes": self.writes[:],
+            "coalesced": self.coalesced(),
             "counters": counters,
-            "threads": threads,
+            "threads": self.threads,
             "gc_pauses": self.gc_pauses[:],
         }
         tmp = path.with_name(path.name + ".tmp")
@@ -97,12 +123,16 @@ def heartbeat_counters(path: Path) -> dict[str, Any]:
 
 def run_real(args: argparse.Namespace, recorder: Recorder, stop: threading.Event) -> None:
     config = BridgeConfig(
-        replica="bench-real",
+        replica=args.replica,
         flush_interval_seconds=args.flush_interval,
         heartbeat_file=args.heartbeat_file,
         heartbeat_seconds=HEARTBEAT_S,
     )
-    instruments = Instruments(on_message=recorder.on_message, on_written=recorder.on_written)
+    instruments = Instruments(
+        on_message=recorder.on_message,
+        on_written=recorder.on_written,
+        on_coalesced=recorder.on_coalesced,
+    )
     try:
         run_bridge(FleetSettings(), config, stop, instruments)
     finally:
@@ -140,9 +170,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heartbeat-file", type=Path, required=True)
     parser.add_argument("--records", type=Path, required=True)
     parser.add_argument("--flush-interval", type=float, default=15.0)
+    parser.add_argument("--replica", default="bench-real", help="the client id's replica part")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="the interpreter's GIL switch interval in seconds (default: Python's, 0.005)",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", type=Path, help="cProfile the main thread (the flush loop)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     recorder = Recorder()
     # SIGUSR1: write what was recorded so far (the benchmark reads it after each step).
     signal.signal(

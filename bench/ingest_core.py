@@ -1,31 +1,34 @@
 """The pure parts of `bench/ingest.py`: the message stream, nearest-rank percentiles and how a
 table shows them (`bench/motion.py` uses both), and the books of a step (what was published
-against what the bridge processed, wrote to shadows and emitted as Prefect events). No I/O, no
-clock: times are passed in (wall-clock milliseconds).
+against what the bridge replicas handled or coalesced, wrote to shadows and emitted as Prefect
+events). No I/O, no clock: times are passed in (wall-clock milliseconds).
 
 The stream: camera `c`'s messages are numbered `n` = 0, 1, 2, ... Message 0 is a status
 `online`, 1 a health with the pipeline `running` (the warm-up: every camera known, every shadow
 written). From 2 on, with `k = (n + c) % cycle`: `k == 0` a status `offline`, `k == 1` a status
-`online` (a flap), `k == cycle // 2` a health `restarting`, `k == cycle // 2 + 1` a health
-`running` (a pipeline restart), and every other message a health `running`. The offsets spread
-the state changes evenly over the cameras and over time: 4 messages in `cycle` change a
-camera's state, which the bridge must write to its shadow at once and report as a Prefect
-event; the rest only refresh its last-seen time and health, written at most every flush
-interval. A message is named by (camera, sent_at_ms), unique per camera (`Stream.stamp`); a
-status carries `bench <n>` as its reason and a health `n` as its uptime, so an event names its
-message too.
+`online` (a flap), `k == cycle // 4` a motion, `k == cycle // 2` a health `restarting`,
+`k == cycle // 2 + 1` a health `running` (a pipeline restart), and every other message a health
+`running`. The offsets spread the state changes and the motion evenly over the cameras and over
+time: 4 messages in `cycle` change a camera's state, which the bridge must write to its shadow at
+once and report as a Prefect event, and 1 is a motion, which the bridge must never drop; the rest
+only refresh its last-seen time and health, written at most every flush interval, and are what a
+bridge behind may coalesce. A message is named by (camera, sent_at_ms), unique per camera
+(`Stream.stamp`); a status carries `bench <n>` as its reason, a health `n` as its uptime and a
+motion `n` as its sequence, so an event names its message too.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from device.messages import (
     HealthEvent,
+    MotionEvent,
     PipelineState,
     Presence,
     StatusEvent,
@@ -42,6 +45,8 @@ EVENT_ONLINE, EVENT_OFFLINE, EVENT_HEALTH = (
     CAMERA_HEALTH.name,
 )
 REASON_PREFIX = "bench "
+MIN_CYCLE = 8  # room for the flap, the motion and the restart apart
+KINDS = (TopicKind.MOTION, TopicKind.STATUS, TopicKind.HEALTH)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,16 @@ class Planned:
     change: bool = False  # a presence or pipeline change: an urgent shadow write and an event
 
     def payload(self, sent_at_ms: int) -> bytes:
+        if self.kind is TopicKind.MOTION:
+            return encode(
+                MotionEvent(
+                    camera_id=self.camera,
+                    sent_at_ms=sent_at_ms,
+                    sequence=self.n,
+                    producer_timestamp_ms=sent_at_ms,
+                    score=0.9,
+                )
+            )
         if self.kind is TopicKind.STATUS:
             assert self.presence is not None
             return encode(
@@ -94,6 +109,8 @@ def plan(
     k = (n + camera_index) % cycle
     if k in (0, 1):
         return TopicKind.STATUS, Presence.OFFLINE if k == 0 else Presence.ONLINE, None
+    if k == cycle // 4:
+        return TopicKind.MOTION, None, None
     restarting = k == cycle // 2
     return TopicKind.HEALTH, None, PipelineState.RESTARTING if restarting else PipelineState.RUNNING
 
@@ -111,8 +128,8 @@ class Stream:
     _last_ms: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.cycle < 6:
-            raise ValueError("a cycle of at least 6 messages keeps the changes apart")
+        if self.cycle < MIN_CYCLE:
+            raise ValueError(f"a cycle of at least {MIN_CYCLE} messages keeps the changes apart")
         count = len(self.cameras)
         self._n, self._last_ms = [0] * count, [0] * count
         self._presence, self._pipeline = [None] * count, [None] * count
@@ -193,6 +210,19 @@ class Processed:
 
 
 @dataclass(frozen=True)
+class Coalesced:
+    """A health the bridge replaced, before handling it, by the camera's newer one."""
+
+    camera: str
+    sent_at_ms: int
+    received_ms: int
+
+    @property
+    def key(self) -> Key:
+        return self.camera, self.sent_at_ms
+
+
+@dataclass(frozen=True)
 class Written:
     camera: str
     written_ms: int  # the shadow update returned: durable at the endpoint
@@ -240,8 +270,12 @@ class Books:
     acked: int = 0
     processed: int = 0  # distinct messages of the step the bridge processed
     duplicates: int = 0  # deliveries beyond the first (QoS 1 may redeliver)
-    lost: list[Key] = field(default_factory=list)  # acknowledged by the broker, never processed
+    # Acknowledged by the broker, neither processed nor coalesced; per kind (TopicKind values).
+    lost: list[Key] = field(default_factory=list)
+    lost_by_kind: Counter[str] = field(default_factory=Counter)
+    coalesced_by_kind: Counter[str] = field(default_factory=Counter)  # replaced, never processed
     changes: int = 0
+    changes_coalesced: int = 0  # a pipeline change replaced by a newer health before handling
     changes_never_shown: int = 0  # the camera moved on before the shadow showed it
     changes_unwritten: int = 0  # shadow and camera never agreed again by the time of reading
     routine_written: int = 0  # routine healths written themselves (the rest: a newer one)
@@ -257,8 +291,11 @@ class Books:
             "processed": self.processed,
             "duplicates": self.duplicates,
             "lost": len(self.lost),
+            "lost_by_kind": {kind.value: self.lost_by_kind[kind.value] for kind in KINDS},
+            "coalesced_by_kind": {kind.value: self.coalesced_by_kind[kind.value] for kind in KINDS},
             "lost_messages": [f"{c}@{ms}" for c, ms in self.lost[:20]],
             "changes": self.changes,
+            "changes_coalesced": self.changes_coalesced,
             "changes_never_shown": self.changes_never_shown,
             "changes_unwritten": self.changes_unwritten,
             "routine_written": self.routine_written,
@@ -302,7 +339,7 @@ class _Timelines:
         timelines = cls()
         for s in history:
             deliveries = processed.get(s.key)
-            if deliveries:
+            if deliveries and s.planned.kind is not TopicKind.MOTION:
                 done = min(p.done_ms for p in deliveries)
                 part = (s.planned.camera, s.planned.kind)
                 timelines.camera.setdefault(part, []).append((done, _value(s.planned)))
@@ -352,9 +389,11 @@ def step_books(
     writes: Sequence[Written],
     read_at_ms: int,
     history: Sequence[Sent] | None = None,
+    coalesced: Collection[Key] = frozenset(),
 ) -> Books:
     """A step's messages against the bridge's records (of the whole run; `history`: every message
-    of the run, default the step's): loss, duplicates, intake lag (publish to processed), and:
+    of the run, default the step's; `coalesced`: the healths replaced by a newer one): loss and
+    coalescing per kind, duplicates, intake lag (publish to processed), and:
 
     - for a state change (presence or pipeline), publish to the first moment the camera's shadow
       shows the camera's state again: when the write carrying it returned, or, if the camera
@@ -372,8 +411,12 @@ def step_books(
     for s in sent:
         deliveries = processed.get(s.key, ())
         if not deliveries:
-            if s.acked:
+            if s.key in coalesced:
+                books.coalesced_by_kind[s.planned.kind.value] += 1
+                books.changes_coalesced += s.planned.change
+            elif s.acked:
                 books.lost.append(s.key)
+                books.lost_by_kind[s.planned.kind.value] += 1
             continue
         done = min(p.done_ms for p in deliveries)
         books.processed += 1
@@ -405,6 +448,36 @@ def step_books(
         span_s = (last_done - min(s.sent_at_ms for s in sent)) / 1000
         books.handled_per_s = round(books.processed / span_s, 1) if span_s > 0 else 0.0
     return books
+
+
+def sustained(books: Mapping[str, Any], limit_ms: float) -> bool:
+    """A step the bridge kept up with: something processed, nothing lost or coalesced, and the
+    p99 intake lag known and under `limit_ms`."""
+    return (
+        books["processed"] > 0
+        and books["lost"] == 0
+        and not any(books["coalesced_by_kind"].values())
+        and under(books["intake"], "p99", limit_ms)
+    )
+
+
+def offered_rate(asked: int, published: int, publish_s: float) -> int:
+    """The rate a step offered: the one asked, or what the publishers made if they fell short of
+    it by more than 5 %."""
+    made = published / publish_s if publish_s > 0 else float(asked)
+    return asked if made >= 0.95 * asked else int(made)
+
+
+def overload_rate(steps: Iterable[tuple[int, bool]]) -> int | None:
+    """Twice the highest sustained rate of (rate, sustained) steps; None if none was."""
+    best = max((rate for rate, ok in steps if ok), default=None)
+    return None if best is None else 2 * best
+
+
+def replica_cpus(replicas: int, cpus: int) -> list[int]:
+    """A CPU of its own per replica, leaving the first to the stack and the publishers; with too
+    few CPUs for that, the replicas share the last one."""
+    return list(range(cpus - replicas, cpus)) if cpus > replicas else [cpus - 1]
 
 
 def event_lags(

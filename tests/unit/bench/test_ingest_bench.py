@@ -7,6 +7,7 @@ import pytest
 from bench.ingest_core import (
     EVENT_HEALTH,
     EVENT_OFFLINE,
+    Coalesced,
     Lag,
     Planned,
     Processed,
@@ -17,16 +18,20 @@ from bench.ingest_core import (
     event_lags,
     event_message_number,
     index_processed,
+    offered_rate,
+    overload_rate,
     percentiles,
+    replica_cpus,
     step_books,
+    sustained,
     under,
 )
-from device.messages import PipelineState, Presence, TopicKind, decode, topic
+from device.messages import MotionEvent, PipelineState, Presence, TopicKind, decode, topic
 
 T0 = 1_800_000_000_000
 
 
-def test_each_camera_warms_up_then_flaps_and_restarts_once_a_cycle() -> None:
+def test_each_camera_warms_up_then_flaps_sees_motion_and_restarts_once_a_cycle() -> None:
     stream = Stream(["a", "b"], cycle=10)
     messages = [stream.next() for _ in range(40)]
     a = [planned for index, planned in messages if index == 0]
@@ -49,11 +54,15 @@ def test_each_camera_warms_up_then_flaps_and_restarts_once_a_cycle() -> None:
     # Camera b is one message ahead in its cycle: the changes are spread over the cameras.
     b_changes = [m.n for index, m in messages if index == 1 and m.change]
     assert b_changes == [4, 5, 9, 10, 14, 15, 19]
+    # One motion a cycle (at a quarter of it), never a change.
+    assert [m.n for m in a if m.kind is TopicKind.MOTION] == [2, 12]
+    assert [m.n for index, m in messages if index == 1 and m.kind is TopicKind.MOTION] == [11]
+    assert not any(m.change for _, m in messages if m.kind is TopicKind.MOTION)
 
 
 def test_a_cycle_too_short_to_keep_changes_apart_is_refused() -> None:
     with pytest.raises(ValueError):
-        Stream(["a"], cycle=4)
+        Stream(["a"], cycle=7)
 
 
 def test_stamps_are_unique_per_camera_even_within_a_millisecond() -> None:
@@ -71,6 +80,11 @@ def test_payloads_follow_the_contract_and_name_their_message() -> None:
     assert event_message_number(EVENT_OFFLINE, {"reason": "bench 7"}) == 7
     assert event_message_number(EVENT_HEALTH, {"uptime_seconds": 8.0}) == 8
     assert event_message_number(EVENT_OFFLINE, {"reason": "connection lost"}) is None
+    motion = decode(
+        topic("cam-1", TopicKind.MOTION), Planned("cam-1", 9, TopicKind.MOTION).payload(T0)
+    )
+    assert isinstance(motion, MotionEvent)
+    assert (motion.sequence, motion.producer_timestamp_ms, motion.sent_at_ms) == (9, T0, T0)
 
 
 def test_percentiles_are_nearest_rank_and_lower_bounds_propagate() -> None:
@@ -113,6 +127,41 @@ def test_the_books_count_loss_duplicates_and_time_each_message() -> None:
     assert books.routine_written == 1
     assert books.routine_to_shadow["samples"] == 2 and books.routine_to_shadow["max_ms"] == 15_000
     assert books.changes == 0 and books.change_to_shadow["samples"] == 0
+
+
+def test_loss_is_counted_per_kind_and_a_coalesced_health_is_not_lost() -> None:
+    motion = _sent("a", 2, T0, TopicKind.MOTION)
+    offline = _sent("a", 3, T0 + 10, TopicKind.STATUS, change=True, presence=Presence.OFFLINE)
+    routine = _sent("a", 4, T0 + 20, TopicKind.HEALTH, pipeline=PipelineState.RUNNING)
+    restart = _sent(
+        "a", 5, T0 + 30, TopicKind.HEALTH, change=True, pipeline=PipelineState.RESTARTING
+    )
+    newest = _sent("a", 6, T0 + 40, TopicKind.HEALTH, pipeline=PipelineState.RUNNING)
+    lost_health = _sent("b", 4, T0 + 20, TopicKind.HEALTH, pipeline=PipelineState.RUNNING)
+    sent = [motion, offline, routine, restart, newest, lost_health]
+    processed = index_processed([Processed("a", T0 + 40, T0 + 41, T0 + 42)])
+    coalesced = {Coalesced("a", T0 + 20, T0 + 21).key, Coalesced("a", T0 + 30, T0 + 31).key}
+    books = step_books(sent, processed, [], T0 + 9000, coalesced=coalesced).as_dict()
+    assert books["lost_by_kind"] == {"motion": 1, "status": 1, "health": 1}
+    assert books["coalesced_by_kind"] == {"motion": 0, "status": 0, "health": 2}
+    assert books["lost"] == 3 and books["processed"] == 1 and books["changes_coalesced"] == 1
+    assert not sustained(books, 1000)
+    # Nothing lost, but healths coalesced: the bridge did not keep up.
+    only_coalesced = step_books(
+        [routine, restart, newest], processed, [], T0 + 9000, coalesced=coalesced
+    ).as_dict()
+    assert only_coalesced["lost"] == 0 and not sustained(only_coalesced, 1000)
+    kept_up = step_books([newest], processed, [], T0 + 9000).as_dict()
+    assert sustained(kept_up, 1000) and not sustained(kept_up, 2)  # intake lag 2 ms
+
+
+def test_the_overload_step_doubles_the_highest_sustained_rate() -> None:
+    assert overload_rate([(1000, True), (2000, True), (3000, False)]) == 4000
+    assert overload_rate([(1000, True), (2000, False), (3000, True)]) == 6000
+    assert overload_rate([(1000, False)]) is None
+    # What the publishers made, when they fell short of what was asked.
+    assert offered_rate(1000, 20_000, 20.5) == 1000
+    assert offered_rate(4000, 60_000, 20.0) == 3000
 
 
 def test_a_change_counts_until_the_shadow_shows_the_cameras_state_again() -> None:
@@ -187,3 +236,9 @@ def test_events_are_timed_per_message_and_missing_ones_counted() -> None:
     assert stats["samples"] == 2 and stats["p50_ms"] == 40 and stats["max_at_least"]
     _, every = event_lags([offline, routine], events, {"a"}, True, T0 + 9000)
     assert every == 1  # the naive way owes one per message
+
+
+def test_replicas_get_a_cpu_each_beside_the_stacks_or_share_the_last() -> None:
+    assert replica_cpus(1, 2) == [1]
+    assert replica_cpus(2, 4) == [2, 3]
+    assert replica_cpus(2, 2) == [1]
