@@ -91,6 +91,17 @@ class AnalysisStartedPayload(EventPayload):
     started_at_ms: int | None = None  # when the session was started (the event may come later)
 
 
+class AnalysisRequestedPayload(EventPayload):
+    """A session the bridge started for a motion (or a follow-up), as soon as it is started."""
+
+    session_id: str
+    start_ms: int
+    duration_s: int
+    started_at_ms: int  # when the start returned (wall clock)
+    sequence: int | None = None  # the motion's; None for a follow-up
+    producer_timestamp_ms: int | None = None
+
+
 class AnalysisFailedPayload(EventPayload):
     session_id: str | None = None  # unset when the session could not even start
     message: str | None
@@ -161,6 +172,12 @@ ANALYSIS_STARTED = CameraEventKind(
     AnalysisStartedPayload,
     "An analysis session (one attempt of an `analyze-motion` run) started.",
 )
+ANALYSIS_REQUESTED = CameraEventKind(
+    "camera.analysis.requested",
+    AnalysisRequestedPayload,
+    "A motion started an analysis session (from the bridge at once; `camera.analysis.started` "
+    "follows with the session's `analyze-motion` run).",
+)
 ANALYSIS_FAILED = CameraEventKind(
     "camera.analysis.failed",
     AnalysisFailedPayload,
@@ -185,6 +202,7 @@ CATALOGUE: tuple[CameraEventKind[Any], ...] = (
     CAMERA_OFFLINE,
     CAMERA_HEALTH,
     PIPELINE_FAILED,
+    ANALYSIS_REQUESTED,
     ANALYSIS_STARTED,
     ANALYSIS_FAILED,
     ANALYSIS_COALESCED,

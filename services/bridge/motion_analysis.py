@@ -34,8 +34,10 @@ from flows.analyze import AnalysisRequest, analyze_motion, emit_camera_event
 from flows.events import (
     ANALYSIS_COALESCED,
     ANALYSIS_FAILED,
+    ANALYSIS_REQUESTED,
     ANALYSIS_SKIPPED,
     AnalysisFailedPayload,
+    AnalysisRequestedPayload,
     CameraEventKind,
     MotionVerdictPayload,
     P,
@@ -245,8 +247,22 @@ class MotionAnalysis:
             )
             self._free(plan.camera_id)
             return
+        started_at_ms = self._clock.now_ms()
+        self._events.submit(
+            self._emit,
+            ANALYSIS_REQUESTED,
+            plan.camera_id,
+            AnalysisRequestedPayload(
+                session_id=session,
+                start_ms=plan.start_ms,
+                duration_s=plan.duration_s,
+                started_at_ms=started_at_ms,
+                sequence=motion.sequence if motion else None,
+                producer_timestamp_ms=motion.producer_timestamp_ms if motion else None,
+            ),
+        )
         started = Session(plan.camera_id, session, self._clock.monotonic())
-        self._describers.submit(self._describe_then_follow, plan, started, self._clock.now_ms())
+        self._describers.submit(self._describe_then_follow, plan, started, started_at_ms)
 
     def _describe_then_follow(
         self, plan: SessionPlan, session: Session, started_at_ms: int

@@ -19,6 +19,7 @@ from flows import events
 from flows.events import (
     CATALOGUE,
     AnalysisFailedPayload,
+    AnalysisRequestedPayload,
     AnalysisStartedPayload,
     CameraEventKind,
     DetectionPayload,
@@ -70,6 +71,22 @@ SAMPLES: dict[type[EventPayload], list[EventPayload]] = {
         AnalysisStartedPayload(
             session_id="s-1", start_ms=1_718_000_000_000, duration_s=30, follow_up=False, attempt=1
         )
+    ],
+    AnalysisRequestedPayload: [
+        AnalysisRequestedPayload(
+            session_id="s-1",
+            start_ms=1_718_000_000_000,
+            duration_s=30,
+            started_at_ms=1_718_000_002_040,
+            sequence=4,
+            producer_timestamp_ms=1_718_000_002_000,
+        ),
+        AnalysisRequestedPayload(
+            session_id="s-2",
+            start_ms=1_718_000_030_000,
+            duration_s=30,
+            started_at_ms=1_718_000_031_000,
+        ),
     ],
     AnalysisFailedPayload: [
         AnalysisFailedPayload(session_id="s-1", message=None, attempt=2),
@@ -126,6 +143,7 @@ def test_the_names_on_the_wire() -> None:
         "camera.offline",
         "camera.health",
         "camera.pipeline.failed",
+        "camera.analysis.requested",
         "camera.analysis.started",
         "camera.analysis.failed",
         "camera.analysis.coalesced",

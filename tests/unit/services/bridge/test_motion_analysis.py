@@ -29,6 +29,7 @@ from flows.analyze import AnalysisRequest
 from flows.events import (
     ANALYSIS_COALESCED,
     ANALYSIS_FAILED,
+    ANALYSIS_REQUESTED,
     ANALYSIS_SKIPPED,
     CameraEventKind,
     P,
@@ -47,6 +48,7 @@ WINDOW_MS = GATE.max_duration_s * 1000
 AFTER_WINDOW_AND_COOLDOWN_MS = WINDOW_MS - GATE.preroll_ms + GATE.cooldown_s * 1000
 ACTIVE = {ProcessorStatus.STARTING, ProcessorStatus.RUNNING, ProcessorStatus.STOPPING}
 COALESCED, SKIPPED, FAILED = ANALYSIS_COALESCED, ANALYSIS_SKIPPED, ANALYSIS_FAILED
+REQUESTED = ANALYSIS_REQUESTED
 
 
 class Activity:
@@ -568,7 +570,13 @@ def test_a_burst_starts_every_camera_once_with_the_starts_under_way_together(
         NAMES.processor(c): 1 for c in fleet
     }
     assert bridge.rekognition.most_in_flight >= 16
-    assert bridge.rekognition.refused == [] and bridge.events.emitted == []
+    assert bridge.rekognition.refused == []
+    # Each start is told at once, naming its motion; nothing else is.
+    bridge.wait_until(lambda: len(bridge.events.emitted) >= len(fleet), "each start's event")
+    requested = bridge.events.named(REQUESTED)
+    assert sorted(camera for camera, _ in requested) == sorted(fleet)
+    assert {(p["sequence"], p["producer_timestamp_ms"]) for _, p in requested} == {(0, T0_MS)}
+    assert len(bridge.events.emitted) == len(fleet)
     # The flow runs wait until the starts pause, however long the clock stands still.
     bridge.wait_until(lambda: len(bridge.rekognition.describes) == len(fleet), "the describes")
     assert bridge.stays_false(lambda: bool(bridge.runs.created))
