@@ -12,10 +12,9 @@ nothing), runs the fleet-status flow once (seconds, AWS calls by operation), con
 fleet from simulator children of `--per-process` cameras each, runs a baseline (motion
 `--motion-per-hour` a camera) and a storm of each `--storms` fraction of the fleet, then flips
 the status of `--flip-sample` cameras (offline, online) while their shadows are polled. Per
-size: connections up, motion published against motion the bridge accounted for (a
-`camera.analysis.coalesced`/`skipped` event naming the sequence, or a `camera.analysis.started`
-whose window starts at the motion's producer timestamp less the pre-roll), motion to the
-analysis queue (the start's event) p50/p99 per phase, shadow lag p50/p99 for status changes,
+size: connections up, motion published against motion the bridge accounted for (an event naming
+its sequence: `camera.analysis.requested`, `.coalesced` or `.skipped`), motion to the analysis
+queue (publish to the start's return) p50/p99 per phase, shadow lag p50/p99 for status changes,
 each replica's messages per second and CPU, health coalesced, the simulators' CPU and RSS per
 1,000 connections, each part's peak RSS and the peak load average. Prints one table, writes
 bench/results/fleet.json (and fleet-partial.json after each size).
@@ -52,7 +51,7 @@ from cloud.settings import FleetSettings
 from device.messages import now_ms
 from flows import runtime
 from flows.camera_events import read_cameras_events
-from flows.events import ANALYSIS_COALESCED, ANALYSIS_SKIPPED, ANALYSIS_STARTED
+from flows.events import ANALYSIS_COALESCED, ANALYSIS_REQUESTED, ANALYSIS_SKIPPED
 from flows.fleet_status import fleet_status_flow
 from flows.register import register_cameras_flow
 from stack.supervisor.layout import PartName, StackLayout
@@ -212,34 +211,30 @@ def shadow_lags(records: list[dict[str, Any]], seen: dict[tuple[str, str, int], 
 # The bridge's accounting of motion.
 
 
-def account_motion(
-    records: list[dict[str, Any]], events: list[Any], preroll_ms: int
-) -> dict[str, Any]:
+def account_motion(records: list[dict[str, Any]], events: list[Any]) -> dict[str, Any]:
+    """Each acknowledged motion against the bridge's events naming its sequence: a
+    `camera.analysis.requested` (a session started for it: from the publish to the start's
+    return is its time to start) or a verdict (coalesced, skipped)."""
     motion = {
         (r["camera"], r["seq"]): r for r in records if r["kind"] == "motion" and r["acked_ms"]
     }
     verdicts: dict[Key, str] = {}
-    starts: dict[tuple[str, int], int] = {}  # (camera, window start) -> when the start was emitted
+    starts: dict[Key, int] = {}  # (camera, sequence) -> when its session's start returned
     for event in events:
-        camera = event.resource.id.removeprefix("camera.")
-        if event.event == ANALYSIS_STARTED.name:
-            if event.payload.get("attempt", 1) == 1 and not event.payload.get("follow_up"):
-                # When the bridge's start returned; the event itself comes with the flow run.
-                at_ms = event.payload.get("started_at_ms") or int(event.occurred.timestamp() * 1000)
-                starts[(camera, int(event.payload["start_ms"]))] = at_ms
-        elif event.payload.get("sequence") is not None:
-            verdicts[(camera, int(event.payload["sequence"]))] = str(event.payload["reason"])
-    started: set[Key] = set()
+        if event.payload.get("sequence") is None:
+            continue
+        key = (event.resource.id.removeprefix("camera."), int(event.payload["sequence"]))
+        if event.event == ANALYSIS_REQUESTED.name:
+            starts[key] = int(event.payload["started_at_ms"])
+        else:
+            verdicts[key] = str(event.payload["reason"])
     to_start: dict[str, list[Lag]] = {}
     for key, r in motion.items():
-        # The producer timestamp is the send time in the simulator's payload.
-        for delta in range(0, 3):  # the payload's ms and the record's may differ by a tick
-            at_ms = starts.get((key[0], r["sent_ms"] - delta - preroll_ms))
-            if at_ms is not None and key not in started:
-                started.add(key)
-                to_start.setdefault(r["phase"], []).append(Lag(float(at_ms - r["sent_ms"])))
-    reasons = Counter(verdicts[k] for k in motion if k in verdicts)
-    unaccounted = [k for k in motion if k not in verdicts and k not in started]
+        if key in starts:
+            to_start.setdefault(r["phase"], []).append(Lag(float(starts[key] - r["sent_ms"])))
+    started = [k for k in motion if k in starts]
+    reasons = Counter(verdicts[k] for k in motion if k in verdicts and k not in starts)
+    unaccounted = [k for k in motion if k not in verdicts and k not in starts]
     return {
         "to_start": {phase: percentiles(lags, (50, 99)) for phase, lags in to_start.items()},
         "published": sum(1 for r in records if r["kind"] == "motion"),
@@ -253,14 +248,14 @@ def account_motion(
 
 
 def settled_motion(
-    records: list[dict[str, Any]], since_ms: int, preroll_ms: int, wait_s: float = 60.0
+    records: list[dict[str, Any]], since_ms: int, wait_s: float = 60.0
 ) -> dict[str, Any]:
     """The accounting once the events settle: read again while some motion is unaccounted (the
-    bridge emits verdicts, and flow runs their starts, in the background), up to `wait_s`."""
+    bridge emits its events in the background), up to `wait_s`."""
     movers = sorted({r["camera"] for r in records if r["kind"] == "motion"})
     deadline = time.monotonic() + wait_s
     while True:
-        books = account_motion(records, read_verdicts(movers, since_ms), preroll_ms)
+        books = account_motion(records, read_verdicts(movers, since_ms))
         if books["unaccounted"] == 0 or time.monotonic() > deadline:
             return books
         time.sleep(5)
@@ -268,7 +263,7 @@ def settled_motion(
 
 def read_verdicts(ids: list[str], since_ms: int) -> list[Any]:
     since = datetime.fromtimestamp(since_ms / 1000 - 5, UTC)
-    names = [*VERDICTS, ANALYSIS_STARTED.name]
+    names = [*VERDICTS, ANALYSIS_REQUESTED.name]
     out: list[Any] = []
     for start in range(0, len(ids), 200):
         out.extend(asyncio.run(read_cameras_events(ids[start : start + 200], names, since)))
@@ -590,7 +585,7 @@ def simulate(
     out["phases"] = phase_rates(records)
     lags = shadow_lags(records, watch.seen)
     out["shadow_lag"] = percentiles(lags, (50, 99))
-    out["motion"] = settled_motion(records, began_ms, settings.analysis_preroll_ms)
+    out["motion"] = settled_motion(records, began_ms)
     out["published_total"] = len(records)
     (workdir / "records.json").write_text(json.dumps(records))
     return out

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
-from bench.fleet import account_motion, read_verdicts
+from bench.fleet import settled_motion
 from bench.fleet_sim import Simulator, bundles_of
 from bench.local_aws import local_settings
 from cli.prefect_context import run_flow
@@ -84,14 +83,7 @@ def test_simulated_cameras_reach_shadows_and_their_motion_is_accounted(
     motion = [r for r in records if r["kind"] == "motion"]
     assert {r["camera"] for r in motion} == set(members) and len(members) == 5
     assert all(r["acked_ms"] for r in records)
-    deadline = time.monotonic() + 30
-    while True:
-        books = account_motion(
-            records, read_verdicts(members, began_ms), settings.analysis_preroll_ms
-        )
-        if books["unaccounted"] == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+    books = settled_motion(records, began_ms, wait_s=30)
     assert books["acked"] == len(motion)
     assert books["unaccounted"] == 0, books
     assert books["started"] == len(members)  # each member's first motion starts its analysis

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -49,12 +48,9 @@ def _record(camera: str, kind: str, **fields: Any) -> dict[str, Any]:
             "acked_ms": 1, "error": None, "presence": None, **fields}  # fmt: skip
 
 
-def _event(name: str, camera: str, at_ms: int = 0, **payload: Any) -> Any:
+def _event(name: str, camera: str, **payload: Any) -> Any:
     return SimpleNamespace(
-        event=name,
-        resource=SimpleNamespace(id=f"camera.{camera}"),
-        payload=payload,
-        occurred=datetime.fromtimestamp(at_ms / 1000, UTC),
+        event=name, resource=SimpleNamespace(id=f"camera.{camera}"), payload=payload
     )
 
 
@@ -62,32 +58,24 @@ def test_motion_is_accounted_by_a_start_or_a_verdict_naming_it() -> None:
     records = [
         _record("a", "motion", seq=0, sent_ms=10_000),
         _record("a", "motion", seq=1, sent_ms=17_000),
-        _record("b", "motion", seq=0, sent_ms=12_001),
+        _record("b", "motion", seq=0, sent_ms=12_000),
         _record("c", "motion", seq=0, sent_ms=13_000),  # nothing names it
         _record("d", "motion", seq=0, sent_ms=13_000, acked_ms=None),  # never acknowledged
         _record("a", "health"),
     ]
     events = [
-        _event("camera.analysis.started", "a", 10_040, start_ms=8_000, attempt=1, follow_up=False),
+        _event("camera.analysis.requested", "a", sequence=0, started_at_ms=10_040),
         _event("camera.analysis.coalesced", "a", sequence=1, reason="coalesced"),
-        _event(
-            "camera.analysis.started",
-            "b",
-            19_000,
-            start_ms=10_000,
-            attempt=1,
-            follow_up=False,
-            started_at_ms=12_061,
-        ),
-        _event("camera.analysis.started", "c", start_ms=11_000, attempt=2, follow_up=False),
+        _event("camera.analysis.requested", "b", sequence=0, started_at_ms=12_060),
+        _event("camera.analysis.requested", "c", sequence=None, started_at_ms=13_500),  # follow-up
+        _event("camera.analysis.started", "c", start_ms=11_000, attempt=1, follow_up=False),
     ]
-    books = account_motion(records, events, preroll_ms=2_000)
+    books = account_motion(records, events)
     assert (books["published"], books["acked"], books["started"]) == (5, 4, 2)
     assert books["verdicts"] == {"coalesced": 1}
     assert (books["accounted"], books["unaccounted"]) == (3, 1)
     assert books["unaccounted_sample"] == [("c", 0)]
-    # From the motion's publish to its start: 40 ms (a, the event's time) and 60 ms (b, the
-    # start's own time; its event came later), a tick apart.
+    # From the motion's publish to its session's start: 40 ms (a) and 60 ms (b).
     assert books["to_start"]["storm"]["samples"] == 2
     assert books["to_start"]["storm"]["max_ms"] == 60.0
 
