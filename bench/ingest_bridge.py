@@ -127,6 +127,11 @@ def run_real(args: argparse.Namespace, recorder: Recorder, stop: threading.Event
         flush_interval_seconds=args.flush_interval,
         heartbeat_file=args.heartbeat_file,
         heartbeat_seconds=HEARTBEAT_S,
+        **(
+            {}
+            if args.switch_interval is None
+            else {"switch_interval_seconds": args.switch_interval}
+        ),
     )
     instruments = Instruments(
         on_message=recorder.on_message,
@@ -174,13 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--switch-interval",
         type=float,
-        help="the interpreter's GIL switch interval in seconds (default: Python's, 0.005)",
+        help="the bridge's switch_interval_seconds (default: the bridge's own)",
     )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--profile", type=Path, help="cProfile the main thread (the flush loop)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.switch_interval is not None:
-        sys.setswitchinterval(args.switch_interval)
     recorder = Recorder()
     # SIGUSR1: write what was recorded so far (the benchmark reads it after each step).
     signal.signal(

@@ -67,6 +67,16 @@ class BridgeConfig(ServiceConfig):
         description="Shadow writes under way at once (one camera's one at a time): a write waits "
         "for AWS most of its time, so one writer alone cannot keep up with a large fleet.",
     )
+    switch_interval_seconds: float = Field(
+        0.0002,
+        gt=0,
+        le=0.1,
+        description="The interpreter's switch interval. The MQTT client's thread needs the "
+        "interpreter for each message it takes off the connection; while the handling thread is "
+        "busy it gets it only when the running thread is asked to let go, every switch interval "
+        "(Python's 5 ms: reading falls behind handling, and the broker drops what it cannot "
+        "queue for the replica).",
+    )
     keep_alive_seconds: int = Field(30, ge=5, le=1200)
     reconnect_min_seconds: float = Field(0.5, gt=0, le=60)
     reconnect_max_seconds: float = Field(10.0, gt=0, le=600)
@@ -416,6 +426,7 @@ def run_bridge(
         # out of the collector's sight, a full collection does not walk it and stop every thread
         # long enough for the broker's queue for this replica to fill and drop messages.
         gc.freeze()
+        sys.setswitchinterval(config.switch_interval_seconds)
         bridge.run(stop)
     finally:
         motion.close()
