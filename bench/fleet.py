@@ -340,8 +340,14 @@ class Replica:
             time.sleep(0.5)
 
     def stop(self) -> None:
+        """SIGTERM, and SIGKILL if it has not ended within a minute (a replica with a long
+        queue of shadow writes may take longer; the run's results must not be lost to it)."""
         self.proc.terminate()
-        self.proc.wait(60)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 def heartbeat_counters(path: Path) -> dict[str, Any]:
