@@ -3,9 +3,10 @@ only queues, so the connection is read as fast as the broker sends) and the thre
 messages in order.
 
 A broker drops what it cannot queue for a subscriber that falls behind, whatever the message; here
-overload costs only health: a camera's health still waiting is replaced by its newer one (latest
-wins, counted), while motion, status and everything else always queue. The backlog is thus bounded
-by one health per camera plus the motion and status not handled yet.
+overload costs only health: once the backlog reaches `coalesce_at` messages, a camera's health
+still waiting is replaced by its newer one (latest wins, counted), while motion, status and
+everything else always queue. Below it every message is handled, so a burst from one camera is
+never thinned (nor an invalid message hidden behind a valid one).
 """
 
 from __future__ import annotations
@@ -40,9 +41,12 @@ def health_camera(topic: str) -> str | None:
 class IntakeQueue:
     """Thread-safe: `put` from the MQTT client's thread, `take` from the handling thread."""
 
-    def __init__(self, on_coalesced: Callable[[Received], None] | None = None) -> None:
+    def __init__(
+        self, on_coalesced: Callable[[Received], None] | None = None, coalesce_at: int = 1000
+    ) -> None:
         self._order: deque[Received] = deque()
-        self._health: dict[str, Received] = {}  # camera -> its health waiting in `_order`
+        self._health: dict[str, Received] = {}  # camera -> its latest health waiting in `_order`
+        self._coalesce_at = coalesce_at
         self._ready = threading.Condition()
         self._closed = False
         self._on_coalesced = on_coalesced
@@ -58,7 +62,7 @@ class IntakeQueue:
         replaced: Received | None = None
         with self._ready:
             waiting = self._health.get(camera) if camera is not None else None
-            if waiting is not None:
+            if waiting is not None and len(self._order) >= self._coalesce_at:
                 replaced = Received(waiting.topic, waiting.payload, waiting.received_ms)
                 waiting.payload, waiting.received_ms = payload, received_ms  # keeps its place
                 self.coalesced += 1

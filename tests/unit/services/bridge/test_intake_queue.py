@@ -22,7 +22,7 @@ def test_health_camera_is_read_from_health_topics_only() -> None:
 
 def test_a_waiting_health_is_replaced_in_place_by_its_cameras_newer_one() -> None:
     replaced: list[Received] = []
-    queue = IntakeQueue(replaced.append)
+    queue = IntakeQueue(replaced.append, coalesce_at=0)
     queue.put("fleet/a/health", b"a1", 1)
     queue.put("fleet/a/motion", b"m1", 2)
     queue.put("fleet/b/health", b"b1", 3)
@@ -43,12 +43,23 @@ def test_a_waiting_health_is_replaced_in_place_by_its_cameras_newer_one() -> Non
 
 
 def test_a_health_taken_already_is_not_replaced() -> None:
-    queue = IntakeQueue()
+    queue = IntakeQueue(coalesce_at=0)
     queue.put("fleet/a/health", b"a1", 1)
     assert [m.payload for m in queue.take()] == [b"a1"]
     queue.put("fleet/a/health", b"a2", 2)
     assert [m.payload for m in queue.take()] == [b"a2"]
     assert queue.coalesced == 0
+
+
+def test_below_the_backlog_limit_every_health_is_kept() -> None:
+    """A burst from one camera while the handler is a moment behind is handled whole."""
+    queue = IntakeQueue(coalesce_at=3)
+    for payload in (b"bad json", b"h1", b"h2", b"h3", b"h4"):
+        queue.put("fleet/a/health", payload, 1)
+    # The first three queue as they come; from the third waiting on, the newest replaces the
+    # latest waiting one.
+    assert [m.payload for m in queue.take(timeout_s=0)] == [b"bad json", b"h1", b"h4"]
+    assert queue.coalesced == 2
 
 
 def test_take_returns_at_most_its_limit_in_order() -> None:
@@ -83,13 +94,14 @@ def test_take_waits_for_a_message_and_close_drains() -> None:
             st.sampled_from(["a", "b", "c"]), st.sampled_from(["health", "motion", "status"])
         ),
         max_size=60,
-    )
+    ),
+    st.sampled_from([0, 3, 1000]),
 )
-def test_nothing_but_health_is_ever_lost(messages: list[tuple[str, str]]) -> None:
+def test_nothing_but_health_is_ever_lost(messages: list[tuple[str, str]], coalesce_at: int) -> None:
     """Every non-health message comes out once, in order; each camera's latest health comes out;
     what is missing is exactly what was coalesced."""
     coalesced: list[Received] = []
-    queue = IntakeQueue(coalesced.append)
+    queue = IntakeQueue(coalesced.append, coalesce_at=coalesce_at)
     sent = [
         (f"fleet/{camera}/{kind}", str(i).encode()) for i, (camera, kind) in enumerate(messages)
     ]
