@@ -29,6 +29,7 @@ from cloud.faces.models import FaceMatch, FaceRecognition, FaceStatus
 from cloud.gallery import gallery_key
 from cloud.rekognition_messages import DetectionRecord, readable_utc
 from cloud.settings import FleetSettings
+from cloud.shadow import ShadowUpdate, update_reported
 from flows import runtime
 from flows.fleet_report import ARTIFACT_KEY as REPORT_KEY
 from flows.fleet_report import fleet_report_flow
@@ -106,6 +107,9 @@ def media(local_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Camer
     start_ms = (int(time.time()) - 120) * 1000
     feed = VideoFeed(rt.fragment_root / rt.names.stream(CAMERA), fragments, start_ms)
     feed.place(len(fragments))
+    # The motion that started its sessions, as the bridge writes it (fleet status reads the
+    # detections of the cameras that moved today).
+    update_reported(rt.clients, CAMERA, ShadowUpdate(last_motion_ms=start_ms + 2_000))
 
     clipped, other = str(uuid.uuid4()), str(uuid.uuid4())
     alice = FaceMatch(name="alice", similarity=99.2, box=(0.4, 0.25, 0.1, 0.12))
