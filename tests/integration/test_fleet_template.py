@@ -48,6 +48,7 @@ LEFT_OUT = {"AWS::IoT::ThingGroup", "AWS::SQS::QueuePolicy", "AWS::IoT::Policy"}
 GAP_WRITES = [
     ("iot", "CreatePolicy"),  # the camera policy
     ("iot", "CreateThingGroup"),
+    ("iot", "UpdateIndexingConfiguration"),  # fleet indexing: CloudFormation has no resource
     ("iot", "UpdateThingGroup"),  # the analyzer, recorded on the new group
     ("s3", "PutBucketLifecycle"),  # the media rule
     ("sqs", "SetQueueAttributes"),  # the results queue's policy
