@@ -299,21 +299,9 @@ class LocalEndpointApp:
         if info.service in _MEDIA_SERVICES and operation is not None:
             return functools.partial(_not_emulated, operation)
         if info.service == "kinesisvideo" and operation in kinesisvideo.OPERATIONS:
-            kvs_handler = kinesisvideo.OPERATIONS[operation]
-
-            def kvs(account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
-                with self.state_lock:
-                    return kvs_handler(account, region, request)
-
-            return kvs
+            return self._under_state_lock(kinesisvideo.OPERATIONS[operation])
         if info.service == "iot" and operation in iot_index.OPERATIONS:
-            index_handler = iot_index.OPERATIONS[operation]
-
-            def iot_search(account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
-                with self.state_lock:
-                    return index_handler(account, region, request)
-
-            return iot_search
+            return self._under_state_lock(iot_index.OPERATIONS[operation])
         if info.service == "service-quotas" and operation in quota_responses.OPERATIONS:
             try:
                 request = json.loads(body or b"{}")
@@ -331,6 +319,15 @@ class LocalEndpointApp:
 
             return quotas
         return None
+
+    def _under_state_lock(self, handler: JsonHandler) -> JsonHandler:
+        """`handler` holding the state lock: it reads and writes moto's backends."""
+
+        def locked(account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+            with self.state_lock:
+                return handler(account, region, request)
+
+        return locked
 
     def _serve_media(
         self, environ: Mapping[str, Any], info: RequestInfo, body: bytes
